@@ -1,0 +1,311 @@
+"""The Starlette application: pages, API, sockets. `create_app(settings)` assembles it."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.websockets import WebSocket
+
+from . import protocol
+from .auth import DEVICE_COOKIE, SESSION_COOKIE, Auth
+from .demo import ensure_demo
+from .domain import DomainError
+from .domain import show as dshow
+from .hub import Conn
+from .node import Node, device_hash, now_ms
+from .protocol import ProtocolError
+from .settings import Settings
+from .store import Conflict, StoreUnavailable, make_store
+
+log = logging.getLogger("leitai")
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "overlay"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; font-src 'self' data:; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'")
+WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr")
+DEFAULT_WIDGETS = ("pk", "timer", "likes", "question", "viewers")
+
+
+class SecurityHeaders:
+    """CSP and friends on every HTTP response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers += [(b"content-security-policy", CSP.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer")]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def language(request: Request) -> str:
+    lang = request.query_params.get("lang")
+    if lang:
+        return "en" if lang.lower().startswith("en") else "zh-CN"
+    accept = request.headers.get("accept-language", "")
+    first = accept.split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh-CN"
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    store = make_store(settings)
+    node = Node(settings, store)
+    auth = Auth(settings.resolved_secret(), settings.host_token, settings.session_max_age_s,
+                settings.allowed_origins)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    version = str(int(time.time()))
+    try:
+        from .i18n import translator
+    except ImportError:  # pragma: no cover - pages not built yet
+        def translator(lang):
+            return lambda key: key
+    try:
+        from .wordfilter import WordFilter
+
+        node.wordfilter = WordFilter.default().flagged
+    except ImportError:
+        pass
+
+    def render(request: Request, name: str, **context) -> Response:
+        lang = language(request)
+        context.update(lang=lang, t=translator(lang), v=version)
+        return templates.TemplateResponse(request, name, context)
+
+    def signed_in(request: Request) -> bool:
+        return auth.session_age(request.cookies.get(SESSION_COOKIE)) is not None
+
+    def secure(request: Request) -> bool:
+        return request.url.scheme == "https"
+
+    # -- pages -------------------------------------------------------------------
+
+    async def audience_page(request: Request) -> Response:
+        rt = await node.runtime(request.path_params["show"])
+        if rt is None:
+            return PlainTextResponse("unknown show", status_code=404)
+        response = render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
+        if auth.device(request.cookies.get(DEVICE_COOKIE)) is None:
+            _, cookie = auth.new_device()
+            response.set_cookie(DEVICE_COOKIE, cookie, max_age=settings.device_max_age_s,
+                                httponly=True, samesite="lax", secure=secure(request))
+        return response
+
+    async def overlay_page(request: Request) -> Response:
+        rt = await node.runtime(request.path_params["show"])
+        if rt is None:
+            return PlainTextResponse("unknown show", status_code=404)
+        q = request.query_params
+        widgets = [w for w in q.get("widgets", ",".join(DEFAULT_WIDGETS)).split(",") if w in WIDGETS]
+        try:
+            scale = min(4.0, max(0.25, float(q.get("scale", "1"))))
+        except ValueError:
+            scale = 1.0
+        position = q.get("position", "bottom") if q.get("position") in ("top", "bottom") else "bottom"
+        return render(request, "overlay.html", slug=rt.state.slug, title=rt.state.title,
+                      widgets=widgets, debug=q.get("debug") == "1", scale=scale, position=position)
+
+    async def console_page(request: Request) -> Response:
+        slug = request.path_params["show"]
+        if not signed_in(request):
+            return RedirectResponse(f"/login?next=/console/{slug}", status_code=303)
+        rt = await node.runtime(slug)
+        if rt is None:
+            return PlainTextResponse("unknown show", status_code=404)
+        return render(request, "console.html", slug=rt.state.slug, title=rt.state.title)
+
+    def safe_next(value: str | None) -> str:
+        if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+            return value
+        return "/shows"
+
+    async def login_form(request: Request) -> Response:
+        return render(request, "login.html", next=safe_next(request.query_params.get("next")),
+                      error=request.query_params.get("error") == "1", slug="", title="")
+
+    async def login(request: Request) -> Response:
+        if not auth.origin_ok(request.headers, request.url.scheme):
+            return PlainTextResponse("cross-site sign-in refused", status_code=403)
+        form = await request.form()
+        next_url = safe_next(str(form.get("next", "")))
+        if not auth.check_token(str(form.get("token", ""))):
+            return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
+        response = RedirectResponse(next_url, status_code=303)
+        response.set_cookie(SESSION_COOKIE, auth.new_session(), max_age=settings.session_max_age_s,
+                            httponly=True, samesite="lax", secure=secure(request))
+        return response
+
+    async def logout(request: Request) -> Response:
+        if not auth.origin_ok(request.headers, request.url.scheme):
+            return PlainTextResponse("cross-site sign-out refused", status_code=403)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    async def index(request: Request) -> Response:
+        return RedirectResponse("/shows" if signed_in(request) else "/s/demo", status_code=303)
+
+    # -- API ---------------------------------------------------------------------
+
+    async def api_show(request: Request) -> Response:
+        rt = await node.runtime(request.path_params["show"])
+        if rt is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        state = rt.state
+        now = now_ms()
+        body = {"type": "snapshot", "seq": state.seq, "role": "overlay", "server_time": now,
+                "show": state.view(now, console=False)}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def api_create(request: Request) -> Response:
+        if not auth.origin_ok(request.headers, request.url.scheme):
+            return JSONResponse({"error": "forbidden", "message": "origin not allowed"}, status_code=403)
+        if not signed_in(request):
+            return JSONResponse({"error": "forbidden", "message": "sign in first"}, status_code=401)
+        try:
+            data = orjson.loads(await request.body())
+            if not isinstance(data, dict):
+                raise DomainError("invalid", "expected a JSON object")
+            state = dshow.new_show(
+                data.get("slug") if isinstance(data.get("slug"), str) else "",
+                data.get("title") if isinstance(data.get("title"), str) else "",
+                data.get("sides"), data.get("plan") or [],
+                data.get("date") if isinstance(data.get("date"), str) else "",
+                now_ms(), data.get("status", "draft"))
+            await store.create_show(state)
+        except orjson.JSONDecodeError:
+            return JSONResponse({"error": "invalid", "message": "not JSON"}, status_code=400)
+        except DomainError as exc:
+            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
+        except Conflict:
+            return JSONResponse({"error": "conflict", "message": "that slug is taken"}, status_code=409)
+        except StoreUnavailable:
+            return JSONResponse({"error": "unavailable"}, status_code=503)
+        return JSONResponse({"slug": state.slug}, status_code=201)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        ok = await store.ready()
+        return PlainTextResponse("ready" if ok else "store unavailable", status_code=200 if ok else 503)
+
+    # -- sockets -----------------------------------------------------------------
+
+    async def refuse(ws: WebSocket, code: int) -> None:
+        await ws.accept()
+        await ws.close(code)
+
+    async def socket(ws: WebSocket) -> None:
+        role = ws.scope["path"].split("/")[2]
+        slug = ws.path_params["show"]
+        scheme = "https" if ws.url.scheme == "wss" else "http"
+        if not auth.origin_ok(ws.headers, scheme):
+            return await refuse(ws, 4403)
+        rt = await node.runtime(slug)
+        if rt is None:
+            return await refuse(ws, 4404)
+        device = dhash = ""
+        if role == "audience":
+            device = auth.device(ws.cookies.get(DEVICE_COOKIE)) or ""
+            if not device:
+                return await refuse(ws, 4401)
+            dhash = device_hash(device)
+        elif role == "console" and auth.session_age(ws.cookies.get(SESSION_COOKIE)) is None:
+            return await refuse(ws, 4401)
+        await ws.accept()
+        client = ws.scope.get("client") or ("", 0)
+        conn = Conn(ws, role, slug, settings.client_buffer_bytes, device, dhash, client[0])
+        await node.join(rt, conn)
+        try:
+            await serve_socket(ws, rt, conn)
+        finally:
+            node.leave(rt, conn)
+
+    async def serve_socket(ws: WebSocket, rt, conn: Conn) -> None:
+        max_bytes = settings.max_frame_bytes
+        receive = ws.receive
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                data = message.get("bytes") or b""
+                if len(data) > max_bytes:
+                    await conn.close(1009)
+                    return
+                conn.send(protocol.error("invalid", "binary frames are not accepted"))
+                continue
+            if len(text) > max_bytes or (len(text) * 3 > max_bytes and len(text.encode()) > max_bytes):
+                await conn.close(1009)
+                return
+            try:
+                msg = protocol.parse(text, conn.role)
+                reply = await node.handle(rt, conn, msg)
+                conn.strikes = 0
+                if reply is not None:
+                    conn.send(reply)
+            except ProtocolError as exc:
+                conn.send(exc.frame())
+                if exc.code == "rate_limited":
+                    conn.strikes += 1
+                    if conn.strikes > settings.flood_strikes:
+                        await conn.close(1008)
+                        return
+
+    # -- life --------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await node.start()
+        await ensure_demo(store, settings)
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    routes = [
+        Route("/", index),
+        Route("/s/{show}", audience_page),
+        Route("/overlay/{show}", overlay_page),
+        Route("/console/{show}", console_page),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/api/shows", api_create, methods=["POST"]),
+        Route("/api/shows/{show}", api_show),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        WebSocketRoute("/ws/audience/{show}", socket),
+        WebSocketRoute("/ws/overlay/{show}", socket),
+        WebSocketRoute("/ws/console/{show}", socket),
+        Mount("/static", StaticFiles(directory=str(STATIC), check_dir=False), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
+    app.state.node = node
+    app.state.settings = settings
+    return app

@@ -1,0 +1,79 @@
+"""Audience questions and their moderation."""
+
+from dataclasses import asdict, dataclass, replace
+
+from . import DomainError
+
+PENDING, APPROVED, FEATURED, ANSWERED, REJECTED = (
+    "pending", "approved", "featured", "answered", "rejected")
+STATUSES = (PENDING, APPROVED, FEATURED, ANSWERED, REJECTED)
+PUBLIC = frozenset((APPROVED, FEATURED, ANSWERED))
+
+# action -> (statuses it may start from, status it leads to)
+MODERATION: dict[str, tuple[frozenset[str], str]] = {
+    "approve": (frozenset((PENDING, REJECTED)), APPROVED),
+    "reject": (frozenset((PENDING, APPROVED, FEATURED, ANSWERED)), REJECTED),
+    "feature": (frozenset((PENDING, APPROVED, ANSWERED)), FEATURED),
+    "unfeature": (frozenset((FEATURED,)), APPROVED),
+    "answered": (frozenset((APPROVED, FEATURED)), ANSWERED),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    text: str
+    name: str
+    status: str
+    created: int  # ms since the epoch
+    device: str  # short hash of the asker's device, for "mine" and moderation
+    upvotes: int = 0
+    flagged: bool = False
+
+    @property
+    def public(self) -> bool:
+        return self.status in PUBLIC
+
+    def record(self) -> dict:
+        return asdict(self)
+
+    def public_view(self) -> dict:
+        return {"id": self.id, "text": self.text, "name": self.name, "status": self.status,
+                "upvotes": self.upvotes, "created": self.created}
+
+    def redacted_view(self) -> dict:
+        return {"id": self.id, "status": self.status}
+
+    def console_view(self) -> dict:
+        view = self.public_view()
+        view["device"] = self.device
+        if self.flagged:
+            view["flagged"] = True
+        return view
+
+    @classmethod
+    def from_record(cls, data: dict) -> "Question":
+        return cls(**data)
+
+
+def moderate(
+    questions: dict[str, Question], featured: str | None, qid: str, action: str
+) -> tuple[list[Question], str | None]:
+    """Apply a moderation action; return the questions that changed and the new featured id."""
+    question = questions.get(qid)
+    if question is None:
+        raise DomainError("not_found", f"no question {qid}")
+    allowed, target = MODERATION[action]
+    if question.status not in allowed:
+        raise DomainError("conflict", f"cannot {action} a question that is {question.status}")
+    changed: list[Question] = []
+    new_featured = featured
+    if target == FEATURED:
+        previous = questions.get(featured) if featured else None
+        if previous is not None and previous.id != qid and previous.status == FEATURED:
+            changed.append(replace(previous, status=APPROVED))
+        new_featured = qid
+    elif featured == qid:
+        new_featured = None
+    changed.append(replace(question, status=target))
+    return changed, new_featured

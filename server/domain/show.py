@@ -1,0 +1,287 @@
+"""The whole state of one show, folded from events, and the views each role sees.
+
+An *event* is the body of a discrete frame without its `seq`:
+
+    {"type": "question", "question": {...record...}}
+    {"type": "round", "round": {...record...}, "rounds": [...], "rounds_won": {...}}
+    {"type": "show", "show": {...changed top-level fields...}}
+    {"type": "points", "points": {"a": 3, "b": 1}}
+
+Every event also names the stored *fields* it writes (`fields_of`), so both
+stores persist state as a flat map of field -> JSON and a host action can be
+checked against the fields it read (compare-and-set).
+"""
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from . import SIDES, DomainError
+from . import questions as qmod
+from . import rounds as rmod
+from .questions import Question
+from .rounds import Round
+
+SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+SHOW_STATUSES = ("draft", "live", "ended")
+META_FIELDS = ("title", "status", "sides", "plan", "date", "created", "featured", "rehearsal")
+MAX_POINTS = 9999
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(slots=True)
+class Counters:
+    """The coalesced counters: read from the store once per tick."""
+
+    likes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
+    votes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
+    viewers: int = 0
+    peak_viewers: int = 0
+    unique_viewers: int = 0
+
+
+@dataclass(slots=True)
+class ShowState:
+    slug: str
+    title: str = ""
+    status: str = "live"
+    sides: dict[str, dict[str, str]] = field(default_factory=dict)
+    plan: list[dict] = field(default_factory=list)
+    date: str = ""
+    created: int = 0
+    rehearsal: int = 0
+    featured: str | None = None
+    round: Round = field(default_factory=Round)
+    rounds: list[dict] = field(default_factory=list)
+    rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
+    points: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
+    questions: dict[str, Question] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+    seq: int = 0
+
+    # -- folding events --------------------------------------------------
+
+    def apply(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "question":
+            q = Question.from_record(event["question"])
+            old = self.questions.get(q.id)
+            if old is not None and old.upvotes > q.upvotes:
+                q = replace(q, upvotes=old.upvotes)  # upvotes only grow
+            self.questions[q.id] = q
+        elif kind == "round":
+            self.round = Round.from_record(event["round"])
+            if "rounds" in event:
+                self.rounds = event["rounds"]
+            if "rounds_won" in event:
+                self.rounds_won = event["rounds_won"]
+        elif kind == "show":
+            for key, value in event["show"].items():
+                setattr(self, key, value)
+        elif kind == "points":
+            self.points = event["points"]
+
+    # -- stored fields ---------------------------------------------------
+
+    def fields(self) -> dict[str, bytes]:
+        out = {key: dumps(getattr(self, key)) for key in META_FIELDS}
+        out["round"] = dumps(self.round.record())
+        out["rounds"] = dumps(self.rounds)
+        out["rounds_won"] = dumps(self.rounds_won)
+        out["points"] = dumps(self.points)
+        for q in self.questions.values():
+            out["q:" + q.id] = question_field(q)
+        return out
+
+    @classmethod
+    def from_fields(cls, slug: str, fields: dict[str, bytes], upvotes: dict[str, int]) -> "ShowState":
+        state = cls(slug)
+        for key, raw in fields.items():
+            value = orjson.loads(raw)
+            if key.startswith("q:"):
+                q = Question.from_record(value)
+                state.questions[q.id] = replace(q, upvotes=upvotes.get(q.id, 0))
+            elif key == "round":
+                state.round = Round.from_record(value)
+            elif key in META_FIELDS or key in ("rounds", "rounds_won", "points"):
+                setattr(state, key, value)
+        state.questions = dict(sorted(state.questions.items(), key=lambda kv: kv[1].created))
+        return state
+
+    # -- views -----------------------------------------------------------
+
+    def tally(self) -> dict:
+        c = self.counters
+        return {"likes": c.likes, "votes": c.votes, "points": self.points,
+                "viewers": c.viewers, "rounds_won": self.rounds_won,
+                "peak_viewers": c.peak_viewers, "unique_viewers": c.unique_viewers}
+
+    def view(self, now: int, console: bool) -> dict:
+        """The snapshot's `show`. `questions` is the last key (see Hub's audience splice)."""
+        if console:
+            qs = [q.console_view() for q in reversed(self.questions.values())]
+        else:
+            qs = [q.public_view() for q in self.questions.values() if q.public]
+        return {"slug": self.slug, "title": self.title, "status": self.status,
+                "sides": self.sides, "plan": self.plan, "date": self.date,
+                "rehearsal": self.rehearsal, "round": self.round.view(now),
+                "rounds": self.rounds, "featured": self.featured, "tally": self.tally(),
+                "questions": qs}
+
+
+def question_field(q: Question) -> bytes:
+    record = q.record()
+    del record["upvotes"]  # upvotes are a counter of their own
+    return dumps(record)
+
+
+def fields_of(event: dict) -> dict[str, bytes]:
+    """The stored fields an event writes."""
+    kind = event["type"]
+    if kind == "question":
+        return {"q:" + event["question"]["id"]: question_field(Question.from_record(event["question"]))}
+    if kind == "round":
+        out = {"round": dumps(event["round"])}
+        for key in ("rounds", "rounds_won"):
+            if key in event:
+                out[key] = dumps(event[key])
+        return out
+    if kind == "show":
+        return {key: dumps(value) for key, value in event["show"].items()}
+    if kind == "points":
+        return {"points": dumps(event["points"])}
+    raise ValueError(kind)
+
+
+def event_views(event: dict, now: int) -> tuple[dict, dict, dict | None]:
+    """(console, public, redacted) bodies of an event's frame; redacted is None when
+    everyone may see the public one."""
+    kind = event["type"]
+    if kind == "question":
+        q = Question.from_record(event["question"])
+        public = {"type": "question", "question": q.public_view() if q.public else q.redacted_view()}
+        mine = {"type": "question", "question": {**q.public_view(), "mine": True}}
+        return {"type": "question", "question": q.console_view()}, public, mine
+    if kind == "round":
+        body = {**event, "round": Round.from_record(event["round"]).view(now)}
+        return body, body, None
+    return event, event, None
+
+
+# -- deciding commands ---------------------------------------------------------
+
+
+def new_show(slug: str, title: str, sides: dict, plan: list | None = None, date: str = "",
+             now: int = 0, status: str = "live") -> ShowState:
+    if not SLUG.match(slug):
+        raise DomainError("invalid", "slug must match [a-z0-9-]{1,40}")
+    if not 1 <= len(title) <= 120:
+        raise DomainError("invalid", "title must be 1..120 characters")
+    if status not in SHOW_STATUSES:
+        raise DomainError("invalid", "status must be draft, live or ended")
+    return ShowState(slug, title=title, status=status, sides=check_sides(sides),
+                     plan=check_plan(plan or []), date=date, created=now)
+
+
+def check_sides(sides: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(sides, dict) or set(sides) != set(SIDES):
+        raise DomainError("invalid", "sides must have exactly a and b")
+    out = {}
+    for key in SIDES:
+        side = sides[key]
+        if not isinstance(side, dict):
+            raise DomainError("invalid", f"side {key} must be an object")
+        clean = {}
+        for name, limit in (("name", 40), ("guest", 40), ("org", 80)):
+            value = side.get(name, "")
+            if not isinstance(value, str) or len(value) > limit:
+                raise DomainError("invalid", f"sides.{key}.{name} must be text of at most {limit}")
+            clean[name] = value
+        color = side.get("color", "#e0393e" if key == "a" else "#1f6feb")
+        if not isinstance(color, str) or not COLOR.match(color):
+            raise DomainError("invalid", f"sides.{key}.color must be #rrggbb")
+        clean["color"] = color
+        if not clean["name"]:
+            clean["name"] = "红方" if key == "a" else "蓝方"
+        out[key] = clean
+    return out
+
+
+def check_plan(plan: Any) -> list[dict]:
+    if not isinstance(plan, list) or len(plan) > 50:
+        raise DomainError("invalid", "plan must be a list of at most 50 rounds")
+    out = []
+    for item in plan:
+        if not isinstance(item, dict):
+            raise DomainError("invalid", "each plan item must be an object")
+        topic, duration = item.get("topic"), item.get("duration_s", 300)
+        if not isinstance(topic, str) or not 1 <= len(topic) <= 120:
+            raise DomainError("invalid", "plan topic must be 1..120 characters")
+        if type(duration) is not int or not rmod.MIN_DURATION_S <= duration <= rmod.MAX_DURATION_S:
+            raise DomainError("invalid", "plan duration_s out of range")
+        out.append({"topic": topic, "duration_s": duration})
+    return out
+
+
+def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict]:
+    changed, featured = qmod.moderate(state.questions, state.featured, qid, action)
+    events: list[dict] = [{"type": "question", "question": q.record()} for q in changed]
+    if featured != state.featured:
+        events.append({"type": "show", "show": {"featured": featured}})
+    return events
+
+
+def decide_round(state: ShowState, action: str, now: int, topic: str = "",
+                 duration_s: int = 0, votes: dict[str, int] | None = None) -> list[dict]:
+    current = state.round
+    if action == "start":
+        new = rmod.start(current, topic, duration_s, now)
+        return [{"type": "round", "round": new.record()},
+                *([{"type": "show", "show": {"status": "live"}}] if state.status == "draft" else [])]
+    if action == "pause":
+        return [{"type": "round", "round": rmod.pause(current, now).record()}]
+    if action == "resume":
+        return [{"type": "round", "round": rmod.resume(current, now).record()}]
+    if action == "end":
+        new = rmod.end(current, now)
+        tally = dict(votes or {"a": 0, "b": 0})
+        win = rmod.winner(tally)
+        result = {"index": new.index, "topic": new.topic, "duration_s": new.duration_s,
+                  "votes": tally, "winner": win}
+        won = dict(state.rounds_won)
+        if win:
+            won[win] = won.get(win, 0) + 1
+        return [{"type": "round", "round": new.record(), "rounds": [*state.rounds, result],
+                 "rounds_won": won}]
+    raise DomainError("invalid", f"unknown round action {action}")
+
+
+def decide_points(state: ShowState, side: str, points: int) -> list[dict]:
+    if side not in SIDES:
+        raise DomainError("invalid", "side must be a or b")
+    if not 0 <= points <= MAX_POINTS:
+        raise DomainError("invalid", f"points must be 0..{MAX_POINTS}")
+    return [{"type": "points", "points": {**state.points, side: points}}]
+
+
+def decide_upvote(state: ShowState, qid: str) -> Question:
+    q = state.questions.get(qid)
+    if q is None or not q.public:
+        raise DomainError("not_found", f"no question {qid}")
+    return q
+
+
+def field_value(state: ShowState, name: str) -> bytes | None:
+    """The stored form of one field as the state has it now (for compare-and-set)."""
+    if name.startswith("q:"):
+        q = state.questions.get(name[2:])
+        return question_field(q) if q else None
+    if name == "round":
+        return dumps(state.round.record())
+    return dumps(getattr(state, name))

@@ -1,0 +1,381 @@
+"""The node: one process's view of every show it serves.
+
+It keeps a replica of each show (folded from the store's events), turns client
+messages into store calls, fans events out to the local sockets, and runs the
+tick that flushes likes and sends coalesced tallies.
+"""
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+from . import protocol
+from .domain import DomainError
+from .domain import show as dshow
+from .domain.likes import LikeBuffer
+from .domain.questions import PENDING, Question
+from .domain.ratelimit import TokenBucket
+from .domain.show import ShowState
+from .domain.text import normalise, single_line
+from .hub import Conn, Room
+from .protocol import Message, ProtocolError
+from .settings import Settings
+from .store import Conflict, Store, StoreUnavailable
+
+log = logging.getLogger("leitai.node")
+
+PUBLIC_ROLES = ("overlay", "audience")
+FAST_ROLES = ("overlay", "console")
+CAS_RETRIES = 8
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def device_hash(device: str) -> str:
+    return hashlib.sha256(device.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Runtime:
+    """One show in this process."""
+
+    state: ShowState
+    room: Room = field(default_factory=Room)
+    likes: LikeBuffer = field(default_factory=LikeBuffer)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    fast_tally: bytes = b""
+    phone_tally: bytes = b""
+    resyncing: bool = False
+
+
+class Node:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.shows: dict[str, Runtime] = {}
+        self._loading: dict[str, asyncio.Future] = {}
+        self._tick_task: asyncio.Task | None = None
+        self._ticks = 0
+        self.wordfilter = None  # set by the app: a callable text -> bool (flagged)
+        store.on_event = self._on_event
+        store.on_signal = self._on_signal
+        store.on_resync = self._on_resync
+
+    # -- life ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.start()
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="leitai-tick")
+
+    async def stop(self) -> None:
+        """Flush likes, close every socket with 1012, close the store."""
+        if self._tick_task:
+            self._tick_task.cancel()
+            try:
+                await self._tick_task
+            except (asyncio.CancelledError, Exception):
+                pass
+        try:
+            await self._tick_once(final=True)
+        except Exception:
+            log.exception("final flush failed")
+        for rt in self.shows.values():
+            for conn in rt.room.all():
+                await conn.close(1012)
+        await self.store.close()
+
+    async def runtime(self, slug: str) -> Runtime | None:
+        rt = self.shows.get(slug)
+        if rt is not None:
+            return rt
+        pending = self._loading.get(slug)
+        if pending is None:
+            pending = self._loading[slug] = asyncio.ensure_future(self._load(slug))
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            self._loading.pop(slug, None)
+
+    async def _load(self, slug: str) -> Runtime | None:
+        state = await self.store.load(slug)
+        if state is None:
+            return None
+        rt = self.shows.get(slug)
+        if rt is None:
+            rt = self.shows[slug] = Runtime(state)
+        return rt
+
+    # -- events from the store -------------------------------------------------
+
+    def _on_event(self, slug: str, seq: int, event: dict) -> None:
+        rt = self.shows.get(slug)
+        if rt is None or rt.resyncing or seq <= rt.state.seq:
+            return
+        if seq != rt.state.seq + 1:
+            log.warning("gap in %s events (%d after %d): resync", slug, seq, rt.state.seq)
+            asyncio.get_running_loop().create_task(self.resync(slug))
+            return
+        rt.state.apply(event)
+        rt.state.seq = seq
+        self._fan_out(rt, seq, event)
+
+    def _fan_out(self, rt: Runtime, seq: int, event: dict) -> None:
+        console, public, private = dshow.event_views(event, now_ms())
+        room = rt.room
+        console_bytes = protocol.with_seq(seq, protocol.encode(console))
+        room.broadcast(("console",), console_bytes)
+        public_bytes = console_bytes if public is console else protocol.with_seq(seq, protocol.encode(public))
+        owners: set[Conn] | None = None
+        if private is not None:  # the asker sees their own question in full
+            owners = room.by_device.get(event["question"]["device"])
+            if owners:
+                if event["question"]["status"] in ("pending", "rejected"):
+                    private_bytes = protocol.with_seq(seq, protocol.encode(private))
+                    for conn in owners:
+                        conn.send(private_bytes)
+                else:
+                    owners = None
+        room.broadcast(PUBLIC_ROLES, public_bytes, skip=owners)
+
+    def _on_signal(self, slug: str, frame: dict) -> None:
+        rt = self.shows.get(slug)
+        if rt is not None and frame.get("type") == "reload":
+            rt.room.broadcast(("overlay",), protocol.encode(frame))
+
+    def _on_resync(self) -> None:
+        for slug in list(self.shows):
+            asyncio.get_running_loop().create_task(self.resync(slug))
+
+    async def resync(self, slug: str) -> None:
+        """Reload a replica from the store and send every local socket a fresh snapshot."""
+        rt = self.shows.get(slug)
+        if rt is None or rt.resyncing:
+            return
+        rt.resyncing = True
+        try:
+            while True:
+                try:
+                    state = await self.store.load(slug)
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(0.5)
+            if state is None:
+                return
+            rt.state = state
+            rt.fast_tally = rt.phone_tally = b""
+        finally:
+            rt.resyncing = False
+        for conn in rt.room.all():
+            await self.send_snapshot(rt, conn)
+
+    # -- sockets -----------------------------------------------------------------
+
+    async def join(self, rt: Runtime, conn: Conn) -> None:
+        rt.room.add(conn)
+        conn.start()
+        if conn.role == "audience":
+            try:
+                await self.store.see_device(rt.state.slug, conn.dhash)
+            except StoreUnavailable:
+                pass
+        await self.send_snapshot(rt, conn)
+
+    def leave(self, rt: Runtime, conn: Conn) -> None:
+        conn.stop()
+        rt.room.remove(conn)
+
+    async def send_snapshot(self, rt: Runtime, conn: Conn) -> None:
+        state = rt.state
+        now = now_ms()
+        frame: dict = {"type": "snapshot", "seq": state.seq, "role": conn.role, "server_time": now}
+        show = state.view(now, console=conn.role == "console")
+        if conn.role == "audience":
+            own = [{**q.public_view(), "mine": True} for q in state.questions.values()
+                   if q.device == conn.dhash and not q.public]
+            show["questions"].extend(own)
+            try:
+                vote, upvoted = await self.store.device_state(state.slug, state.round.index, conn.dhash)
+            except StoreUnavailable:
+                vote, upvoted = None, []
+            frame["you"] = {"vote": vote if state.round.index else None, "upvoted": upvoted,
+                            "banned": conn.banned}
+        frame["show"] = show
+        conn.send(protocol.encode(frame))
+
+    # -- client messages ---------------------------------------------------------
+
+    def _limit(self, conn: Conn, kind: str, rate: float, burst: float, msg_id: str | None,
+               now: float) -> None:
+        bucket = conn.buckets.get(kind)
+        if bucket is None:
+            bucket = conn.buckets[kind] = TokenBucket(rate, burst)
+        wait = bucket.take(now)
+        if wait:
+            raise ProtocolError("rate_limited", "too fast, slow down", msg_id,
+                                retry_ms=int(wait * 1000) + 1)
+
+    async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> bytes | None:
+        """Carry out one valid message; return the ack (or None), raise ProtocolError."""
+        try:
+            return await self._handle(rt, conn, msg)
+        except DomainError as exc:
+            raise ProtocolError(exc.code, exc.message, msg.id) from None
+        except StoreUnavailable:
+            raise ProtocolError("unavailable", "the show is briefly unavailable; try again", msg.id) from None
+
+    async def _handle(self, rt: Runtime, conn: Conn, msg: Message) -> bytes | None:
+        s = self.settings
+        kind = msg.type
+        mono = time.monotonic()
+        slug = rt.state.slug
+        if kind == "like":
+            self._limit(conn, "like", s.like_rate, s.like_burst, msg.id, mono)
+            rt.likes.add(msg.side, msg.count)
+            return protocol.ack(msg.id) if msg.id else None
+        if kind == "vote":
+            self._limit(conn, "vote", s.vote_rate, s.vote_burst, msg.id, mono)
+            rnd = rt.state.round
+            if not rnd.open:
+                raise DomainError("conflict", "no round is open for voting")
+            await self.store.vote(slug, rnd.index, conn.dhash, msg.side)
+            return protocol.ack(msg.id, side=msg.side) if msg.id else None
+        if kind == "ask":
+            return await self._ask(rt, conn, msg, mono)
+        if kind == "upvote":
+            self._limit(conn, "upvote", s.upvote_rate, s.upvote_burst, msg.id, mono)
+            q = dshow.decide_upvote(rt.state, msg.question)
+            count = await self.store.upvote(slug, q.id, conn.dhash)
+            if count is None:
+                raise DomainError("conflict", "already upvoted")
+            await self.store.commit(slug, [{"type": "question",
+                                            "question": replace(q, upvotes=count).record()}])
+            return protocol.ack(msg.id) if msg.id else None
+        # console
+        self._limit(conn, "console", s.console_rate, s.console_burst, msg.id, mono)
+        if kind == "overlay.reload":
+            await self.store.signal(slug, {"type": "reload"})
+            return protocol.ack(msg.id) if msg.id else None
+        await self._host_action(rt, msg)
+        return protocol.ack(msg.id) if msg.id else None
+
+    async def _ask(self, rt: Runtime, conn: Conn, msg: Message, mono: float) -> bytes | None:
+        s = self.settings
+        text = normalise(msg.text)
+        name = single_line(msg.name)
+        if not text:
+            raise ProtocolError("invalid", "the question is empty", msg.id)
+        if len(text) > s.question_max:
+            raise ProtocolError("too_large", f"a question has at most {s.question_max} characters", msg.id)
+        if len(name) > s.name_max:
+            raise ProtocolError("too_large", f"a name has at most {s.name_max} characters", msg.id)
+        bucket = conn.buckets.get("ask")
+        if bucket is None:
+            bucket = conn.buckets["ask"] = TokenBucket(1.0 / s.question_interval_s, 1.0)
+        wait = bucket.take(mono)
+        if wait:
+            raise ProtocolError("rate_limited", "one question every few seconds; try again shortly",
+                                msg.id, retry_ms=int(wait * 1000) + 1)
+        flagged = bool(self.wordfilter and (self.wordfilter(text) or self.wordfilter(name)))
+        if flagged and s.reject_flagged:
+            raise ProtocolError("invalid", "this question cannot be accepted", msg.id)
+        slug = rt.state.slug
+        qid = await self.store.next_question_id(slug)
+        q = Question(qid, text, name, PENDING, now_ms(), conn.dhash, 0, flagged)
+        await self.store.commit(slug, [{"type": "question", "question": q.record()}])
+        return protocol.ack(msg.id, question=qid) if msg.id else None
+
+    async def _host_action(self, rt: Runtime, msg: Message) -> None:
+        """Decide on the replica, commit with compare-and-set; retry if it moved."""
+        slug = rt.state.slug
+        async with rt.lock:
+            for attempt in range(CAS_RETRIES):
+                state = rt.state
+                kind = msg.type
+                if kind.startswith("question."):
+                    events = dshow.decide_moderation(state, msg.question, kind.split(".", 1)[1])
+                elif kind == "round.start":
+                    topic = single_line(msg.topic)
+                    if len(topic) > self.settings.topic_max:
+                        raise ProtocolError("too_large", "topic too long", msg.id)
+                    if not topic:
+                        raise ProtocolError("invalid", "a round needs a topic", msg.id)
+                    events = dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
+                elif kind == "round.end":
+                    votes = await self.store.vote_counts(slug, state.round.index)
+                    events = dshow.decide_round(state, "end", now_ms(), votes=votes)
+                elif kind.startswith("round."):
+                    events = dshow.decide_round(state, kind.split(".", 1)[1], now_ms())
+                elif kind == "points.set":
+                    events = dshow.decide_points(state, msg.side, msg.points)
+                else:
+                    raise ProtocolError("invalid", "unknown action", msg.id)
+                names = {name for event in events for name in dshow.fields_of(event)}
+                expect = {name: dshow.field_value(state, name) for name in names}
+                try:
+                    await self.store.commit(slug, events, expect)
+                    return
+                except Conflict:
+                    # Another process changed it first; our replica catches up through
+                    # the event stream within moments.
+                    await asyncio.sleep(0.02 * (attempt + 1))
+            raise DomainError("conflict", "the show changed meanwhile; try again")
+
+    # -- the tick ----------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        period = self.settings.tick_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += period
+            try:
+                await self._tick_once()
+            except Exception:
+                log.exception("tick failed")
+            delay = next_at - loop.time()
+            if delay < 0:  # overran: skip the missed ticks rather than bunch them up
+                next_at = loop.time()
+                delay = 0
+            await asyncio.sleep(delay)
+
+    async def _tick_once(self, final: bool = False) -> None:
+        self._ticks += 1
+        phone_every = max(1, round(self.settings.phone_tick_ms / self.settings.tick_ms))
+        phones_due = self._ticks % phone_every == 0
+        sample_every = max(1, round(self.settings.sample_s * 1000 / self.settings.tick_ms))
+        sample_due = self._ticks % sample_every == 0
+        for rt in list(self.shows.values()):
+            if not rt.room and not rt.likes and not final:
+                continue
+            await self._tick_show(rt, phones_due, sample_due)
+
+    async def _tick_show(self, rt: Runtime, phones_due: bool, sample_due: bool) -> None:
+        state = rt.state
+        slug = state.slug
+        deltas = rt.likes.drain()
+        try:
+            counters = await self.store.tick(slug, deltas, state.round.index,
+                                             rt.room.count("audience"))
+        except StoreUnavailable:
+            rt.likes.restore(deltas, self.settings.outage_likes_max)
+            return
+        state.counters = counters
+        body = protocol.encode({"type": "tally", **state.tally()})
+        if body != rt.fast_tally:
+            rt.fast_tally = body
+            rt.room.broadcast(FAST_ROLES, protocol.with_seq(state.seq, body))
+        if phones_due and body != rt.phone_tally:
+            rt.phone_tally = body
+            rt.room.broadcast(("audience",), protocol.with_seq(state.seq, body))
+        if sample_due and rt.room:
+            try:
+                await self.store.sample(slug, state.seq, {
+                    "likes": counters.likes, "votes": counters.votes, "viewers": counters.viewers,
+                    "round": state.round.index})
+            except StoreUnavailable:
+                pass
+

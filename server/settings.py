@@ -1,0 +1,104 @@
+"""Settings from the environment. Every limit is here, with its default.
+
+The README's settings and limits tables list the same names.
+"""
+
+import os
+import secrets
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+def _env(name: str, default, cast=str):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if cast is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return cast(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str = ""
+    data_dir: str = "./data"
+    host_token: str = ""
+    secret_key: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    public_url: str = ""
+    workers: int = 1
+    log_level: str = "info"
+    # timing
+    tick_ms: int = 100
+    phone_tick_ms: int = 500
+    sample_s: int = 10
+    # socket limits
+    max_frame_bytes: int = 4096
+    ws_max_size: int = 65536
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
+    first_message_timeout_s: float = 10.0
+    client_buffer_bytes: int = 512 * 1024
+    sockets_per_device: int = 8
+    sockets_per_ip: int = 2000
+    # text limits
+    question_max: int = 280
+    name_max: int = 40
+    topic_max: int = 120
+    # per-device rates
+    like_rate: float = 20.0
+    like_burst: float = 40.0
+    question_interval_s: float = 10.0
+    vote_rate: float = 2.0
+    vote_burst: float = 5.0
+    upvote_rate: float = 2.0
+    upvote_burst: float = 10.0
+    console_rate: float = 20.0
+    console_burst: float = 40.0
+    flood_strikes: int = 50
+    devices_per_ip_per_min: int = 120
+    # sessions
+    session_max_age_s: int = 12 * 3600
+    device_max_age_s: int = 365 * 24 * 3600
+    # storage
+    sqlite_synchronous: str = "NORMAL"
+    timeline_max: int = 1_000_000
+    outage_likes_max: int = 10_000_000
+    viewer_ttl_s: int = 15
+    heartbeat_s: float = 5.0
+    reject_flagged: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            default = f.default
+            if f.name == "allowed_origins":
+                raw = os.environ.get("ALLOWED_ORIGINS", "")
+                values[f.name] = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+                continue
+            cast = type(default)
+            values[f.name] = _env(f.name.upper(), default, cast)
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+    def data_path(self) -> Path:
+        path = Path(self.data_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def resolved_secret(self) -> str:
+        """SECRET_KEY, or one made once and kept in DATA_DIR."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_path() / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,113 @@
+"""One store/broker contract, two implementations (embedded, Redis).
+
+The store keeps the durable state of every show, hands out `seq`, and tells
+the node about every committed event through `on_event`, in `seq` order,
+whichever process committed it. Counters (likes, votes, viewers) live beside
+the events and are read once per tick.
+"""
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+from ..domain.show import Counters, ShowState
+from ..settings import Settings
+
+EventSink = Callable[[str, int, dict], None]
+SignalSink = Callable[[str, dict], None]
+ResyncSink = Callable[[], None]
+
+
+class StoreUnavailable(Exception):
+    """The backing store cannot be reached; nothing was recorded."""
+
+
+class Conflict(Exception):
+    """A compare-and-set failed, or a show with that slug exists."""
+
+
+class Store(ABC):
+    on_event: EventSink
+    on_signal: SignalSink
+    on_resync: ResyncSink  # the event stream had a hole: reload every replica
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.on_event = lambda slug, seq, event: None
+        self.on_signal = lambda slug, frame: None
+        self.on_resync = lambda: None
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ready(self) -> bool: ...
+
+    @abstractmethod
+    async def list_shows(self) -> list[str]: ...
+
+    @abstractmethod
+    async def create_show(self, state: ShowState) -> None:
+        """Store a new show (seq 0); raise Conflict if the slug is taken."""
+
+    @abstractmethod
+    async def load(self, slug: str) -> ShowState | None:
+        """The show's state with its seq and current counters, read atomically."""
+
+    @abstractmethod
+    async def commit(self, slug: str, events: list[dict],
+                     expect: dict[str, bytes | None] | None = None) -> int:
+        """Persist events under the next seqs and publish them; return the last seq.
+
+        With `expect`, every named field must still hold that value (None: absent),
+        or nothing is written and Conflict is raised.
+        """
+
+    @abstractmethod
+    async def signal(self, slug: str, frame: dict) -> None:
+        """A frame for every process's sockets that changes no state (e.g. reload)."""
+
+    @abstractmethod
+    async def next_question_id(self, slug: str) -> str: ...
+
+    @abstractmethod
+    async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
+        """Record the device's vote for the round (last write wins)."""
+
+    @abstractmethod
+    async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
+        """The device's vote in the round and the questions it has upvoted."""
+
+    @abstractmethod
+    async def upvote(self, slug: str, qid: str, device: str) -> int | None:
+        """Count one upvote per device; return the new count, None if already counted."""
+
+    @abstractmethod
+    async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]: ...
+
+    @abstractmethod
+    async def tick(self, slug: str, likes: dict[str, int], round_index: int,
+                   viewers: int) -> Counters:
+        """Add this process's coalesced likes, report its viewers, read the counters."""
+
+    @abstractmethod
+    async def see_device(self, slug: str, device: str) -> None:
+        """Count a device towards the show's unique viewers."""
+
+    @abstractmethod
+    async def sample(self, slug: str, seq: int, data: dict) -> None:
+        """Append a counters sample to the timeline."""
+
+    @abstractmethod
+    async def timeline(self, slug: str) -> list[dict]:
+        """Every timeline entry: {"seq", "ts", "type", ...}."""
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.redis_url:
+        from .redis import RedisStore
+
+        return RedisStore(settings)
+    from .embedded import EmbeddedStore
+
+    return EmbeddedStore(settings)

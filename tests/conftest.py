@@ -1,0 +1,282 @@
+"""Shared fixtures: a real Leitai server in a subprocess, real WebSocket clients."""
+
+import asyncio
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-host-token"
+_slugs = itertools.count(1)
+
+
+class Server:
+    """`python -m server` on a free port (PORT=0, read back from its log)."""
+
+    def __init__(self, data_dir: str | None = None, **env: str) -> None:
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="leitai-test-")
+        self.env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "DATA_DIR": self.data_dir,
+                    "HOST_TOKEN": TOKEN, "SECRET_KEY": "test-secret", "LOG_LEVEL": "info",
+                    "PYTHONUNBUFFERED": "1", **env}
+        self.env.pop("REDIS_URL", None) if "REDIS_URL" not in env else None
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.log: list[str] = []
+
+    def start(self, timeout: float = 20) -> "Server":
+        self.log = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        found = threading.Event()
+
+        def pump() -> None:
+            for line in self.proc.stdout:
+                self.log.append(line)
+                m = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    self.port = int(m.group(1))
+                    found.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not found.wait(timeout):
+            self.kill()
+            raise RuntimeError("server did not start:\n" + "".join(self.log))
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else 0
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = Server().start()
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture
+def fresh_server():
+    servers: list[Server] = []
+
+    def make(**kw) -> Server:
+        srv = Server(**kw)
+        servers.append(srv)
+        return srv.start()
+
+    yield make
+    for srv in servers:
+        srv.cleanup()
+
+
+# -- HTTP helpers ---------------------------------------------------------------
+
+
+def host_cookies(base: str) -> dict[str, str]:
+    with httpx.Client(base_url=base) as http:
+        r = http.post("/login", data={"token": TOKEN, "next": "/shows"}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        return {"lt_session": r.cookies["lt_session"]}
+
+
+def device_cookie(base: str, slug: str) -> str:
+    with httpx.Client(base_url=base) as http:
+        r = http.get(f"/s/{slug}")
+        assert r.status_code == 200
+        return r.cookies["lt_device"]
+
+
+def create_show(base: str, slug: str | None = None, **fields) -> str:
+    slug = slug or f"t{os.getpid()}-{next(_slugs)}"
+    body = {"slug": slug, "title": fields.pop("title", "测试节目"), "status": "live",
+            "sides": {"a": {"name": "红方", "guest": "王伟", "org": "澳洋医院", "color": "#d7263d"},
+                      "b": {"name": "蓝方", "guest": "杨玭", "org": "公益组织联合会", "color": "#1b6fd1"}},
+            **fields}
+    with httpx.Client(base_url=base, cookies=host_cookies(base)) as http:
+        r = http.post("/api/shows", json=body)
+        assert r.status_code == 201, r.text
+    return slug
+
+
+@pytest.fixture
+def show(server) -> str:
+    """A new show on the shared server, so tests do not see each other's state."""
+    return create_show(server.url)
+
+
+# -- WebSocket client -----------------------------------------------------------
+
+
+class Client:
+    """A real WebSocket client that keeps every frame and can await one."""
+
+    def __init__(self, ws, role: str) -> None:
+        self.ws = ws
+        self.role = role
+        self.frames: list[dict] = []
+        self._ids = itertools.count(1)
+        self._cond = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+        self.close_code: int | None = None
+
+    @classmethod
+    async def connect(cls, base_ws: str, role: str, slug: str, cookie: str = "",
+                      origin: str | None = None, **kw) -> "Client":
+        headers = {}
+        if cookie:
+            headers["Cookie"] = cookie
+        if origin:
+            headers["Origin"] = origin
+        ws = await websockets.connect(f"{base_ws}/ws/{role}/{slug}", additional_headers=headers,
+                                      compression=None, max_size=2**22, **kw)
+        return cls(ws, role)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = orjson.loads(raw)
+                async with self._cond:
+                    self.frames.append(frame)
+                    self._cond.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            async with self._cond:
+                self._cond.notify_all()
+
+    async def wait_for(self, pred, timeout: float = 5.0, start: int = 0) -> dict:
+        """The first frame (from index `start`) matching `pred`, waiting for it if needed."""
+        async def find():
+            async with self._cond:
+                while True:
+                    for frame in self.frames[start:]:
+                        if pred(frame):
+                            return frame
+                    if self._reader.done():
+                        raise ConnectionError(f"closed ({self.close_code}) before a matching frame")
+                    await self._cond.wait()
+        return await asyncio.wait_for(find(), timeout)
+
+    async def wait_type(self, kind: str, timeout: float = 5.0, start: int = 0) -> dict:
+        return await self.wait_for(lambda f: f.get("type") == kind, timeout, start)
+
+    async def snapshot(self) -> dict:
+        return await self.wait_type("snapshot")
+
+    async def send(self, msg: dict | str | bytes) -> None:
+        await self.ws.send(msg if isinstance(msg, (str, bytes)) else orjson.dumps(msg).decode())
+
+    async def request(self, msg: dict, timeout: float = 5.0) -> dict:
+        """Send with a fresh id; return its ack or error frame."""
+        msg = {**msg, "id": msg.get("id") or f"m{next(self._ids)}"}
+        await self.send(msg)
+        return await self.wait_for(lambda f: f.get("id") == msg["id"] and f["type"] in ("ack", "error"),
+                                   timeout)
+
+    async def closed(self, timeout: float = 5.0) -> int | None:
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._reader
+
+    def last_tally(self) -> dict | None:
+        tallies = [f for f in self.frames if f["type"] == "tally"]
+        if tallies:
+            return tallies[-1]
+        snaps = [f for f in self.frames if f["type"] == "snapshot"]
+        return snaps[-1]["show"]["tally"] if snaps else None
+
+
+class Clients:
+    """Makes clients of each role against one server and closes them after the test."""
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+        self.made: list[Client] = []
+        self._host: str | None = None
+
+    async def audience(self, slug: str, cookie: str | None = None) -> Client:
+        cookie = cookie or device_cookie(self.srv.url, slug)
+        c = await Client.connect(self.srv.ws_url, "audience", slug, f"lt_device={cookie}")
+        self.made.append(c)
+        await c.snapshot()
+        return c
+
+    async def overlay(self, slug: str) -> Client:
+        c = await Client.connect(self.srv.ws_url, "overlay", slug)
+        self.made.append(c)
+        await c.snapshot()
+        return c
+
+    async def console(self, slug: str) -> Client:
+        if self._host is None:
+            self._host = host_cookies(self.srv.url)["lt_session"]
+        c = await Client.connect(self.srv.ws_url, "console", slug, f"lt_session={self._host}")
+        self.made.append(c)
+        await c.snapshot()
+        return c
+
+    async def close(self) -> None:
+        for c in self.made:
+            try:
+                await asyncio.wait_for(c.close(), 2)
+            except Exception:
+                pass
+
+
+@pytest.fixture
+async def clients(server):
+    made = Clients(server)
+    yield made
+    await made.close()
+
+
+async def wait_until(check, timeout: float = 5.0, interval: float = 0.02):
+    """Poll a condition that has no event to await (e.g. another process's state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

@@ -1,0 +1,161 @@
+"""Unit tests of the pure domain (no I/O)."""
+
+import pytest
+
+from server.domain import DomainError
+from server.domain import rounds as r
+from server.domain import show as s
+from server.domain import votes
+from server.domain.likes import LikeBuffer
+from server.domain.questions import Question
+from server.domain.ratelimit import TokenBucket
+from server.domain.text import normalise, single_line
+
+SIDES = {"a": {"name": "红方"}, "b": {"name": "蓝方"}}
+
+
+def state_with(*questions: Question) -> s.ShowState:
+    st = s.new_show("t", "T", SIDES)
+    for q in questions:
+        st.apply({"type": "question", "question": q.record()})
+    return st
+
+
+def q(qid: str, status: str = "pending") -> Question:
+    return Question(qid, "text", "", status, 0, "dev")
+
+
+def test_round_clock_survives_pauses():
+    r0 = r.Round()
+    r1 = r.start(r0, "topic", 60, now=1_000)
+    assert r1.remaining_ms(11_000) == 50_000
+    r2 = r.pause(r1, 21_000)
+    assert r2.remaining_ms(99_000) == 40_000  # paused: the clock stands
+    r3 = r.resume(r2, 100_000)
+    assert r3.remaining_ms(110_000) == 30_000
+    assert r3.remaining_ms(10**9) == 0  # time's up, never negative
+    r4 = r.end(r3, 110_000)
+    assert r4.status == "finished" and r4.remaining_ms(10**9) == 30_000
+
+
+@pytest.mark.parametrize("action,status", [(r.pause, "idle"), (r.resume, "running"), (r.end, "finished")])
+def test_round_illegal_transitions(action, status):
+    with pytest.raises(DomainError) as e:
+        action(r.Round(1, "t", status, 60), 0)
+    assert e.value.code == "conflict"
+
+
+def test_round_start_checks():
+    with pytest.raises(DomainError):
+        r.start(r.Round(1, "t", "running", 60, 0, 0), "x", 60, 0)
+    with pytest.raises(DomainError):
+        r.start(r.Round(), "x", 9, 0)
+    assert r.start(r.Round(1, "t", "finished", 60), "x", 60, 0).index == 2
+
+
+def test_winner():
+    assert r.winner({"a": 2, "b": 1}) == "a"
+    assert r.winner({"a": 2, "b": 3}) == "b"
+    assert r.winner({"a": 2, "b": 2}) is None
+
+
+def test_votes_move_not_add():
+    c = {"a": 0, "b": 0}
+    c = votes.change(c, None, "a")
+    c = votes.change(c, "a", "a")
+    assert c == {"a": 1, "b": 0}
+    assert votes.change(c, "a", "b") == {"a": 0, "b": 1}
+
+
+def test_only_one_featured():
+    st = state_with(q("q1", "approved"), q("q2", "approved"))
+    for ev in s.decide_moderation(st, "q1", "feature"):
+        st.apply(ev)
+    assert st.featured == "q1"
+    events = s.decide_moderation(st, "q2", "feature")
+    for ev in events:
+        st.apply(ev)
+    assert st.featured == "q2"
+    assert st.questions["q1"].status == "approved" and st.questions["q2"].status == "featured"
+    for ev in s.decide_moderation(st, "q2", "answered"):
+        st.apply(ev)
+    assert st.featured is None and st.questions["q2"].status == "answered"
+
+
+@pytest.mark.parametrize("status,action,ok", [
+    ("pending", "approve", True), ("pending", "unfeature", False), ("rejected", "feature", False),
+    ("answered", "answered", False), ("featured", "reject", True), ("rejected", "approve", True),
+])
+def test_moderation_table(status, action, ok):
+    st = state_with(q("q1", status))
+    if ok:
+        assert s.decide_moderation(st, "q1", action)
+    else:
+        with pytest.raises(DomainError) as e:
+            s.decide_moderation(st, "q1", action)
+        assert e.value.code == "conflict"
+
+
+def test_round_end_counts_wins():
+    st = state_with()
+    for ev in s.decide_round(st, "start", 0, "t", 60):
+        st.apply(ev)
+    for ev in s.decide_round(st, "end", 1000, votes={"a": 5, "b": 2}):
+        st.apply(ev)
+    assert st.rounds_won == {"a": 1, "b": 0}
+    assert st.rounds[-1] == {"index": 1, "topic": "t", "duration_s": 60, "votes": {"a": 5, "b": 2}, "winner": "a"}
+
+
+def test_state_round_trips_through_fields():
+    st = state_with(q("q1", "approved"), q("q2"))
+    for ev in s.decide_points(st, "a", 4) + s.decide_moderation(st, "q1", "feature"):
+        st.apply(ev)
+    back = s.ShowState.from_fields("t", st.fields(), {"q1": 3})
+    assert back.points == {"a": 4, "b": 0} and back.featured == "q1"
+    assert back.questions["q1"].upvotes == 3 and back.questions["q2"].status == "pending"
+    assert back.view(0, console=True) == {**st.view(0, console=True),
+                                         "questions": back.view(0, console=True)["questions"]}
+
+
+def test_public_view_hides_pending_and_device():
+    st = state_with(q("q1", "approved"), q("q2"))
+    public = st.view(0, console=False)["questions"]
+    assert [x["id"] for x in public] == ["q1"] and "device" not in public[0]
+    console = st.view(0, console=True)["questions"]
+    assert {x["id"] for x in console} == {"q1", "q2"} and console[0]["device"] == "dev"
+
+
+def test_new_show_validation():
+    with pytest.raises(DomainError):
+        s.new_show("Bad", "T", SIDES)
+    with pytest.raises(DomainError):
+        s.new_show("ok", "", SIDES)
+    with pytest.raises(DomainError):
+        s.new_show("ok", "T", {"a": {}})
+    with pytest.raises(DomainError):
+        s.new_show("ok", "T", SIDES, plan=[{"topic": "x", "duration_s": 1}])
+    st = s.new_show("ok", "T", SIDES, plan=[{"topic": "x", "duration_s": 60}])
+    assert st.sides["a"]["color"].startswith("#") and st.plan == [{"topic": "x", "duration_s": 60}]
+
+
+def test_normalise():
+    assert normalise("ＡＢＣ１２３") == "ABC123"  # full-width folded
+    assert normalise("a\u200bb\u202ec\u2066d") == "abcd"  # zero-width and bidi controls gone
+    assert normalise("  a   b \x07 ") == "a b"
+    assert single_line("a\n\nb") == "a b"
+
+
+def test_token_bucket():
+    b = TokenBucket(rate=2, burst=2)
+    assert b.take(0) == 0 and b.take(0) == 0
+    assert b.take(0) == pytest.approx(0.5)
+    assert b.take(0.5) == 0
+
+
+def test_like_buffer_restore_is_bounded():
+    buf = LikeBuffer()
+    buf.add("a", 5)
+    d = buf.drain()
+    assert not buf
+    assert buf.restore({"a": 5, "b": 10}, cap=8) == 7
+    assert buf.pending == {"a": 5, "b": 3}
