@@ -159,3 +159,7 @@ def test_like_buffer_restore_is_bounded():
     assert not buf
     assert buf.restore({"a": 5, "b": 10}, cap=8) == 7
     assert buf.pending == {"a": 5, "b": 3}
+
+
+def test_normalise_keeps_chinese_punctuation():
+    assert normalise("书记，怎样？ＯＫ！") == "书记，怎样？OK！"

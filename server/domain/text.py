@@ -14,9 +14,18 @@ _SPACES = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r"\n{3,}")
 
 
+# Chinese full-width punctuation is how Chinese is written: NFKC would turn
+# "，" into ",", so these are kept as they are (full-width letters and digits
+# are still folded). They ride through NFKC as private-use placeholders.
+_KEEP = "，。？！：；（）【】、《》“”‘’—…～"
+_TO_PUA = {ord(c): 0xE000 + i for i, c in enumerate(_KEEP)}
+_FROM_PUA = {0xE000 + i: ord(c) for i, c in enumerate(_KEEP)}
+
+
 def normalise(text: str) -> str:
-    """NFKC, invisible and bidi-control characters removed, runs of spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC (keeping Chinese punctuation), invisible and bidi-control characters
+    removed, runs of spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text.translate(_TO_PUA)).translate(_FROM_PUA)
     text = _INVISIBLE.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n\n", text)

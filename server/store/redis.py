@@ -1,0 +1,342 @@
+"""Redis store: state, counters and fan-out shared by any number of processes.
+
+Keys of one show share the hash tag `{slug}`, so every multi-key script runs
+on one Cluster slot. Events are committed by one Lua script that checks the
+expected fields, writes them, takes the next `seq`, appends to the timeline
+stream and publishes — atomically, so `seq` order is publish order.
+
+A supervised listener holds the subscription: when Redis goes away it
+reconnects with backoff, resubscribes and asks the node to resync (pub/sub
+drops whatever was published in between).
+"""
+
+import asyncio
+import logging
+import os
+import random
+import time
+import uuid
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from ..domain.show import Counters, ShowState, fields_of
+from . import Conflict, Store, StoreUnavailable
+
+log = logging.getLogger("leitai.redis")
+
+COMMIT = """
+local i = 5
+local nexp = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nexp do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  local exp = ARGV[i + 1]
+  if exp == '' then
+    if cur then return -1 end
+  elseif (not cur) or ('=' .. cur) ~= exp then
+    return -1
+  end
+  i = i + 2
+end
+local nev = tonumber(ARGV[i]); i = i + 1
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+for _ = 1, nev do
+  local body = ARGV[i]
+  local nf = tonumber(ARGV[i + 1]); i = i + 2
+  for _ = 1, nf do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
+  end
+  seq = redis.call('INCR', KEYS[2])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'seq', seq, 'ts', ARGV[3], 'e', body)
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. seq .. '\\n' .. body)
+end
+return seq
+"""
+
+VOTE = """
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if prev then redis.call('HINCRBY', KEYS[2], prev, -1) end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
+"""
+
+UPVOTE = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
+redis.call('SADD', KEYS[2], ARGV[2])
+return redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+"""
+
+PEAK = """
+local p = tonumber(redis.call('GET', KEYS[1]) or '0')
+local v = tonumber(ARGV[1])
+if v > p then redis.call('SET', KEYS[1], v); return v end
+return p
+"""
+
+CREATE = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('SET', KEYS[3], 0)
+return 1
+"""
+
+ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _counts(raw: dict) -> dict[str, int]:
+    return {"a": int(raw.get(b"a", 0)), "b": int(raw.get(b"b", 0))}
+
+
+class RedisStore(Store):
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.prefix = os.environ.get("REDIS_PREFIX", "lt")
+        self.channel = f"{self.prefix}:events"
+        self.proc = uuid.uuid4().hex[:12]
+        self.redis = aioredis.from_url(
+            settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0,
+            retry=Retry(NoBackoff(), 1), health_check_interval=5)
+        self.listener: asyncio.Task | None = None
+        self.connected = False
+        self.reconnects = 0
+        self._closing = False
+        self._scripts = {name: self.redis.register_script(src) for name, src in
+                         (("commit", COMMIT), ("vote", VOTE), ("upvote", UPVOTE), ("peak", PEAK),
+                          ("create", CREATE))}
+        self._subscribed = asyncio.Event()
+
+    def k(self, slug: str, name: str) -> str:
+        return f"{self.prefix}:{{{slug}}}:{name}"
+
+    # -- life ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.listener = asyncio.create_task(self._listen(), name="leitai-redis-listener")
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), 5)
+        except asyncio.TimeoutError:
+            log.error("Redis at %s is not reachable; serving will resume when it is",
+                      self.settings.redis_url.split("@")[-1])
+        await self._warn_persistence()
+
+    async def _warn_persistence(self) -> None:
+        try:
+            aof = await self.redis.config_get("appendonly")
+            if aof.get(b"appendonly", aof.get("appendonly")) in (b"no", "no"):
+                log.warning("Redis has AOF off (appendonly no): a Redis restart loses the show's "
+                            "state. See docs/deploy.md (appendonly yes, appendfsync everysec).")
+        except ERRORS:
+            pass  # CONFIG may be disabled on managed Redis
+
+    async def close(self) -> None:
+        self._closing = True
+        if self.listener:
+            self.listener.cancel()
+            try:
+                await self.listener
+            except (asyncio.CancelledError, Exception):
+                pass
+        try:
+            await self.redis.aclose()
+        except ERRORS:
+            pass
+
+    async def _listen(self) -> None:
+        """Subscribe; on any failure reconnect with backoff and ask for a resync."""
+        backoff = 0.1
+        lost = False
+        while not self._closing:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.connected = True
+                self._subscribed.set()
+                backoff = 0.1
+                if lost:
+                    log.warning("Redis is back: resubscribed, resyncing every show")
+                    self.on_resync()
+                    lost = False
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        self._dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except ERRORS as exc:
+                if self.connected:
+                    log.warning("Redis connection lost (%s); reconnecting", exc)
+                    self.reconnects += 1
+                self.connected = False
+                lost = True
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:
+                    pass
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, 3.0)
+
+    def _dispatch(self, data: bytes) -> None:
+        slug, seq, body = data.split(b"\n", 2)
+        try:
+            frame = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        if seq == b"0":
+            self.on_signal(slug.decode(), frame)
+        else:
+            self.on_event(slug.decode(), int(seq), frame)
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self.redis.ping()) and self.connected
+        except ERRORS:
+            return False
+
+    async def _call(self, coro):
+        try:
+            return await coro
+        except ResponseError:
+            raise
+        except ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    # -- the contract ----------------------------------------------------------
+
+    async def list_shows(self) -> list[str]:
+        members = await self._call(self.redis.smembers(f"{self.prefix}:shows"))
+        return sorted(m.decode() for m in members)
+
+    async def create_show(self, state: ShowState) -> None:
+        args = [state.slug]
+        for name, value in state.fields().items():
+            args += [name, value]
+        # the show set is global; the show's own keys share its slot
+        created = await self._call(self._scripts["create"](
+            keys=[f"{self.prefix}:shows", self.k(state.slug, "f"), self.k(state.slug, "seq")], args=args))
+        if not created:
+            raise Conflict(state.slug)
+
+    async def load(self, slug: str) -> ShowState | None:
+        async def read():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(self.k(slug, "f")).get(self.k(slug, "seq")).hgetall(self.k(slug, "upv"))
+                pipe.hgetall(self.k(slug, "likes")).get(self.k(slug, "peak")).scard(self.k(slug, "dev"))
+                return await pipe.execute()
+
+        fields, seq, upv, likes, peak, uniq = await self._call(read())
+        if not fields:
+            return None
+        state = ShowState.from_fields(slug, {k.decode(): v for k, v in fields.items()},
+                                      {k.decode(): int(v) for k, v in upv.items()})
+        state.seq = int(seq or 0)
+        votes = await self.vote_counts(slug, state.round.index) if state.round.index else {"a": 0, "b": 0}
+        state.counters = Counters(_counts(likes), votes, 0, int(peak or 0), int(uniq))
+        return state
+
+    async def commit(self, slug: str, events: list[dict],
+                     expect: dict[str, bytes | None] | None = None) -> int:
+        now = int(time.time() * 1000)
+        args: list = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
+        for name, value in (expect or {}).items():
+            args += [name, b"" if value is None else b"=" + value]
+        args.append(len(events))
+        for event in events:
+            fields = fields_of(event)
+            args += [orjson.dumps(event), len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        seq = await self._call(self._scripts["commit"](
+            keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl")], args=args))
+        if seq == -1:
+            raise Conflict(slug)
+        return int(seq)
+
+    async def signal(self, slug: str, frame: dict) -> None:
+        await self._call(self.redis.publish(self.channel, b"%s\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
+
+    async def next_question_id(self, slug: str) -> str:
+        return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
+
+    async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
+        await self._call(self._scripts["vote"](
+            keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device, side]))
+
+    async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
+        async def read():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hget(self.k(slug, f"v:{round_index}"), device).smembers(self.k(slug, f"upd:{device}"))
+                return await pipe.execute()
+
+        vote, upvoted = await self._call(read())
+        return (vote.decode() if vote else None), sorted(q.decode() for q in upvoted)
+
+    async def upvote(self, slug: str, qid: str, device: str) -> int | None:
+        count = await self._call(self._scripts["upvote"](
+            keys=[self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")],
+            args=[device, qid]))
+        return None if count == -1 else int(count)
+
+    async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
+        return _counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{round_index}"))))
+
+    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int) -> Counters:
+        now = int(time.time() * 1000)
+        ttl_ms = self.settings.viewer_ttl_s * 1000
+
+        async def run():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for side, n in likes.items():
+                    if n:
+                        pipe.hincrby(self.k(slug, "likes"), side, n)
+                pipe.hset(self.k(slug, "view"), self.proc, viewers)
+                pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
+                pipe.hgetall(self.k(slug, "likes"))
+                pipe.hgetall(self.k(slug, f"vc:{round_index}"))
+                pipe.hgetall(self.k(slug, "view"))
+                pipe.zrangebyscore(self.k(slug, "alive"), now, "+inf")
+                pipe.scard(self.k(slug, "dev"))
+                return await pipe.execute()
+
+        results = await self._call(run())
+        like_counts, vote_counts, views, alive, uniq = results[-5:]
+        live = set(alive)
+        total = sum(int(v) for p, v in views.items() if p in live)
+        peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
+        if random.random() < 0.01:  # now and then, forget processes that died
+            await self._call(self._prune(slug, now))
+        return Counters(_counts(like_counts), _counts(vote_counts) if round_index else {"a": 0, "b": 0},
+                        total, int(peak), int(uniq))
+
+    async def _prune(self, slug: str, now: int) -> None:
+        dead = await self.redis.zrangebyscore(self.k(slug, "alive"), "-inf", now - 60_000)
+        if dead:
+            await self.redis.hdel(self.k(slug, "view"), *dead)
+            await self.redis.zrem(self.k(slug, "alive"), *dead)
+
+    async def see_device(self, slug: str, device: str) -> None:
+        await self._call(self.redis.sadd(self.k(slug, "dev"), device))
+
+    async def sample(self, slug: str, seq: int, data: dict) -> None:
+        now = int(time.time() * 1000)
+        body = orjson.dumps({"type": "sample", **data})
+        await self._call(self.redis.xadd(self.k(slug, "tl"), {"seq": seq, "ts": now, "e": body},
+                                         maxlen=self.settings.timeline_max, approximate=True))
+
+    async def timeline(self, slug: str) -> list[dict]:
+        out: list[dict] = []
+        last = "-"
+        while True:
+            batch = await self._call(self.redis.xrange(self.k(slug, "tl"), min=last, count=5000))
+            if last != "-":
+                batch = batch[1:]
+            if not batch:
+                return out
+            for entry_id, entry in batch:
+                out.append({"seq": int(entry[b"seq"]), "ts": int(entry[b"ts"]), **orjson.loads(entry[b"e"])})
+            last = batch[-1][0]
