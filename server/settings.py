@@ -23,6 +23,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     redis_url: str = ""
+    redis_prefix: str = "lt"
     data_dir: str = "./data"
     host_token: str = ""
     secret_key: str = ""

@@ -12,7 +12,6 @@ drops whatever was published in between).
 
 import asyncio
 import logging
-import os
 import random
 import time
 import uuid
@@ -95,7 +94,7 @@ def _counts(raw: dict) -> dict[str, int]:
 class RedisStore(Store):
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.prefix = os.environ.get("REDIS_PREFIX", "lt")
+        self.prefix = settings.redis_prefix
         self.channel = f"{self.prefix}:events"
         self.proc = uuid.uuid4().hex[:12]
         self.redis = aioredis.from_url(
