@@ -224,7 +224,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         scheme = "https" if ws.url.scheme == "wss" else "http"
         if not auth.origin_ok(ws.headers, scheme):
             return await refuse(ws, 4403)
-        rt = await node.runtime(slug)
+        try:
+            rt = await node.runtime(slug)
+        except StoreUnavailable:
+            return await refuse(ws, 1013)  # try again later
         if rt is None:
             return await refuse(ws, 4404)
         device = dhash = ""

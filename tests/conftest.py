@@ -38,16 +38,23 @@ class Server:
 
     def start(self, timeout: float = 20) -> "Server":
         self.log = []
+        self.port = int(self.env["PORT"])  # 0: read back from the log
         self.proc = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         found = threading.Event()
+        workers = int(self.env.get("WORKERS", "1"))
+        started = 0
 
         def pump() -> None:
+            nonlocal started
             for line in self.proc.stdout:
                 self.log.append(line)
                 m = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
-                if m:
+                if m and m.group(1) != "0":
                     self.port = int(m.group(1))
+                if "Application startup complete" in line:
+                    started += 1
+                if self.port and started >= workers:
                     found.set()
 
         threading.Thread(target=pump, daemon=True).start()
@@ -327,6 +334,11 @@ class RedisServer:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def restart(self) -> "RedisServer":
+        """kill -9, then start again on the same port from the same AOF."""
+        self.kill()
+        return self.start()
 
     def cleanup(self) -> None:
         self.kill()
