@@ -19,6 +19,7 @@ from . import protocol
 from .auth import DEVICE_COOKIE, SESSION_COOKIE, Auth
 from .demo import ensure_demo
 from .domain import DomainError
+from .domain.ratelimit import TokenBucket
 from .domain import show as dshow
 from .hub import Conn
 from .node import Node, device_hash, now_ms
@@ -89,6 +90,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     except ImportError:
         pass
 
+    cookie_buckets: dict[str, TokenBucket] = {}
+    sockets_by_ip: dict[str, int] = {}
+
+    def may_issue_device(ip: str) -> bool:
+        """New device cookies per IP per minute: generous, so one carrier NAT is not one phone."""
+        per_min = settings.devices_per_ip_per_min
+        if per_min <= 0:
+            return True
+        if len(cookie_buckets) > 100_000:
+            cookie_buckets.clear()
+        bucket = cookie_buckets.setdefault(ip, TokenBucket(per_min / 60, per_min))
+        return bucket.take(time.monotonic()) == 0
+
+    def client_ip(conn_scope) -> str:
+        client = conn_scope.get("client") or ("", 0)
+        return client[0]
+
     def render(request: Request, name: str, **context) -> Response:
         lang = language(request)
         context.update(lang=lang, t=translator(lang), v=version)
@@ -106,12 +124,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rt = await node.runtime(request.path_params["show"])
         if rt is None:
             return PlainTextResponse("unknown show", status_code=404)
-        response = render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
         if auth.device(request.cookies.get(DEVICE_COOKIE)) is None:
+            if not may_issue_device(client_ip(request.scope)):
+                return PlainTextResponse("太多新设备，请稍后再试 / Too many new devices from this network; "
+                                         "try again in a minute.", status_code=429,
+                                         headers={"Retry-After": "60"})
             _, cookie = auth.new_device()
+            response = render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
             response.set_cookie(DEVICE_COOKIE, cookie, max_age=settings.device_max_age_s,
                                 httponly=True, samesite="lax", secure=secure(request))
-        return response
+            return response
+        return render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
 
     async def overlay_page(request: Request) -> Response:
         rt = await node.runtime(request.path_params["show"])
@@ -231,27 +254,59 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if rt is None:
             return await refuse(ws, 4404)
         device = dhash = ""
+        session_left = None
         if role == "audience":
             device = auth.device(ws.cookies.get(DEVICE_COOKIE)) or ""
             if not device:
                 return await refuse(ws, 4401)
             dhash = device_hash(device)
-        elif role == "console" and auth.session_age(ws.cookies.get(SESSION_COOKIE)) is None:
-            return await refuse(ws, 4401)
+            mates = rt.room.by_device.get(dhash)
+            if settings.sockets_per_device and mates and len(mates) >= settings.sockets_per_device:
+                return await refuse(ws, 1008)
+        elif role == "console":
+            session_left = auth.session_age(ws.cookies.get(SESSION_COOKIE))
+            if session_left is None:
+                return await refuse(ws, 4401)
+        ip = client_ip(ws.scope)
+        if settings.sockets_per_ip and sockets_by_ip.get(ip, 0) >= settings.sockets_per_ip:
+            return await refuse(ws, 1008)
         await ws.accept()
-        client = ws.scope.get("client") or ("", 0)
-        conn = Conn(ws, role, slug, settings.client_buffer_bytes, device, dhash, client[0])
+        sockets_by_ip[ip] = sockets_by_ip.get(ip, 0) + 1
+        conn = Conn(ws, role, slug, settings.client_buffer_bytes, device, dhash, ip)
+        expiry = None
+        if session_left is not None:  # the console closes with 4401 when the session ends
+            expiry = asyncio.get_running_loop().call_later(
+                session_left, lambda: asyncio.ensure_future(conn.close(4401)))
         await node.join(rt, conn)
         try:
             await serve_socket(ws, rt, conn)
         finally:
             node.leave(rt, conn)
+            if expiry is not None:
+                expiry.cancel()
+            left = sockets_by_ip.get(ip, 1) - 1
+            if left:
+                sockets_by_ip[ip] = left
+            else:
+                sockets_by_ip.pop(ip, None)
 
     async def serve_socket(ws: WebSocket, rt, conn: Conn) -> None:
         max_bytes = settings.max_frame_bytes
         receive = ws.receive
+        loop = asyncio.get_running_loop()
+        timeout = settings.first_message_timeout_s if conn.role != "overlay" else 0
+        deadline = loop.time() + timeout
         while True:
-            message = await receive()
+            if timeout and not conn.valid_seen:
+                # phones and consoles say something valid (at least "hello") soon after
+                # connecting; a socket that only holds a slot is closed
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    await conn.close(1008)
+                    return
+            else:
+                message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
@@ -267,17 +322,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 return
             try:
                 msg = protocol.parse(text, conn.role)
-                reply = await node.handle(rt, conn, msg)
-                conn.strikes = 0
-                if reply is not None:
-                    conn.send(reply)
             except ProtocolError as exc:
                 conn.send(exc.frame())
-                if exc.code == "rate_limited":
-                    conn.strikes += 1
-                    if conn.strikes > settings.flood_strikes:
-                        await conn.close(1008)
-                        return
+                continue
+            conn.valid_seen = True
+            reply = await node.handle(rt, conn, msg)
+            if reply is None:
+                conn.strikes = 0
+                continue
+            conn.send(reply)
+            if reply.startswith(b'{"type":"error","code":"rate_limited"'):
+                conn.strikes += 1
+                if conn.strikes > settings.flood_strikes:
+                    await conn.close(1008)  # sustained flooding
+                    return
+            else:
+                conn.strikes = 0
 
     # -- life --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from . import protocol
@@ -27,6 +28,8 @@ from .store import Conflict, Store, StoreUnavailable
 log = logging.getLogger("leitai.node")
 
 PUBLIC_ROLES = ("overlay", "audience")
+REPLY_CACHE = 20_000  # client ids remembered per show
+TRANSIENT = frozenset(("unavailable", "rate_limited"))  # worth retrying with the same id
 FAST_ROLES = ("overlay", "console")
 CAS_RETRIES = 8
 
@@ -50,6 +53,10 @@ class Runtime:
     fast_tally: bytes = b""
     phone_tally: bytes = b""
     resyncing: bool = False
+    # per-device token buckets, kept while the device has a socket here
+    device_buckets: dict[str, dict[str, TokenBucket]] = field(default_factory=dict)
+    # replies to recent client ids, so a resent message is applied once and answered the same
+    replies: "OrderedDict[tuple[str, str], asyncio.Future]" = field(default_factory=OrderedDict)
 
 
 class Node:
@@ -121,6 +128,10 @@ class Node:
             return
         rt.state.apply(event)
         rt.state.seq = seq
+        if event["type"] == "show" and "banned" in event["show"]:
+            banned = set(rt.state.banned)
+            for conn in rt.room.conns["audience"]:
+                conn.banned = conn.dhash in banned
         self._fan_out(rt, seq, event)
 
     def _fan_out(self, rt: Runtime, seq: int, event: dict) -> None:
@@ -175,6 +186,7 @@ class Node:
     # -- sockets -----------------------------------------------------------------
 
     async def join(self, rt: Runtime, conn: Conn) -> None:
+        conn.banned = bool(conn.dhash) and conn.dhash in rt.state.banned
         rt.room.add(conn)
         conn.start()
         if conn.role == "audience":
@@ -187,6 +199,8 @@ class Node:
     def leave(self, rt: Runtime, conn: Conn) -> None:
         conn.stop()
         rt.room.remove(conn)
+        if conn.dhash and conn.dhash not in rt.room.by_device:
+            rt.device_buckets.pop(conn.dhash, None)
 
     async def send_snapshot(self, rt: Runtime, conn: Conn) -> None:
         state = rt.state
@@ -208,36 +222,75 @@ class Node:
 
     # -- client messages ---------------------------------------------------------
 
-    def _limit(self, conn: Conn, kind: str, rate: float, burst: float, msg_id: str | None,
-               now: float) -> None:
-        bucket = conn.buckets.get(kind)
-        if bucket is None:
-            bucket = conn.buckets[kind] = TokenBucket(rate, burst)
-        wait = bucket.take(now)
-        if wait:
-            raise ProtocolError("rate_limited", "too fast, slow down", msg_id,
-                                retry_ms=int(wait * 1000) + 1)
+    def _limit(self, rt: Runtime, conn: Conn, kind: str, rate: float, burst: float,
+               msg_id: str | None, now: float, message: str = "too fast, slow down") -> None:
+        """Per connection, and per device across its sockets (phones)."""
+        holders = [conn.buckets]
+        if conn.dhash:
+            holders.append(rt.device_buckets.setdefault(conn.dhash, {}))
+        for buckets in holders:
+            bucket = buckets.get(kind)
+            if bucket is None:
+                bucket = buckets[kind] = TokenBucket(rate, burst)
+            wait = bucket.take(now)
+            if wait:
+                raise ProtocolError("rate_limited", message, msg_id, retry_ms=int(wait * 1000) + 1)
 
     async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> bytes | None:
-        """Carry out one valid message; return the ack (or None), raise ProtocolError."""
+        """Carry out one valid message; return the reply (ack or error) or None.
+
+        A message whose `id` this device (or the console) already sent is not
+        applied again: it gets the first one's reply. Transient errors are not
+        remembered, so a retry with the same id is tried afresh.
+        """
+        if msg.id is None or msg.type in ("like", "hello"):
+            return await self._reply(rt, conn, msg)
+        key = (conn.dhash or conn.role, msg.id)
+        cached = rt.replies.get(key)
+        if cached is not None:
+            return await asyncio.shield(cached)
+        future = asyncio.get_running_loop().create_future()
+        rt.replies[key] = future
+        if len(rt.replies) > REPLY_CACHE:
+            rt.replies.popitem(last=False)
+        try:
+            reply = await self._reply(rt, conn, msg)
+        except BaseException:
+            rt.replies.pop(key, None)
+            future.set_result(protocol.error("unavailable", "try again", msg.id))
+            raise
+        future.set_result(reply)
+        if reply is not None and reply.startswith(b'{"type":"error"') and any(
+                b'"code":"%s"' % code.encode() in reply for code in TRANSIENT):
+            rt.replies.pop(key, None)
+        return reply
+
+    async def _reply(self, rt: Runtime, conn: Conn, msg: Message) -> bytes | None:
         try:
             return await self._handle(rt, conn, msg)
+        except ProtocolError as exc:
+            return exc.frame()
         except DomainError as exc:
-            raise ProtocolError(exc.code, exc.message, msg.id) from None
+            return ProtocolError(exc.code, exc.message, msg.id).frame()
         except StoreUnavailable:
-            raise ProtocolError("unavailable", "the show is briefly unavailable; try again", msg.id) from None
+            return ProtocolError("unavailable", "the show is briefly unavailable; try again", msg.id).frame()
 
     async def _handle(self, rt: Runtime, conn: Conn, msg: Message) -> bytes | None:
         s = self.settings
         kind = msg.type
         mono = time.monotonic()
         slug = rt.state.slug
-        if kind == "like":
-            self._limit(conn, "like", s.like_rate, s.like_burst, msg.id, mono)
-            rt.likes.add(msg.side, msg.count)
+        if kind == "hello":
             return protocol.ack(msg.id) if msg.id else None
+        if kind == "like":
+            self._limit(rt, conn, "like", s.like_rate, s.like_burst, msg.id, mono)
+            if not conn.banned:  # a banned device's taps no longer count
+                rt.likes.add(msg.side, msg.count)
+            return protocol.ack(msg.id) if msg.id else None
+        if conn.banned:
+            raise ProtocolError("forbidden", "this device can no longer take part", msg.id)
         if kind == "vote":
-            self._limit(conn, "vote", s.vote_rate, s.vote_burst, msg.id, mono)
+            self._limit(rt, conn, "vote", s.vote_rate, s.vote_burst, msg.id, mono)
             rnd = rt.state.round
             if not rnd.open:
                 raise DomainError("conflict", "no round is open for voting")
@@ -246,7 +299,7 @@ class Node:
         if kind == "ask":
             return await self._ask(rt, conn, msg, mono)
         if kind == "upvote":
-            self._limit(conn, "upvote", s.upvote_rate, s.upvote_burst, msg.id, mono)
+            self._limit(rt, conn, "upvote", s.upvote_rate, s.upvote_burst, msg.id, mono)
             q = dshow.decide_upvote(rt.state, msg.question)
             count = await self.store.upvote(slug, q.id, conn.dhash)
             if count is None:
@@ -255,7 +308,7 @@ class Node:
                                             "question": replace(q, upvotes=count).record()}])
             return protocol.ack(msg.id) if msg.id else None
         # console
-        self._limit(conn, "console", s.console_rate, s.console_burst, msg.id, mono)
+        self._limit(rt, conn, "console", s.console_rate, s.console_burst, msg.id, mono)
         if kind == "overlay.reload":
             await self.store.signal(slug, {"type": "reload"})
             return protocol.ack(msg.id) if msg.id else None
@@ -272,13 +325,8 @@ class Node:
             raise ProtocolError("too_large", f"a question has at most {s.question_max} characters", msg.id)
         if len(name) > s.name_max:
             raise ProtocolError("too_large", f"a name has at most {s.name_max} characters", msg.id)
-        bucket = conn.buckets.get("ask")
-        if bucket is None:
-            bucket = conn.buckets["ask"] = TokenBucket(1.0 / s.question_interval_s, 1.0)
-        wait = bucket.take(mono)
-        if wait:
-            raise ProtocolError("rate_limited", "one question every few seconds; try again shortly",
-                                msg.id, retry_ms=int(wait * 1000) + 1)
+        self._limit(rt, conn, "ask", 1.0 / s.question_interval_s, 1.0, msg.id, mono,
+                    "one question every few seconds; try again shortly")
         flagged = bool(self.wordfilter and (self.wordfilter(text) or self.wordfilter(name)))
         if flagged and s.reject_flagged:
             raise ProtocolError("invalid", "this question cannot be accepted", msg.id)
@@ -311,12 +359,16 @@ class Node:
                     events = dshow.decide_round(state, kind.split(".", 1)[1], now_ms())
                 elif kind == "points.set":
                     events = dshow.decide_points(state, msg.side, msg.points)
+                elif kind in ("device.ban", "device.unban"):
+                    events = dshow.decide_ban(state, msg.device, kind == "device.ban")
                 else:
                     raise ProtocolError("invalid", "unknown action", msg.id)
                 names = {name for event in events for name in dshow.fields_of(event)}
                 expect = {name: dshow.field_value(state, name) for name in names}
                 try:
                     await self.store.commit(slug, events, expect)
+                    if kind == "device.ban" and state.round.open:
+                        await self.store.unvote(slug, state.round.index, msg.device)
                     return
                 except Conflict:
                     # Another process changed it first; our replica catches up through

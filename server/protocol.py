@@ -11,12 +11,13 @@ import orjson
 from .domain import SIDES
 
 SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "ack", "error", "reload")
-AUDIENCE_TYPES = ("like", "vote", "ask", "upvote")
+AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote")
 MODERATION_TYPES = ("question.approve", "question.reject", "question.feature",
                     "question.unfeature", "question.answered")
 ROUND_TYPES = ("round.start", "round.pause", "round.resume", "round.end")
-CONSOLE_TYPES = (*MODERATION_TYPES, *ROUND_TYPES, "points.set", "overlay.reload")
-CLIENT_TYPES = (*AUDIENCE_TYPES, *CONSOLE_TYPES)
+CONSOLE_TYPES = ("hello", *MODERATION_TYPES, *ROUND_TYPES, "points.set", "device.ban", "device.unban",
+                 "overlay.reload")
+CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
 ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large",
                "unavailable")
 ROLE_TYPES = {"audience": frozenset(AUDIENCE_TYPES), "console": frozenset(CONSOLE_TYPES),
@@ -48,6 +49,7 @@ class Message:
     topic: str = ""
     duration_s: int = 0
     points: int = 0
+    device: str = ""
 
 
 def _str(data: dict, key: str, msg_id: str | None, required: bool = True) -> str:
@@ -103,6 +105,11 @@ def parse(raw: str, role: str) -> Message:
     if kind == "round.start":
         return Message(kind, msg_id, topic=_str(data, "topic", msg_id),
                        duration_s=_int(data, "duration_s", msg_id))
+    if kind in ("device.ban", "device.unban"):
+        device = _str(data, "device", msg_id)
+        if not 1 <= len(device) <= 64:
+            raise ProtocolError("invalid", "device must be a device id from a question", msg_id)
+        return Message(kind, msg_id, device=device)
     if kind == "points.set":
         return Message(kind, msg_id, side=_side(data, msg_id), points=_int(data, "points", msg_id))
     return Message(kind, msg_id)  # round.pause/resume/end, overlay.reload

@@ -244,6 +244,7 @@ class Clients:
         c = await Client.connect(self.srv.ws_url, "audience", slug, f"lt_device={cookie}")
         self.made.append(c)
         await c.snapshot()
+        await c.send({"type": "hello"})  # as the page does
         return c
 
     async def overlay(self, slug: str) -> Client:
@@ -258,6 +259,7 @@ class Clients:
         c = await Client.connect(self.srv.ws_url, "console", slug, f"lt_session={self._host}")
         self.made.append(c)
         await c.snapshot()
+        await c.send({"type": "hello"})
         return c
 
     async def close(self) -> None:

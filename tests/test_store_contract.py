@@ -131,3 +131,14 @@ async def test_timeline_has_every_event_and_samples(store: Store):
         await asyncio.sleep(0.02)
     assert [(e["seq"], e["type"]) for e in tl] == [(1, "question"), (2, "question"), (2, "sample")]
     assert tl[1]["question"]["status"] == "approved" and tl[0]["ts"] > 0
+
+
+async def test_unvote(store: Store):
+    await store.create_show(new_show("s9", "T", SIDES))
+    await store.vote("s9", 1, "d1", "a")
+    await store.vote("s9", 1, "d2", "b")
+    await store.unvote("s9", 1, "d1")
+    await store.unvote("s9", 1, "d1")  # twice: no effect
+    await store.unvote("s9", 1, "nobody")
+    assert await store.vote_counts("s9", 1) == {"a": 0, "b": 1}
+    assert (await store.device_state("s9", 1, "d1"))[0] is None

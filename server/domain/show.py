@@ -27,7 +27,7 @@ from .rounds import Round
 SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 SHOW_STATUSES = ("draft", "live", "ended")
-META_FIELDS = ("title", "status", "sides", "plan", "date", "created", "featured", "rehearsal")
+META_FIELDS = ("title", "status", "sides", "plan", "date", "created", "featured", "rehearsal", "banned")
 MAX_POINTS = 9999
 
 
@@ -57,6 +57,7 @@ class ShowState:
     created: int = 0
     rehearsal: int = 0
     featured: str | None = None
+    banned: list[str] = field(default_factory=list)  # device hashes
     round: Round = field(default_factory=Round)
     rounds: list[dict] = field(default_factory=list)
     rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
@@ -171,6 +172,9 @@ def event_views(event: dict, now: int) -> tuple[dict, dict, dict | None]:
     if kind == "round":
         body = {**event, "round": Round.from_record(event["round"]).view(now)}
         return body, body, None
+    if kind == "show" and "banned" in event["show"]:  # who is banned is the console's business
+        public = {"type": "show", "show": {k: v for k, v in event["show"].items() if k != "banned"}}
+        return event, public, None
     return event, event, None
 
 
@@ -268,6 +272,28 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict]:
     if not 0 <= points <= MAX_POINTS:
         raise DomainError("invalid", f"points must be 0..{MAX_POINTS}")
     return [{"type": "points", "points": {**state.points, side: points}}]
+
+
+def decide_ban(state: ShowState, device: str, ban: bool) -> list[dict]:
+    """Ban (or unban) a device; a ban also rejects its questions, taking them off every screen."""
+    banned = set(state.banned)
+    if (device in banned) == ban:
+        raise DomainError("conflict", "already banned" if ban else "not banned")
+    events: list[dict] = []
+    featured = state.featured
+    if ban:
+        banned.add(device)
+        for q in state.questions.values():
+            if q.device == device and q.status != qmod.REJECTED:
+                events.append({"type": "question", "question": replace(q, status=qmod.REJECTED).record()})
+                if featured == q.id:
+                    featured = None
+    else:
+        banned.discard(device)
+    change: dict = {"banned": sorted(banned)}
+    if featured != state.featured:
+        change["featured"] = featured
+    return [*events, {"type": "show", "show": change}]
 
 
 def decide_upvote(state: ShowState, qid: str) -> Question:

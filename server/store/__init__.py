@@ -75,6 +75,10 @@ class Store(ABC):
         """Record the device's vote for the round (last write wins)."""
 
     @abstractmethod
+    async def unvote(self, slug: str, round_index: int, device: str) -> None:
+        """Take the device's vote in the round back (a banned device)."""
+
+    @abstractmethod
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         """The device's vote in the round and the questions it has upvoted."""
 

@@ -254,6 +254,15 @@ class EmbeddedStore(Store):
         await self._write([("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",
                             (slug, round_index, device, side))])
 
+    async def unvote(self, slug: str, round_index: int, device: str) -> None:
+        s = self._show(slug)
+        previous = s.votes[round_index].pop(device, None)
+        if previous is None:
+            return
+        s.vcount[round_index][previous] -= 1
+        await self._write([("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?",
+                            (slug, round_index, device))])
+
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         s = self._show(slug)
         return s.votes[round_index].get(device), list(s.device_upvotes.get(device, ()))

@@ -64,6 +64,14 @@ redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 return 1
 """
 
+UNVOTE = """
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if not prev then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], prev, -1)
+return 1
+"""
+
 UPVOTE = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
 redis.call('SADD', KEYS[2], ARGV[2])
@@ -105,7 +113,7 @@ class RedisStore(Store):
         self.reconnects = 0
         self._closing = False
         self._scripts = {name: self.redis.register_script(src) for name, src in
-                         (("commit", COMMIT), ("vote", VOTE), ("upvote", UPVOTE), ("peak", PEAK),
+                         (("commit", COMMIT), ("vote", VOTE), ("unvote", UNVOTE), ("upvote", UPVOTE), ("peak", PEAK),
                           ("create", CREATE))}
         self._subscribed = asyncio.Event()
 
@@ -265,6 +273,10 @@ class RedisStore(Store):
     async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
         await self._call(self._scripts["vote"](
             keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device, side]))
+
+    async def unvote(self, slug: str, round_index: int, device: str) -> None:
+        await self._call(self._scripts["unvote"](
+            keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device]))
 
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         async def read():
