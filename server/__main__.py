@@ -26,6 +26,7 @@ def main() -> None:
         sys.exit("WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
                  "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS.")
     token = host_token(settings)
+    shown = token if not settings.host_token else "(set by HOST_TOKEN, not shown)"
     os.environ["HOST_TOKEN"] = token  # workers read the same token
     os.environ.setdefault("SECRET_KEY", settings.resolved_secret())
     base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
@@ -36,7 +37,7 @@ def main() -> None:
   Overlay   {base}/overlay/demo     (OBS Browser Source, 1920x1080)
   Console   {base}/console/demo
   Producer  {base}/shows
-  Host token: {token}
+  Host token: {shown}
 """, flush=True)
     uvicorn.run(
         "server.app:create_app", factory=True,

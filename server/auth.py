@@ -2,8 +2,9 @@
 
 import hmac
 import secrets
+import time
 
-from itsdangerous import BadSignature, Signer, SignatureExpired, TimestampSigner
+from itsdangerous import BadSignature, Signer, TimestampSigner
 
 DEVICE_COOKIE = "lt_device"
 SESSION_COOKIE = "lt_session"
@@ -46,12 +47,11 @@ class Auth:
         if not cookie:
             return None
         try:
-            _, ts = self.session_signer.unsign(cookie, max_age=self.session_max_age_s, return_timestamp=True)
-        except (BadSignature, SignatureExpired):
+            _, ts = self.session_signer.unsign(cookie, return_timestamp=True)
+        except BadSignature:
             return None
-        import time
-
-        return self.session_max_age_s - (time.time() - ts.timestamp())
+        left = self.session_max_age_s - (time.time() - ts.timestamp())
+        return left if left > 0 else None
 
     # -- origins -----------------------------------------------------------------
 
