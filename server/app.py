@@ -10,7 +10,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
@@ -61,6 +61,23 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class SocketsFirst:
+    """The ASGI app: WebSocket scopes go to the socket entry, the rest to Starlette."""
+
+    def __init__(self, app: Starlette, sockets) -> None:
+        self.app, self.sockets = app, sockets
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "websocket":
+            await self.sockets(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @property
+    def state(self):
+        return self.app.state
+
+
 def language(request: Request) -> str:
     lang = request.query_params.get("lang")
     if lang:
@@ -70,7 +87,7 @@ def language(request: Request) -> str:
     return "en" if first.startswith("en") else "zh-CN"
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
     store = make_store(settings)
     node = Node(settings, store)
@@ -241,9 +258,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await ws.accept()
         await ws.close(code)
 
-    async def socket(ws: WebSocket) -> None:
-        role = ws.scope["path"].split("/")[2]
-        slug = ws.path_params["show"]
+    async def socket(ws: WebSocket, role: str, slug: str) -> None:
         scheme = "https" if ws.url.scheme == "wss" else "http"
         if not auth.origin_ok(ws.headers, scheme):
             return await refuse(ws, 4403)
@@ -272,7 +287,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return await refuse(ws, 1008)
         await ws.accept()
         sockets_by_ip[ip] = sockets_by_ip.get(ip, 0) + 1
-        conn = Conn(ws, role, slug, settings.client_buffer_bytes, device, dhash, ip)
+        conn = Conn(ws, role, slug, settings.client_buffer_bytes, device, dhash, ip,
+                    settings.socket_sndbuf)
         expiry = None
         if session_left is not None:  # the console closes with 4401 when the session ends
             expiry = asyncio.get_running_loop().call_later(
@@ -362,13 +378,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/shows/{show}", api_show),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        WebSocketRoute("/ws/audience/{show}", socket),
-        WebSocketRoute("/ws/overlay/{show}", socket),
-        WebSocketRoute("/ws/console/{show}", socket),
         Mount("/static", StaticFiles(directory=str(STATIC), check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
     app.state.node = node
     app.state.settings = settings
-    return app
+
+    async def websocket_entry(scope, receive, send) -> None:
+        """Sockets skip Starlette's middleware, so `send` stays the server's own and
+        the hub can write pre-framed bytes straight to its transport."""
+        parts = scope["path"].split("/")
+        ws = WebSocket(scope, receive, send)
+        if len(parts) != 4 or parts[1] != "ws" or parts[2] not in ("audience", "overlay", "console"):
+            return await refuse(ws, 4404)
+        await socket(ws, parts[2], parts[3])
+
+    return SocketsFirst(app, websocket_entry)

@@ -13,6 +13,7 @@ bounded in bytes, with the same drop rule.
 
 import asyncio
 import logging
+import socket
 import struct
 from collections import defaultdict
 from typing import Any
@@ -40,7 +41,7 @@ class Conn:
                  "strikes", "valid_seen", "banned", "__weakref__")
 
     def __init__(self, ws: Any, role: str, slug: str, limit: int, device: str = "",
-                 dhash: str = "", ip: str = "") -> None:
+                 dhash: str = "", ip: str = "", sndbuf: int = 0) -> None:
         self.ws, self.role, self.slug = ws, role, slug
         self.device, self.dhash, self.ip = device, dhash, ip
         self.limit = limit
@@ -54,11 +55,17 @@ class Conn:
         if type(proto).__name__ == "WebSocketsSansIOProtocol" and transport is not None:
             self._proto, self._transport = proto, transport
             self._queue = None
+            sock = transport.get_extra_info("socket")
+            if sndbuf and sock is not None:
+                # A fixed kernel send buffer (no autotuning up to megabytes) makes the
+                # user-space bound below the real measure of how far a client lags.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         else:
             self._proto = self._transport = None
             self._queue: asyncio.Queue | None = asyncio.Queue()
         self._queued = 0
         self._writer: asyncio.Task | None = None
+        log.debug("%s socket: %s", role, "fast path" if self._transport else f"queue ({type(proto).__name__})")
 
     def start(self) -> None:
         if self._queue is not None:

@@ -42,6 +42,7 @@ class Settings:
     ws_ping_timeout_s: float = 20.0
     first_message_timeout_s: float = 10.0
     client_buffer_bytes: int = 512 * 1024
+    socket_sndbuf: int = 64 * 1024
     sockets_per_device: int = 8
     sockets_per_ip: int = 2000
     # text limits
