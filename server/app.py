@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import orjson
 from starlette.applications import Starlette
@@ -59,6 +61,18 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+@dataclass(frozen=True)
+class Leitai:
+    """What route modules (e.g. producer.py) reach through `request.app.state.leitai`."""
+
+    settings: Settings
+    store: Any
+    node: Node
+    auth: Auth
+    render: Callable[..., Response]  # render(request, "page.html", **context)
+    signed_in: Callable[[Request], bool]
 
 
 class SocketsFirst:
@@ -380,10 +394,14 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         Route("/readyz", readyz),
         Mount("/static", StaticFiles(directory=str(STATIC), check_dir=False), name="static"),
     ]
+    from .producer import routes as producer_routes
+
+    routes[-1:-1] = producer_routes()
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
     app.state.node = node
     app.state.settings = settings
+    app.state.leitai = Leitai(settings, store, node, auth, render, signed_in)
 
     async def websocket_entry(scope, receive, send) -> None:
         """Sockets skip Starlette's middleware, so `send` stays the server's own and

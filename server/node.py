@@ -339,40 +339,72 @@ class Node:
     async def _host_action(self, rt: Runtime, msg: Message) -> None:
         """Decide on the replica, commit with compare-and-set; retry if it moved."""
         slug = rt.state.slug
+        kind = msg.type
+
+        async def decide(state: ShowState) -> list[dict]:
+            if kind.startswith("question."):
+                return dshow.decide_moderation(state, msg.question, kind.split(".", 1)[1])
+            if kind == "round.start":
+                topic = single_line(msg.topic)
+                if len(topic) > self.settings.topic_max:
+                    raise ProtocolError("too_large", "topic too long", msg.id)
+                if not topic:
+                    raise ProtocolError("invalid", "a round needs a topic", msg.id)
+                return dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
+            if kind == "round.end":
+                votes = await self.store.vote_counts(slug, state.round.index)
+                return dshow.decide_round(state, "end", now_ms(), votes=votes)
+            if kind.startswith("round."):
+                return dshow.decide_round(state, kind.split(".", 1)[1], now_ms())
+            if kind == "points.set":
+                return dshow.decide_points(state, msg.side, msg.points)
+            if kind in ("device.ban", "device.unban"):
+                return dshow.decide_ban(state, msg.device, kind == "device.ban")
+            raise ProtocolError("invalid", "unknown action", msg.id)
+
+        state = await self._commit_decided(rt, decide)
+        if kind == "device.ban" and state.round.open:
+            await self.store.unvote(slug, state.round.index, msg.device)
+
+    # -- producer actions ------------------------------------------------------------
+
+    async def edit_show(self, slug: str, changes: dict) -> None:
+        rt = await self.runtime(slug)
+        if rt is None:
+            raise DomainError("not_found", f"no show {slug}")
+        async def decide(state: ShowState) -> list[dict]:
+            return dshow.decide_edit(state, changes)
+
+        await self._commit_decided(rt, decide)
+
+    async def rehearsal_reset(self, slug: str) -> None:
+        """Zero an episode's counters (after the producer confirmed it)."""
+        rt = await self.runtime(slug)
+        if rt is None:
+            raise DomainError("not_found", f"no show {slug}")
+        async def decide(state: ShowState) -> list[dict]:
+            return dshow.decide_reset(state, now_ms())
+
+        await self._commit_decided(rt, decide)
+        await self.store.reset_counters(slug)
+
+    async def _commit_decided(self, rt: Runtime, decide) -> ShowState:
+        """Decide on the replica and commit with compare-and-set on the fields the
+        events write; if another process moved them first, wait for the replica to
+        catch up through the event stream and decide again. Returns the state the
+        decision was made on."""
         async with rt.lock:
             for attempt in range(CAS_RETRIES):
                 state = rt.state
-                kind = msg.type
-                if kind.startswith("question."):
-                    events = dshow.decide_moderation(state, msg.question, kind.split(".", 1)[1])
-                elif kind == "round.start":
-                    topic = single_line(msg.topic)
-                    if len(topic) > self.settings.topic_max:
-                        raise ProtocolError("too_large", "topic too long", msg.id)
-                    if not topic:
-                        raise ProtocolError("invalid", "a round needs a topic", msg.id)
-                    events = dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
-                elif kind == "round.end":
-                    votes = await self.store.vote_counts(slug, state.round.index)
-                    events = dshow.decide_round(state, "end", now_ms(), votes=votes)
-                elif kind.startswith("round."):
-                    events = dshow.decide_round(state, kind.split(".", 1)[1], now_ms())
-                elif kind == "points.set":
-                    events = dshow.decide_points(state, msg.side, msg.points)
-                elif kind in ("device.ban", "device.unban"):
-                    events = dshow.decide_ban(state, msg.device, kind == "device.ban")
-                else:
-                    raise ProtocolError("invalid", "unknown action", msg.id)
+                events = await decide(state)
+                if not events:
+                    return state
                 names = {name for event in events for name in dshow.fields_of(event)}
-                expect = {name: dshow.field_value(state, name) for name in names}
                 try:
-                    await self.store.commit(slug, events, expect)
-                    if kind == "device.ban" and state.round.open:
-                        await self.store.unvote(slug, state.round.index, msg.device)
-                    return
+                    await self.store.commit(state.slug, events,
+                                            {n: dshow.field_value(state, n) for n in names})
+                    return state
                 except Conflict:
-                    # Another process changed it first; our replica catches up through
-                    # the event stream within moments.
                     await asyncio.sleep(0.02 * (attempt + 1))
             raise DomainError("conflict", "the show changed meanwhile; try again")
 

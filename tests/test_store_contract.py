@@ -142,3 +142,14 @@ async def test_unvote(store: Store):
     await store.unvote("s9", 1, "nobody")
     assert await store.vote_counts("s9", 1) == {"a": 0, "b": 1}
     assert (await store.device_state("s9", 1, "d1"))[0] is None
+
+
+async def test_reset_counters(store: Store):
+    await store.create_show(new_show("s10", "T", SIDES))
+    await store.tick("s10", {"a": 5, "b": 1}, 1, 4)
+    await store.vote("s10", 1, "d1", "a")
+    await store.see_device("s10", "d1")
+    await store.reset_counters("s10")
+    c = await store.tick("s10", {"a": 0, "b": 0}, 1, 0)
+    assert c.likes == {"a": 0, "b": 0} and c.votes == {"a": 0, "b": 0}
+    assert c.peak_viewers == 0 and c.unique_viewers == 0

@@ -274,6 +274,45 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict]:
     return [{"type": "points", "points": {**state.points, side: points}}]
 
 
+EDITABLE = ("title", "date", "status", "sides", "plan")
+
+
+def decide_edit(state: ShowState, changes: dict) -> list[dict]:
+    """Producer edits of an episode: title, date, status, sides, round plan."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise DomainError("invalid", f"cannot edit {', '.join(sorted(unknown))}")
+    clean: dict = {}
+    if "title" in changes:
+        title = changes["title"]
+        if not isinstance(title, str) or not 1 <= len(title) <= 120:
+            raise DomainError("invalid", "title must be 1..120 characters")
+        clean["title"] = title
+    if "date" in changes:
+        if not isinstance(changes["date"], str) or len(changes["date"]) > 40:
+            raise DomainError("invalid", "date must be text (YYYY-MM-DD)")
+        clean["date"] = changes["date"]
+    if "status" in changes:
+        if changes["status"] not in SHOW_STATUSES:
+            raise DomainError("invalid", "status must be draft, live or ended")
+        clean["status"] = changes["status"]
+    if "sides" in changes:
+        clean["sides"] = check_sides(changes["sides"])
+    if "plan" in changes:
+        clean["plan"] = check_plan(changes["plan"])
+    clean = {k: v for k, v in clean.items() if getattr(state, k) != v}
+    return [{"type": "show", "show": clean}] if clean else []
+
+
+def decide_reset(state: ShowState, now: int) -> list[dict]:
+    """A rehearsal reset: rounds, points and results back to zero, marked in the show."""
+    if state.round.open:
+        raise DomainError("conflict", "end the running round before a reset")
+    return [{"type": "round", "round": Round().record(), "rounds": [], "rounds_won": {"a": 0, "b": 0}},
+            {"type": "points", "points": {"a": 0, "b": 0}},
+            {"type": "show", "show": {"rehearsal": now, "featured": None}}]
+
+
 def decide_ban(state: ShowState, device: str, ban: bool) -> list[dict]:
     """Ban (or unban) a device; a ban also rejects its questions, taking them off every screen."""
     banned = set(state.banned)

@@ -95,6 +95,10 @@ class Store(ABC):
         """Add this process's coalesced likes, report its viewers, read the counters."""
 
     @abstractmethod
+    async def reset_counters(self, slug: str) -> None:
+        """Zero likes, votes, peak and unique viewers (a rehearsal reset)."""
+
+    @abstractmethod
     async def see_device(self, slug: str, device: str) -> None:
         """Count a device towards the show's unique viewers."""
 

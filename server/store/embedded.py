@@ -305,6 +305,19 @@ class EmbeddedStore(Store):
                 self.writer.submit([(SET_COUNTER, (slug, "likes:" + side, n)) for side, n in s.likes.items()], None)
                 s.saved_likes = dict(s.likes)
 
+    async def reset_counters(self, slug: str) -> None:
+        s = self._show(slug)
+        s.likes = {"a": 0, "b": 0}
+        s.saved_likes = {"a": 0, "b": 0}
+        s.votes.clear()
+        s.vcount.clear()
+        s.peak = 0
+        s.devices.clear()
+        await self._write([
+            ("DELETE FROM vote WHERE show = ?", (slug,)),
+            ("DELETE FROM device WHERE show = ?", (slug,)),
+            *[(SET_COUNTER, (slug, name, 0)) for name in ("likes:a", "likes:b", "peak")]])
+
     async def see_device(self, slug: str, device: str) -> None:
         s = self._show(slug)
         if device not in s.devices:

@@ -330,6 +330,15 @@ class RedisStore(Store):
             await self.redis.hdel(self.k(slug, "view"), *dead)
             await self.redis.zrem(self.k(slug, "alive"), *dead)
 
+    async def reset_counters(self, slug: str) -> None:
+        async def run():
+            keys = [self.k(slug, name) for name in ("likes", "peak", "dev")]
+            for pattern in ("v:*", "vc:*"):
+                keys += [key async for key in self.redis.scan_iter(match=self.k(slug, pattern), count=1000)]
+            await self.redis.delete(*keys)
+
+        await self._call(run())
+
     async def see_device(self, slug: str, device: str) -> None:
         await self._call(self.redis.sadd(self.k(slug, "dev"), device))
 

@@ -1,0 +1,5 @@
+"""Producer pages (placeholder until the producer pages land)."""
+
+
+def routes() -> list:
+    return []
