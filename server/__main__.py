@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from .logs import log_config
 from .settings import Settings
 
 
@@ -46,6 +47,7 @@ def main() -> None:
         ws_max_size=settings.ws_max_size, ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_timeout_s,
         timeout_graceful_shutdown=5, log_level=settings.log_level, server_header=False,
+        log_config=log_config(settings.log_format, settings.log_level),
     )
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import orjson
+import segno
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -24,6 +26,7 @@ from .domain import DomainError
 from .domain.ratelimit import TokenBucket
 from .domain import show as dshow
 from .hub import Conn
+from .metrics import STATS, Metrics
 from .node import Node, device_hash, now_ms
 from .protocol import ProtocolError
 from .settings import Settings
@@ -105,6 +108,8 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
     store = make_store(settings)
     node = Node(settings, store)
+    metrics = Metrics(node)
+    node.metrics = metrics
     auth = Auth(settings.resolved_secret(), settings.host_token, settings.session_max_age_s,
                 settings.allowed_origins)
     templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -262,6 +267,21 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def metrics_page(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def qr_code(request: Request) -> Response:
+        """The audience page's address as an SVG QR code, for the overlay and the console."""
+        slug = request.path_params["show"]
+        if await node.runtime(slug) is None:
+            return PlainTextResponse("unknown show", status_code=404)
+        base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        buf = io.BytesIO()
+        segno.make(f"{base}/s/{slug}", error="m").save(buf, kind="svg", scale=8, border=2,
+                                                      dark="#111111", light="#ffffff", xmldecl=False)
+        return Response(buf.getvalue(), media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=300"})
+
     async def readyz(request: Request) -> Response:
         ok = await store.ready()
         return PlainTextResponse("ready" if ok else "store unavailable", status_code=200 if ok else 503)
@@ -323,6 +343,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def serve_socket(ws: WebSocket, rt, conn: Conn) -> None:
         max_bytes = settings.max_frame_bytes
         receive = ws.receive
+        frames_in = STATS.frames_in
         loop = asyncio.get_running_loop()
         timeout = settings.first_message_timeout_s if conn.role != "overlay" else 0
         deadline = loop.time() + timeout
@@ -346,14 +367,17 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
                     await conn.close(1009)
                     return
                 conn.send(protocol.error("invalid", "binary frames are not accepted"))
+                STATS.errors["invalid"] += 1
                 continue
             if len(text) > max_bytes or (len(text) * 3 > max_bytes and len(text.encode()) > max_bytes):
                 await conn.close(1009)
                 return
+            frames_in[conn.role] += 1
             try:
                 msg = protocol.parse(text, conn.role)
             except ProtocolError as exc:
                 conn.send(exc.frame())
+                STATS.errors[exc.code] += 1
                 continue
             conn.valid_seen = True
             reply = await node.handle(rt, conn, msg)
@@ -361,6 +385,8 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
                 conn.strikes = 0
                 continue
             conn.send(reply)
+            if reply.startswith(b'{"type":"error"'):
+                STATS.errors[orjson.loads(reply)["code"]] += 1
             if reply.startswith(b'{"type":"error","code":"rate_limited"'):
                 conn.strikes += 1
                 if conn.strikes > settings.flood_strikes:
@@ -392,6 +418,8 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         Route("/api/shows/{show}", api_show),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_page),
+        Route("/qr/{show}.svg", qr_code),
         Mount("/static", StaticFiles(directory=str(STATIC), check_dir=False), name="static"),
     ]
     from .producer import routes as producer_routes

@@ -18,6 +18,8 @@ import struct
 from collections import defaultdict
 from typing import Any
 
+from .metrics import STATS
+
 log = logging.getLogger("leitai.hub")
 
 ROLES = ("audience", "overlay", "console")
@@ -104,6 +106,7 @@ class Conn:
     def drop(self) -> None:
         """Cut a client that fell too far behind; it reconnects to a snapshot."""
         log.info("dropping lagging %s client on %s", self.role, self.slug)
+        STATS.dropped += 1
         self.closed = True
         if self._transport is not None:
             self._transport.abort()
@@ -165,6 +168,7 @@ class Room:
                 if skip and conn in skip:
                     continue
                 sent += conn.send(payload, wire)
+        STATS.frames_out += sent
         return sent
 
     def all(self) -> list[Conn]:

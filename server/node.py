@@ -21,6 +21,7 @@ from .domain.ratelimit import TokenBucket
 from .domain.show import ShowState
 from .domain.text import normalise, single_line
 from .hub import Conn, Room
+from .metrics import STATS
 from .protocol import Message, ProtocolError
 from .settings import Settings
 from .store import Conflict, Store, StoreUnavailable
@@ -68,6 +69,7 @@ class Node:
         self._tick_task: asyncio.Task | None = None
         self._ticks = 0
         self.wordfilter = None  # set by the app: a callable text -> bool (flagged)
+        self.metrics = None  # set by the app
         store.on_event = self._on_event
         store.on_signal = self._on_signal
         store.on_resync = self._on_resync
@@ -286,6 +288,7 @@ class Node:
             self._limit(rt, conn, "like", s.like_rate, s.like_burst, msg.id, mono)
             if not conn.banned:  # a banned device's taps no longer count
                 rt.likes.add(msg.side, msg.count)
+                STATS.likes += msg.count
             return protocol.ack(msg.id) if msg.id else None
         if conn.banned:
             raise ProtocolError("forbidden", "this device can no longer take part", msg.id)
@@ -427,6 +430,14 @@ class Node:
             await asyncio.sleep(delay)
 
     async def _tick_once(self, final: bool = False) -> None:
+        started = time.perf_counter()
+        try:
+            await self._tick_shows(final)
+        finally:
+            if self.metrics is not None:
+                self.metrics.tick_seconds.observe(time.perf_counter() - started)
+
+    async def _tick_shows(self, final: bool) -> None:
         self._ticks += 1
         phone_every = max(1, round(self.settings.phone_tick_ms / self.settings.tick_ms))
         phones_due = self._ticks % phone_every == 0
@@ -443,7 +454,7 @@ class Node:
         deltas = rt.likes.drain()
         try:
             counters = await self.store.tick(slug, deltas, state.round.index,
-                                             rt.room.count("audience"))
+                                             rt.room.count("audience"), rt.room.count("overlay"))
         except StoreUnavailable:
             rt.likes.restore(deltas, self.settings.outage_likes_max)
             return

@@ -31,6 +31,7 @@ class Settings:
     public_url: str = ""
     workers: int = 1
     log_level: str = "info"
+    log_format: str = "json"
     # timing
     tick_ms: int = 100
     phone_tick_ms: int = 500

@@ -44,6 +44,7 @@ class Counters:
     viewers: int = 0
     peak_viewers: int = 0
     unique_viewers: int = 0
+    overlays: int = 0  # overlay sockets connected, all processes
 
 
 @dataclass(slots=True)
@@ -121,7 +122,8 @@ class ShowState:
         c = self.counters
         return {"likes": c.likes, "votes": c.votes, "points": self.points,
                 "viewers": c.viewers, "rounds_won": self.rounds_won,
-                "peak_viewers": c.peak_viewers, "unique_viewers": c.unique_viewers}
+                "peak_viewers": c.peak_viewers, "unique_viewers": c.unique_viewers,
+                "overlays": c.overlays}
 
     def view(self, now: int, console: bool) -> dict:
         """The snapshot's `show`. `questions` is the last key (see Hub's audience splice)."""

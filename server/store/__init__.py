@@ -91,8 +91,8 @@ class Store(ABC):
 
     @abstractmethod
     async def tick(self, slug: str, likes: dict[str, int], round_index: int,
-                   viewers: int) -> Counters:
-        """Add this process's coalesced likes, report its viewers, read the counters."""
+                   viewers: int, overlays: int = 0) -> Counters:
+        """Add this process's coalesced likes, report its viewers and overlays, read the counters."""
 
     @abstractmethod
     async def reset_counters(self, slug: str) -> None:

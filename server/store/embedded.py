@@ -284,7 +284,8 @@ class EmbeddedStore(Store):
         return Counters(dict(s.likes), dict(s.vcount[round_index]) if round_index else {"a": 0, "b": 0},
                         viewers, s.peak, len(s.devices))
 
-    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int) -> Counters:
+    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int,
+                   overlays: int = 0) -> Counters:
         s = self._show(slug)
         for side, n in likes.items():
             s.likes[side] += n
@@ -297,7 +298,9 @@ class EmbeddedStore(Store):
             s.saved_likes = dict(s.likes)
         if stmts:
             self.writer.submit(stmts, None)
-        return self._counters(s, round_index, viewers)
+        counters = self._counters(s, round_index, viewers)
+        counters.overlays = overlays
+        return counters
 
     def _save_likes(self) -> None:
         for slug, s in self.shows.items():

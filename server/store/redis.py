@@ -296,7 +296,8 @@ class RedisStore(Store):
     async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
         return _counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{round_index}"))))
 
-    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int) -> Counters:
+    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int,
+                   overlays: int = 0) -> Counters:
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
 
@@ -305,7 +306,7 @@ class RedisStore(Store):
                 for side, n in likes.items():
                     if n:
                         pipe.hincrby(self.k(slug, "likes"), side, n)
-                pipe.hset(self.k(slug, "view"), self.proc, viewers)
+                pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
                 pipe.hgetall(self.k(slug, "likes"))
                 pipe.hgetall(self.k(slug, f"vc:{round_index}"))
@@ -317,12 +318,17 @@ class RedisStore(Store):
         results = await self._call(run())
         like_counts, vote_counts, views, alive, uniq = results[-5:]
         live = set(alive)
-        total = sum(int(v) for p, v in views.items() if p in live)
+        total = total_overlays = 0
+        for proc, value in views.items():
+            if proc in live:
+                v, _, o = value.partition(b",")
+                total += int(v)
+                total_overlays += int(o or 0)
         peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
         if random.random() < 0.01:  # now and then, forget processes that died
             await self._call(self._prune(slug, now))
         return Counters(_counts(like_counts), _counts(vote_counts) if round_index else {"a": 0, "b": 0},
-                        total, int(peak), int(uniq))
+                        total, int(peak), int(uniq), total_overlays)
 
     async def _prune(self, slug: str, now: int) -> None:
         dead = await self.redis.zrangebyscore(self.k(slug, "alive"), "-inf", now - 60_000)
