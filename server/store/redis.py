@@ -86,13 +86,30 @@ return p
 """
 
 CREATE = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('SET', KEYS[3], 0)
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('SET', KEYS[2], 0)
 return 1
 """
 
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
+    to follow the master that Sentinel names."""
+    options = dict(socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1),
+                   health_check_interval=5)
+    if url.startswith("redis+sentinel://"):
+        from redis.asyncio.sentinel import Sentinel
+
+        hosts, _, rest = url[len("redis+sentinel://"):].partition("/")
+        master, _, db = rest.partition("/")
+        nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
+                 for h in hosts.split(",")]
+        sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)
+        return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
+    return aioredis.from_url(url, **options)
 
 
 def _counts(raw: dict) -> dict[str, int]:
@@ -105,9 +122,7 @@ class RedisStore(Store):
         self.prefix = settings.redis_prefix
         self.channel = f"{self.prefix}:events"
         self.proc = uuid.uuid4().hex[:12]
-        self.redis = aioredis.from_url(
-            settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0,
-            retry=Retry(NoBackoff(), 1), health_check_interval=5)
+        self.redis = connect(settings.redis_url)
         self.listener: asyncio.Task | None = None
         self.connected = False
         self.reconnects = 0
@@ -220,14 +235,16 @@ class RedisStore(Store):
         return sorted(m.decode() for m in members)
 
     async def create_show(self, state: ShowState) -> None:
-        args = [state.slug]
+        args = []
         for name, value in state.fields().items():
             args += [name, value]
-        # the show set is global; the show's own keys share its slot
+        # the script touches only the show's own slot (Cluster-safe); the global list
+        # of shows is added to afterwards
         created = await self._call(self._scripts["create"](
-            keys=[f"{self.prefix}:shows", self.k(state.slug, "f"), self.k(state.slug, "seq")], args=args))
+            keys=[self.k(state.slug, "f"), self.k(state.slug, "seq")], args=args))
         if not created:
             raise Conflict(state.slug)
+        await self._call(self.redis.sadd(f"{self.prefix}:shows", state.slug))
 
     async def load(self, slug: str) -> ShowState | None:
         async def read():
