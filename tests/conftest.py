@@ -384,3 +384,26 @@ def own_redis():
     yield make
     for srv in made:
         srv.cleanup()
+
+
+# -- browser --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser():
+    from browser import ARGS, CHROMIUM, need_browser
+
+    need_browser()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture(scope="session")
+def shots_dir():
+    path = Path(os.environ.get("SHOTS_DIR") or tempfile.mkdtemp(prefix="leitai-shots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,176 @@
+"""The three pages in real Chromium against a real server."""
+
+import asyncio
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from browser import PageErrors
+from conftest import TOKEN, create_show, wait_until
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+STUDIO = {"viewport": {"width": 1920, "height": 1080}}
+LAPTOP = {"viewport": {"width": 1366, "height": 900}}
+
+
+async def sign_in(context, base: str) -> None:
+    page = await context.new_page()
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=token]", TOKEN)
+    await page.click("button[type=submit], input[type=submit]")
+    await page.wait_for_load_state()
+    await page.close()
+
+
+async def open_pages(browser, base: str, slug: str):
+    phone_ctx = await browser.new_context(**PHONE)
+    studio_ctx = await browser.new_context(**STUDIO)
+    host_ctx = await browser.new_context(**LAPTOP)
+    await sign_in(host_ctx, base)
+    phone, overlay, console = (await phone_ctx.new_page(), await studio_ctx.new_page(),
+                               await host_ctx.new_page())
+    errors = {name: PageErrors(p) for name, p in (("phone", phone), ("overlay", overlay), ("console", console))}
+    await overlay.goto(f"{base}/overlay/{slug}")
+    await phone.goto(f"{base}/s/{slug}")
+    await console.goto(f"{base}/console/{slug}")
+    return phone, overlay, console, errors
+
+
+async def overlay_total(overlay) -> int:
+    value = await overlay.get_attribute("#likes", "data-total")
+    return int(value or 0)
+
+
+async def test_twenty_taps_on_a_phone_raise_the_overlay_by_exactly_twenty(browser, server, shots_dir):
+    slug = create_show(server.url)
+    phone, overlay, console, errors = await open_pages(browser, server.url, slug)
+    await wait_until(lambda: overlay.locator("#likes").get_attribute("data-total"), timeout=10)
+    start = await overlay_total(overlay)
+    heart = phone.locator("button.heart[data-side=a]")
+    for _ in range(20):
+        await heart.click()
+    total = await wait_until(lambda: _at_least(overlay, start + 20), timeout=10)
+    await asyncio.sleep(1.0)  # a tick or two later: nothing more arrives
+    assert await overlay_total(overlay) == start + 20 == total
+    await phone.screenshot(path=str(shots_dir / "audience-after-taps.png"), full_page=True)
+    for name, e in errors.items():
+        assert not e.errors, (name, e.errors)
+
+
+async def _at_least(overlay, n):
+    total = await overlay_total(overlay)
+    return total if total >= n else None
+
+
+async def test_question_from_phone_to_air(browser, server, shots_dir):
+    slug = create_show(server.url)
+    phone, overlay, console, errors = await open_pages(browser, server.url, slug)
+    text = "书记，两新组织的党建怎样服务群众？"
+    await phone.fill("#ask textarea[name=text]", text)
+    await phone.fill("#ask input[name=name]", "市民李女士")
+    await phone.click("#ask button[type=submit]")
+    item = console.locator("#queue li", has_text=text)
+    await item.wait_for(timeout=10_000)
+    await item.locator("button[data-action=approve]").click()
+    await item.locator("button[data-action=feature]").wait_for(timeout=10_000)
+    await item.locator("button[data-action=feature]").click()
+    q = overlay.locator("#question .q-text")
+    await q.wait_for(timeout=10_000)
+    await wait_until(lambda: _text_is(q, text), timeout=10)
+    assert (await overlay.locator("#question .q-name").text_content()).strip() == "市民李女士"
+    await asyncio.sleep(1.0)  # let the lower third finish animating in
+    await overlay.screenshot(path=str(shots_dir / "overlay-featured.png"), omit_background=True)
+    await console.screenshot(path=str(shots_dir / "console-featured.png"), full_page=True)
+    await phone.screenshot(path=str(shots_dir / "audience-question.png"), full_page=True)
+    for name, e in errors.items():
+        assert not e.errors, (name, e.errors)
+
+
+async def _text_is(locator, text):
+    return (await locator.text_content() or "").strip() == text
+
+
+async def test_overlay_is_transparent_where_no_widget_is(browser, server, shots_dir):
+    slug = create_show(server.url)
+    ctx = await browser.new_context(**STUDIO)
+    page = await ctx.new_page()
+    errors = PageErrors(page)
+    response = await page.goto(f"{server.url}/overlay/{slug}")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    await page.locator("#likes").wait_for()
+    await asyncio.sleep(1.0)
+    png = await page.screenshot(omit_background=True)
+    (shots_dir / "overlay-idle.png").write_bytes(png)
+    image = Image.open(io.BytesIO(png)).convert("RGBA")
+    assert image.size == (1920, 1080)
+    # the middle of the picture (where the guests are) is see-through
+    for x, y in ((960, 540), (700, 450), (1200, 600), (960, 700)):
+        assert image.getpixel((x, y))[3] == 0, (x, y, image.getpixel((x, y)))
+    alpha = image.getchannel("A")
+    opaque = sum(1 for a in alpha.getdata() if a > 0)
+    assert 0.01 < opaque / (1920 * 1080) < 0.4  # some graphics, mostly transparent
+    overflow = await page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert overflow == [1920, 1080]  # no scrollbars
+    assert not errors.errors, errors.errors
+
+
+XSS = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>",
+       '<a href="javascript:window.__pwned=3">点我</a>']
+
+
+async def test_hostile_question_text_is_inert_on_console_and_overlay(browser, server, clients, shots_dir):
+    slug = create_show(server.url)
+    phone, overlay, console, errors = await open_pages(browser, server.url, slug)
+    dialogs = []
+    for page in (phone, overlay, console):
+        page.on("dialog", lambda d: dialogs.append(d.message))
+    ws_console = await clients.console(slug)
+    asked = []
+    for text in XSS:
+        p = await clients.audience(slug)
+        asked.append((await p.request({"type": "ask", "text": text}))["question"])
+    for qid in asked:
+        assert (await ws_console.request({"type": "question.approve", "question": qid}))["type"] == "ack"
+    for text in XSS:
+        await console.locator("#queue li", has_text=text).wait_for(timeout=10_000)
+        await phone.locator("#questions li", has_text=text).wait_for(timeout=10_000)
+    for qid, text in zip(asked, XSS):
+        assert (await ws_console.request({"type": "question.feature", "question": qid}))["type"] == "ack"
+        await wait_until(lambda: _text_is(overlay.locator("#question .q-text"), text), timeout=10)
+    await overlay.screenshot(path=str(shots_dir / "overlay-xss.png"), omit_background=True)
+    await console.screenshot(path=str(shots_dir / "console-xss.png"), full_page=True)
+    for page in (phone, overlay, console):
+        assert await page.evaluate("window.__pwned === undefined")
+        assert await page.locator("img[src=x], a[href^='javascript:']").count() == 0
+    assert dialogs == []
+
+
+async def test_pages_reconnect_after_a_restart(browser, fresh_server, shots_dir):
+    srv = fresh_server()
+    slug = create_show(srv.url)
+    ctx = await browser.new_context(**STUDIO)
+    page = await ctx.new_page()
+    errors = PageErrors(page)
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    await page.goto(f"{srv.url}/overlay/{slug}?debug=1")
+    await wait_until(lambda: len(sockets) == 1, timeout=10)
+    srv.env["PORT"] = str(srv.port)
+    srv.stop()
+    srv.start()
+    await wait_until(lambda: len(sockets) >= 2, timeout=20)
+    frames = []
+    sockets[-1].on("framereceived", lambda payload: frames.append(payload))
+    phone_ctx = await browser.new_context(**PHONE)
+    phone = await phone_ctx.new_page()
+    await phone.goto(f"{srv.url}/s/{slug}")
+    for _ in range(3):
+        await phone.locator("button.heart[data-side=b]").click()
+    await wait_until(lambda: _at_least(page, 3), timeout=10)
+    # the only page errors allowed are the browser's own reports of the refused reconnects
+    assert all("WebSocket" in e or "ERR_CONNECTION_REFUSED" in e for e in errors.errors), errors.errors
