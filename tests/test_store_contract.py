@@ -153,3 +153,19 @@ async def test_reset_counters(store: Store):
     c = await store.tick("s10", {"a": 0, "b": 0}, 1, 0)
     assert c.likes == {"a": 0, "b": 0} and c.votes == {"a": 0, "b": 0}
     assert c.peak_viewers == 0 and c.unique_viewers == 0
+
+
+async def test_compare_and_set_accepts_defaults_never_stored(store: Store):
+    """A show stored before a field existed: its default matches the missing field."""
+    from server.domain.show import field_value
+    state = new_show("s11", "T", SIDES)
+    await store.create_show(state)
+    if hasattr(store, "shows"):  # embedded: forget the field as an old database would
+        del store.shows["s11"].fields["banned"]
+    else:
+        await store.redis.hdel(store.k("s11", "f"), "banned")
+    event = {"type": "show", "show": {"banned": ["dev"]}}
+    await store.commit("s11", [event], {"banned": field_value(state, "banned")})
+    assert (await store.load("s11")).banned == ["dev"]
+    with pytest.raises(Conflict):  # but a stored, different value still conflicts
+        await store.commit("s11", [event], {"banned": field_value(state, "banned")})

@@ -135,6 +135,7 @@ class ShowState:
                 "sides": self.sides, "plan": self.plan, "date": self.date,
                 "rehearsal": self.rehearsal, "round": self.round.view(now),
                 "rounds": self.rounds, "featured": self.featured, "tally": self.tally(),
+                **({"banned": self.banned} if console else {}),
                 "questions": qs}
 
 
@@ -344,11 +345,21 @@ def decide_upvote(state: ShowState, qid: str) -> Question:
     return q
 
 
+class OrAbsent(bytes):
+    """An expected field value that also matches a field never stored: a field
+    added to the model after the show was created holds its default."""
+
+
+_DEFAULTS = ShowState("")
+
+
 def field_value(state: ShowState, name: str) -> bytes | None:
     """The stored form of one field as the state has it now (for compare-and-set)."""
     if name.startswith("q:"):
         q = state.questions.get(name[2:])
         return question_field(q) if q else None
     if name == "round":
-        return dumps(state.round.record())
-    return dumps(getattr(state, name))
+        value = dumps(state.round.record())
+        return OrAbsent(value) if state.round == _DEFAULTS.round else value
+    value = dumps(getattr(state, name))
+    return OrAbsent(value) if value == dumps(getattr(_DEFAULTS, name)) else value

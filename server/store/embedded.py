@@ -19,7 +19,7 @@ from typing import Callable
 import orjson
 
 from ..domain import votes as vmod
-from ..domain.show import Counters, ShowState, fields_of
+from ..domain.show import Counters, OrAbsent, ShowState, fields_of
 from . import Conflict, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.store")
@@ -214,7 +214,8 @@ class EmbeddedStore(Store):
                      expect: dict[str, bytes | None] | None = None) -> int:
         s = self._show(slug)
         for name, value in (expect or {}).items():
-            if s.fields.get(name) != value:
+            current = s.fields.get(name)
+            if current != value and not (current is None and isinstance(value, OrAbsent)):
                 raise Conflict(name)
         now = int(time.time() * 1000)
         stmts: Statements = []

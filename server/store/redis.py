@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from ..domain.show import Counters, ShowState, fields_of
+from ..domain.show import Counters, OrAbsent, ShowState, fields_of
 from . import Conflict, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.redis")
@@ -35,7 +35,9 @@ for _ = 1, nexp do
   local exp = ARGV[i + 1]
   if exp == '' then
     if cur then return -1 end
-  elseif (not cur) or ('=' .. cur) ~= exp then
+  elseif not cur then
+    if string.sub(exp, 1, 1) ~= '?' then return -1 end
+  elseif string.sub(exp, 2) ~= cur then
     return -1
   end
   i = i + 2
@@ -268,7 +270,8 @@ class RedisStore(Store):
         now = int(time.time() * 1000)
         args: list = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
         for name, value in (expect or {}).items():
-            args += [name, b"" if value is None else b"=" + value]
+            # "" must be absent; "=v" must be v; "?v" must be v or absent (a default)
+            args += [name, b"" if value is None else (b"?" if isinstance(value, OrAbsent) else b"=") + value]
         args.append(len(events))
         for event in events:
             fields = fields_of(event)

@@ -1,0 +1,464 @@
+// Audience phone page: hearts, vote, ask, upvote. Optimistic where it is safe,
+// patient on flaky networks, and every user string goes in as text.
+
+import { connect } from "../common/ws.js";
+import { LIMITS, OFFLINE } from "../common/protocol.js";
+import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
+import { $, $$, createToast, el, fmtClock, icon, setAttr, setText, show } from "../common/dom.js";
+import { fmtInt, t } from "../common/i18n.js";
+
+const SIDES = ["a", "b"];
+const NAME_KEY = "leitai.name";
+const RETRY_LIMIT = 3;
+
+const slug = document.body.dataset.slug;
+const toast = createToast($("#toast"));
+const store = createStore();
+const mine = new Set(); // ids of questions this phone asked (besides `mine: true` from the server)
+const busy = { vote: null, ask: false, upvote: new Set() };
+const shownLikes = { a: 0, b: 0 }; // never goes down: server count, plus taps not yet counted
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// --- connection and friendly errors
+
+const conn = connect({ role: "audience", slug, onFrame, onStatus });
+
+function onFrame(frame) {
+  if (frame.type === "error") return; // a like that was refused: nothing to tell the user
+  store.apply(frame);
+}
+
+function onStatus({ state, code }) {
+  const bar = $("#conn");
+  const action = $(".conn-action", bar);
+  show(action, false);
+  if (state === "open" || state === "connecting") {
+    show(bar, false);
+    return;
+  }
+  bar.dataset.state = state;
+  if (state === "stopped") {
+    const key = code === 4401 ? "status.4401.audience" : code === 4404 ? "status.4404" : code === 4403 ? "status.4403" : "status.stopped";
+    setText($(".conn-text", bar), t(key));
+    if (code === 4401 || code === 4403) {
+      setText(action, t("action.reload"));
+      action.href = location.pathname + location.search;
+      show(action, true);
+    }
+  } else {
+    setText($(".conn-text", bar), t("status.reconnecting"));
+  }
+  show(bar, true);
+}
+
+// A `forbidden` answer means this device was banned: stop offering what it can't do.
+function noteForbidden(err) {
+  if (err.code !== "forbidden") return;
+  store.update((state) => {
+    if (!state.you) state.you = { vote: null, upvoted: [], banned: false };
+    state.you.banned = true;
+  });
+}
+
+function errorText(err, context) {
+  switch (err.code) {
+    case "rate_limited":
+      return err.retryMs ? t("err.rate_limited", { s: Math.max(1, Math.ceil(err.retryMs / 1000)) }) : t("err.rate_limited_plain");
+    case "too_large":
+      return t("err.too_large");
+    case "conflict":
+      return t(context === "vote" ? "err.conflict_vote" : context === "upvote" ? "err.conflict_upvote" : "err.conflict");
+    case "invalid":
+    case "forbidden":
+    case "not_found":
+    case "unavailable":
+      return t(`err.${err.code}`);
+    case OFFLINE:
+      return context === "ask" && err.sent ? t("err.offline_ask") : t("err.offline");
+    default:
+      return t("err.invalid");
+  }
+}
+
+// Send, retrying a few times when the server recorded nothing (`unavailable`) or the
+// connection dropped. Every try carries the same id, and the server applies an id
+// once, so a retry can never ask the same question twice.
+async function sendWithRetry(msg) {
+  const once = { ...msg, id: conn.newId() };
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await conn.send(once);
+    } catch (err) {
+      const retryable = err.code === "unavailable" || err.code === OFFLINE;
+      if (!retryable || attempt >= RETRY_LIMIT) throw err;
+      toast(t("err.unavailable"), { kind: "warn" });
+      await sleep(1000 * 2 ** attempt + Math.random() * 500);
+      if (err.code === OFFLINE) await waitOpen(15000);
+    }
+  }
+}
+
+async function waitOpen(ms) {
+  const until = Date.now() + ms;
+  while (!conn.isOpen() && Date.now() < until) await sleep(250);
+}
+
+// --- hearts
+
+const burstPool = [];
+
+function burst(button, x, y) {
+  if (document.hidden) return;
+  const layer = $(".burst", button);
+  let node = burstPool.find((n) => !n.busy && n.layer === layer);
+  if (!node) {
+    if (burstPool.length >= 24) return;
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "mini-heart");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", "#i-heart");
+    svg.append(use);
+    layer.append(svg);
+    node = { svg, layer, busy: false };
+    burstPool.push(node);
+  }
+  node.busy = true;
+  const dx = (Math.random() - 0.5) * 80;
+  const rise = 110 + Math.random() * 70;
+  node.svg.style.left = `${x}px`;
+  node.svg.style.top = `${y}px`;
+  const anim = node.svg.animate(
+    [
+      { transform: "translate(-50%, -50%) scale(0.5)", opacity: 1 },
+      { transform: `translate(calc(-50% + ${dx}px), calc(-50% - ${rise}px)) scale(1.15)`, opacity: 0 },
+    ],
+    { duration: 700 + Math.random() * 300, easing: "cubic-bezier(0.2, 0.7, 0.3, 1)" },
+  );
+  anim.onfinish = () => {
+    node.busy = false;
+  };
+  button.animate([{ transform: "scale(0.96)" }, { transform: "scale(1)" }], { duration: 160, easing: "ease-out" });
+}
+
+function tap(button, ev) {
+  const side = button.dataset.side;
+  conn.send({ type: "like", side, count: 1 });
+  shownLikes[side] += 1;
+  renderLikes(store.state);
+  const rect = button.getBoundingClientRect();
+  const x = ev && ev.clientX ? ev.clientX - rect.left : rect.width / 2;
+  const y = ev && ev.clientY ? ev.clientY - rect.top : rect.height / 2;
+  burst(button, x, y);
+  if (navigator.vibrate && Math.random() < 0.2) navigator.vibrate(8);
+}
+
+for (const button of $$("button.heart")) {
+  // pointerdown: every finger counts at once; click with detail 0: keyboard.
+  button.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0) return;
+    tap(button, ev);
+  });
+  button.addEventListener("click", (ev) => {
+    if (ev.detail === 0) tap(button, null);
+  });
+  button.addEventListener("contextmenu", (ev) => ev.preventDefault());
+}
+
+// --- vote
+
+async function vote(side) {
+  if (busy.vote) return;
+  busy.vote = side;
+  renderVote(store.state);
+  try {
+    await sendWithRetry({ type: "vote", side });
+    store.update((state) => {
+      if (state.you) state.you.vote = side;
+    });
+    const info = store.state.show.sides[side] || {};
+    toast(t("toast.vote_ok", { name: info.guest || info.name || side }), { kind: "ok" });
+  } catch (err) {
+    noteForbidden(err);
+    toast(errorText(err, "vote"), { kind: "error" });
+  } finally {
+    busy.vote = null;
+    renderVote(store.state);
+  }
+}
+
+for (const button of $$("button.vote")) {
+  button.addEventListener("click", () => vote(button.dataset.side));
+}
+
+// --- ask
+
+const form = $("#ask");
+const textInput = form.elements.namedItem("text");
+const nameInput = form.elements.namedItem("name");
+const counter = $(".counter", form);
+const submit = $(".submit", form);
+
+const charCount = (s) => [...s].length;
+
+function renderCounter() {
+  const n = charCount(textInput.value);
+  setText(counter, t("ask.counter", { n, max: LIMITS.questionChars }));
+  counter.classList.toggle("over", n > LIMITS.questionChars);
+  counter.classList.toggle("near", n > LIMITS.questionChars - 20 && n <= LIMITS.questionChars);
+}
+
+try {
+  nameInput.value = localStorage.getItem(NAME_KEY) || "";
+} catch {
+  /* storage may be off in some webviews */
+}
+textInput.addEventListener("input", renderCounter);
+renderCounter();
+
+submit.dataset.label = submit.textContent.trim();
+
+form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (busy.ask) return;
+  const text = textInput.value.trim();
+  const name = nameInput.value.trim();
+  if (!text) {
+    toast(t("ask.empty"), { kind: "warn" });
+    textInput.focus();
+    return;
+  }
+  if (charCount(text) > LIMITS.questionChars || charCount(name) > LIMITS.nameChars) {
+    toast(t("err.too_large"), { kind: "error" });
+    return;
+  }
+  busy.ask = true;
+  form.classList.add("pending");
+  submit.disabled = true;
+  setText(submit, t("ask.sending"));
+  try {
+    const ack = await sendWithRetry({ type: "ask", text, name });
+    if (ack && ack.question) mine.add(ack.question);
+    textInput.value = "";
+    renderCounter();
+    try {
+      localStorage.setItem(NAME_KEY, name);
+    } catch {
+      /* ignore */
+    }
+    toast(t("toast.ask_ok"), { kind: "ok", ms: 3600 });
+    renderQuestions(store.state);
+  } catch (err) {
+    noteForbidden(err);
+    toast(errorText(err, "ask"), { kind: "error", ms: 4200 });
+  } finally {
+    busy.ask = false;
+    form.classList.remove("pending");
+    submit.disabled = Boolean(store.state.you && store.state.you.banned);
+    setText(submit, submit.dataset.label);
+  }
+});
+
+// --- questions
+
+async function upvote(id) {
+  if (busy.upvote.has(id)) return;
+  busy.upvote.add(id);
+  renderQuestions(store.state);
+  try {
+    await sendWithRetry({ type: "upvote", question: id });
+    markUpvoted(id);
+  } catch (err) {
+    if (err.code === "conflict" && isUpvoted(id)) return;
+    noteForbidden(err);
+    toast(errorText(err, "upvote"), { kind: "error" });
+  } finally {
+    busy.upvote.delete(id);
+    renderQuestions(store.state);
+  }
+}
+
+function isUpvoted(id) {
+  const you = store.state.you;
+  return Boolean(you && you.upvoted && you.upvoted.includes(id));
+}
+
+function markUpvoted(id) {
+  store.update((state) => {
+    if (!state.you) state.you = { vote: null, upvoted: [], banned: false };
+    if (!state.you.upvoted.includes(id)) state.you.upvoted = [...state.you.upvoted, id];
+  });
+}
+
+$("#questions").addEventListener("click", (ev) => {
+  const button = ev.target.closest("button.upvote");
+  if (!button || button.disabled) return;
+  upvote(button.closest("li").dataset.id);
+});
+
+const isMine = (q) => Boolean(q.mine) || mine.has(q.id);
+const VISIBLE = new Set(["approved", "featured", "answered"]);
+
+function questionRank(q) {
+  if (q.status === "featured") return 0;
+  if (q.status === "pending") return 1;
+  if (q.status === "approved") return 2;
+  return 3; // answered
+}
+
+function questionItem(id) {
+  return el(
+    "li",
+    { class: "q", data: { id } },
+    el("div", { class: "q-head" }, el("span", { class: "q-name" }), el("span", { class: "tag" })),
+    el("p", { class: "q-text" }),
+    el(
+      "div",
+      { class: "q-foot" },
+      el("span", { class: "q-mine" }),
+      el("button", { class: "upvote", type: "button" }, icon("i-thumb", "ico"), el("span", { class: "n" })),
+    ),
+  );
+}
+
+const items = new Map(); // id -> li
+
+function renderQuestions(state) {
+  const list = $("#questions");
+  const visible = state.show.questions
+    .filter((q) => VISIBLE.has(q.status) || (q.status === "pending" && isMine(q)))
+    .sort((x, y) => questionRank(x) - questionRank(y) || (y.upvotes || 0) - (x.upvotes || 0) || (y.created || 0) - (x.created || 0));
+
+  const keep = new Set(visible.map((q) => q.id));
+  for (const [id, li] of items) {
+    if (!keep.has(id)) {
+      li.remove();
+      items.delete(id);
+    }
+  }
+  visible.forEach((q, index) => {
+    let li = items.get(q.id);
+    if (!li) {
+      li = questionItem(q.id);
+      items.set(q.id, li);
+    }
+    li.dataset.status = q.status;
+    setAttr(li, "data-upvotes", q.upvotes || 0);
+    li.classList.toggle("mine", isMine(q));
+    setText($(".q-name", li), (q.name || "").trim() || t("viewer"));
+    setText($(".q-text", li), q.text);
+    const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
+    setText($(".tag", li), tagKey ? t(tagKey) : "");
+    setText($(".q-mine", li), isMine(q) ? t("q.mine") : "");
+    const button = $("button.upvote", li);
+    const done = isUpvoted(q.id);
+    button.disabled = done || q.status === "pending" || busy.upvote.has(q.id);
+    button.classList.toggle("done", done);
+    button.classList.toggle("busy", busy.upvote.has(q.id));
+    button.setAttribute("aria-pressed", String(done));
+    setText($(".n", button), fmtInt(q.upvotes || 0));
+    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+  });
+  show($(".q-card .empty"), visible.length === 0);
+}
+
+// --- render
+
+function renderHeader(state) {
+  const { show: s } = state;
+  setText($(".show-title"), s.title || t("round.idle"));
+  show($(".live-pill"), s.status === "live");
+  const viewers = Number(s.tally.viewers) || 0;
+  setAttr($("#viewers"), "data-count", viewers);
+  setText($("#viewers .count"), fmtInt(viewers));
+}
+
+function renderRound(state) {
+  const r = state.show.round;
+  const card = $("#round");
+  const started = r.index > 0 && r.status !== "idle";
+  let status = r.status;
+  const ms = remainingMs(state);
+  if (status === "running" && ms <= 0) status = "timeup";
+  setAttr(card, "data-status", status);
+  setText($(".round-no", card), started ? t("round.n", { n: r.index }) : "");
+  setText($(".topic", card), started ? r.topic || "" : t("round.idle"));
+  const time = $(".time", card);
+  show(time, started);
+  const label = { paused: t("round.paused"), timeup: t("round.timeup"), finished: t("round.finished") }[status];
+  setText(time, label ? (status === "paused" ? `${label} ${fmtClock(ms)}` : label) : fmtClock(ms));
+}
+
+function renderLikes(state) {
+  const likes = state.show.tally.likes || {};
+  for (const side of SIDES) {
+    shownLikes[side] = Math.max(shownLikes[side], Number(likes[side]) || 0);
+    const node = $(`button.heart[data-side=${side}] .likes`);
+    setAttr(node, "data-value", shownLikes[side]);
+    setText(node, fmtInt(shownLikes[side]));
+  }
+  const total = shownLikes.a + shownLikes.b;
+  const share = total > 0 ? shownLikes.a / total : 0.5;
+  $("#pk .fill-a").style.transform = `scaleX(${Math.min(0.97, Math.max(0.03, share))})`;
+}
+
+function renderSides(state) {
+  for (const side of SIDES) {
+    const info = state.show.sides[side] || {};
+    const button = $(`button.heart[data-side=${side}]`);
+    setText($(".side-name", button), info.name || "");
+    setText($(".guest", button), info.guest || info.name || "");
+    setText($(".org", button), info.org || "");
+    button.setAttribute("aria-label", `${info.name || ""} ${info.guest || ""}`.trim() || side);
+    document.body.style.setProperty(`--${side}`, sideColor(state, side));
+  }
+}
+
+function renderVote(state) {
+  const r = state.show.round;
+  const open = roundIsOpen(r);
+  show($("#vote"), open);
+  setText($("#vote .vote-topic"), open ? `${t("round.n", { n: r.index })} · ${r.topic || ""}` : "");
+  const chosen = state.you ? state.you.vote : null;
+  for (const button of $$("button.vote")) {
+    const side = button.dataset.side;
+    const info = state.show.sides[side] || {};
+    const name = info.guest || info.name || side;
+    button.disabled = !open || busy.vote !== null || Boolean(state.you && state.you.banned);
+    button.classList.toggle("chosen", chosen === side);
+    button.classList.toggle("busy", busy.vote === side);
+    button.setAttribute("aria-pressed", String(chosen === side));
+    setText($(".label", button), t(chosen === side ? "vote.chosen" : "vote.for", { name }));
+  }
+}
+
+function renderBanned(state) {
+  const banned = Boolean(state.you && state.you.banned);
+  form.classList.toggle("banned", banned);
+  if (!busy.ask) submit.disabled = banned;
+  textInput.disabled = banned;
+  nameInput.disabled = banned;
+  setText($(".note", form), banned ? t("err.forbidden") : form.dataset.note);
+}
+form.dataset.note = $(".note", form).textContent.trim();
+
+store.subscribe((state, frame) => {
+  if (!state.ready) return;
+  if (frame.type === "tally") {
+    renderHeader(state);
+    renderLikes(state);
+    return;
+  }
+  renderSides(state);
+  renderHeader(state);
+  renderRound(state);
+  renderLikes(state);
+  renderVote(state);
+  renderQuestions(state);
+  renderBanned(state);
+});
+
+setInterval(() => {
+  if (store.state.ready && store.state.show.round.status === "running") renderRound(store.state);
+}, 250);

@@ -1,0 +1,156 @@
+// The page's copy of the show: one state object, changed only by server frames.
+//
+//   const store = createStore();
+//   store.subscribe((state, frame) => render(state, frame));
+//   connect({..., onFrame: store.apply});
+
+const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers"];
+
+function emptyTally() {
+  return {
+    likes: { a: 0, b: 0 },
+    votes: { a: 0, b: 0 },
+    points: { a: 0, b: 0 },
+    viewers: 0,
+    rounds_won: { a: 0, b: 0 },
+    peak_viewers: 0,
+    unique_viewers: 0,
+  };
+}
+
+function emptyShow() {
+  return {
+    slug: "",
+    title: "",
+    status: "draft",
+    sides: { a: { name: "", guest: "", org: "", color: "#e0393e" }, b: { name: "", guest: "", org: "", color: "#1f6feb" } },
+    round: { index: 0, status: "idle", topic: "", duration_s: 0, remaining_ms: 0 },
+    rounds: [],
+    plan: [],
+    featured: null,
+    questions: [],
+    tally: emptyTally(),
+  };
+}
+
+const byNewest = (x, y) => (y.created || 0) - (x.created || 0);
+
+export function createStore() {
+  const state = {
+    ready: false, // a snapshot has been applied
+    role: null,
+    seq: 0,
+    show: emptyShow(),
+    you: null, // audience sockets only: {vote, upvoted: [], banned}
+    roundAt: 0, // performance.now() when round.remaining_ms was received
+  };
+  const listeners = new Set();
+
+  function applySnapshot(frame) {
+    const show = { ...emptyShow(), ...frame.show };
+    show.tally = { ...emptyTally(), ...(frame.show && frame.show.tally) };
+    show.questions = [...(show.questions || [])].sort(byNewest);
+    state.show = show;
+    state.role = frame.role || state.role;
+    state.you = frame.you ? { vote: null, upvoted: [], banned: false, ...frame.you } : null;
+    state.ready = true;
+    state.roundAt = performance.now();
+  }
+
+  function applyQuestion(q) {
+    if (!q || q.id == null) return;
+    const list = state.show.questions.filter((x) => x.id !== q.id);
+    // The redacted form ({id, status} without text) means "you may not see it".
+    if (typeof q.text === "string") {
+      const old = state.show.questions.find((x) => x.id === q.id);
+      list.push(old && old.mine ? { mine: true, ...q } : q);
+      list.sort(byNewest);
+    }
+    state.show.questions = list;
+  }
+
+  function applyRound(frame) {
+    const before = state.show.round;
+    state.show.round = { ...frame.round };
+    state.roundAt = performance.now();
+    if (Array.isArray(frame.rounds)) state.show.rounds = frame.rounds;
+    if (frame.rounds_won) state.show.tally.rounds_won = { ...frame.rounds_won };
+    if (state.you && before && before.index !== frame.round.index) state.you.vote = null;
+  }
+
+  function apply(frame) {
+    switch (frame.type) {
+      case "snapshot":
+        applySnapshot(frame);
+        break;
+      case "tally":
+        for (const key of TALLY_FIELDS) {
+          if (frame[key] !== undefined) state.show.tally[key] = frame[key];
+        }
+        break;
+      case "question":
+        applyQuestion(frame.question);
+        break;
+      case "round":
+        applyRound(frame);
+        break;
+      case "show": {
+        const { tally, questions, round, ...rest } = frame.show || {};
+        Object.assign(state.show, rest);
+        if (tally) Object.assign(state.show.tally, tally);
+        if (round) applyRound({ round });
+        if (questions) state.show.questions = [...questions].sort(byNewest);
+        break;
+      }
+      case "points":
+        state.show.tally.points = { ...frame.points };
+        break;
+      default:
+        break; // reload, errors: the page handles them; listeners still hear them
+    }
+    if (Number.isFinite(frame.seq)) state.seq = Math.max(state.seq, frame.seq);
+    for (const fn of listeners) fn(state, frame);
+  }
+
+  // Local bookkeeping by the page (e.g. after an ack), then a re-render.
+  function update(mutate) {
+    mutate(state);
+    for (const fn of listeners) fn(state, { type: "local" });
+  }
+
+  function subscribe(fn) {
+    listeners.add(fn);
+    return () => listeners.delete(fn);
+  }
+
+  return { state, apply, update, subscribe };
+}
+
+// --- derived values, shared by the pages
+
+// Milliseconds left in the round, counted down locally from the server's number.
+export function remainingMs(state, now = performance.now()) {
+  const r = state.show.round;
+  const base = Number(r.remaining_ms) || 0;
+  if (r.status !== "running") return base;
+  return Math.max(0, base - (now - state.roundAt));
+}
+
+export const roundIsOpen = (round) => round.status === "running" || round.status === "paused";
+
+// Which counter the score bar shows: this round's votes once there are any, else likes.
+export function pkMetric(state) {
+  const { round, tally } = state.show;
+  const votes = (tally.votes.a || 0) + (tally.votes.b || 0);
+  if (roundIsOpen(round) && votes > 0) return { kind: "votes", a: tally.votes.a || 0, b: tally.votes.b || 0 };
+  return { kind: "likes", a: tally.likes.a || 0, b: tally.likes.b || 0 };
+}
+
+export function shareOfA({ a, b }) {
+  return a + b > 0 ? a / (a + b) : 0.5;
+}
+
+export function sideColor(state, side) {
+  const c = state.show.sides[side] && state.show.sides[side].color;
+  return /^#[0-9a-fA-F]{3,8}$/.test(c || "") ? c : side === "a" ? "#e0393e" : "#1f6feb";
+}

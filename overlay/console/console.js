@@ -1,0 +1,499 @@
+// Host console: moderate questions, run rounds, set points, watch the numbers.
+// Every action button waits for its ack (class `busy`, disabled); errors go to the toast.
+
+import { connect } from "../common/ws.js";
+import { LIMITS, OFFLINE } from "../common/protocol.js";
+import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
+import { $, $$, createToast, el, fmtClock, fmtTime, icon, setAttr, setText, show } from "../common/dom.js";
+import { fmtInt, lang, t } from "../common/i18n.js";
+
+const SIDES = ["a", "b"];
+const GROUP_ORDER = ["pending", "featured", "approved", "answered", "rejected"];
+const ACTIONS_BY_STATUS = {
+  pending: ["approve", "feature", "reject"],
+  approved: ["feature", "answered", "reject"],
+  featured: ["unfeature", "answered", "reject"],
+  answered: ["feature", "reject"],
+  rejected: ["approve"],
+};
+
+const slug = document.body.dataset.slug;
+const toast = createToast($("#toast"));
+const store = createStore();
+const busyQuestions = new Map(); // question id -> action in flight
+let busyRound = null; // round action in flight
+const busyPoints = new Set();
+const pointsDirty = new Set();
+let filter = "all";
+
+// --- connection
+
+const conn = connect({ role: "console", slug, onFrame, onStatus });
+
+function onFrame(frame) {
+  if (frame.type === "error") {
+    toast(errorText(frame.code, frame), { kind: "error" });
+    return;
+  }
+  store.apply(frame);
+}
+
+function onStatus({ state, code }) {
+  const node = $("#conn-status");
+  node.dataset.state = state;
+  document.body.classList.toggle("stopped", state === "stopped");
+  setText(node, t(`status.${state}`));
+  if (state === "stopped") {
+    const key = code === 4401 ? "status.4401.console" : code === 4404 ? "status.4404" : code === 4403 ? "status.4403" : "status.stopped";
+    const box = $("#expired");
+    setText($(".expired-text", box), t(key));
+    const link = $("a", box);
+    setText(link, t("action.login"));
+    show(link, code === 4401 || code === 4403);
+    show(box, true);
+  }
+}
+
+function errorText(code, err = {}) {
+  const retryMs = err.retryMs ?? err.retry_ms;
+  switch (code) {
+    case "rate_limited":
+      return retryMs ? t("err.rate_limited", { s: Math.max(1, Math.ceil(retryMs / 1000)) }) : t("err.rate_limited_plain");
+    case "too_large":
+      return t("err.too_large_topic");
+    case OFFLINE:
+      return t("err.offline");
+    case "invalid":
+    case "forbidden":
+    case "not_found":
+    case "conflict":
+    case "unavailable":
+      // The server's message is English developer text: a useful detail only in the English UI.
+      return err.message && lang === "en" ? `${t(`err.${code}`)} (${err.message})` : t(`err.${code}`);
+    default:
+      return t("err.invalid");
+  }
+}
+
+// Send one action; `busy` bookkeeping is the caller's. Resolves true on ack.
+async function act(msg, okText) {
+  try {
+    const ack = await conn.send(msg);
+    if (okText) toast(okText, { kind: "ok" });
+    return ack || true;
+  } catch (err) {
+    toast(errorText(err.code, err), { kind: "error", ms: 4200 });
+    return false;
+  }
+}
+
+// --- header
+
+$(".bar [data-action='overlay.reload']").addEventListener("click", async (ev) => {
+  const button = ev.currentTarget;
+  setBusy(button, true);
+  await act({ type: "overlay.reload" }, t("console.reloaded"));
+  setBusy(button, false);
+});
+
+function setBusy(button, on) {
+  button.classList.toggle("busy", on);
+  button.disabled = on;
+}
+
+function renderHeader(state) {
+  const s = state.show;
+  if (s.title) setText($(".show-title"), s.title);
+  const status = $(".show-status");
+  setAttr(status, "data-status", s.status);
+  setText(status, t(`show.${s.status}`));
+  for (const side of SIDES) document.body.style.setProperty(`--${side}`, sideColor(state, side));
+}
+
+// --- question queue
+
+const queue = $("#queue");
+const queueItems = new Map(); // id -> li
+
+function sortQueue(questions) {
+  return [...questions].sort((x, y) => {
+    const g = GROUP_ORDER.indexOf(x.status) - GROUP_ORDER.indexOf(y.status);
+    return g || (y.created || 0) - (x.created || 0);
+  });
+}
+
+function queueItem(id) {
+  return el(
+    "li",
+    { class: "qi", data: { id } },
+    el(
+      "div",
+      { class: "qi-main" },
+      el(
+        "div",
+        { class: "qi-meta" },
+        el("span", { class: "chip" }),
+        el("span", { class: "flag", text: t("q.flagged"), hidden: true }),
+        el("span", { class: "qi-name" }),
+        el("span", { class: "qi-time" }),
+        el("span", { class: "qi-up" }, icon("i-thumb", "ico"), el("span", { class: "n" })),
+        el("span", { class: "qi-device" }),
+        el("button", { class: "btn tiny act-ban", type: "button", data: { action: "ban" }, hidden: true }),
+      ),
+      el("p", { class: "qi-text" }),
+    ),
+    el("div", { class: "qi-actions" }),
+  );
+}
+
+// `banned` (device hashes) reaches consoles in `show` frames.
+const isBanned = (state, device) => Array.isArray(state.show.banned) && state.show.banned.includes(device);
+
+function renderActions(li, q, state) {
+  const box = $(".qi-actions", li);
+  const actions = ACTIONS_BY_STATUS[q.status] || [];
+  if (box.dataset.for !== actions.join()) {
+    box.replaceChildren(
+      ...actions.map((a) => el("button", { class: `btn small act-${a}`, type: "button", data: { action: a }, text: t(`action.${a}`) })),
+    );
+    box.dataset.for = actions.join();
+  }
+  const inFlight = busyQuestions.get(q.id);
+  for (const button of $$("button", box)) {
+    button.disabled = Boolean(inFlight);
+    button.classList.toggle("busy", inFlight === button.dataset.action);
+  }
+  // Ban / unban the device that asked (two clicks to ban).
+  const ban = $(".act-ban", li);
+  show(ban, Boolean(q.device));
+  if (q.device) {
+    const action = isBanned(state, q.device) ? "unban" : "ban";
+    const confirm = action === "ban" && confirmingBan.has(q.id);
+    ban.dataset.action = action;
+    setText(ban, t(confirm ? "action.ban_confirm" : `action.${action}`));
+    ban.classList.toggle("confirm", confirm);
+    ban.disabled = Boolean(inFlight);
+    ban.classList.toggle("busy", inFlight === action);
+  }
+}
+
+function renderQueue(state) {
+  const questions = sortQueue(state.show.questions);
+  const counts = { all: questions.length };
+  for (const q of questions) counts[q.status] = (counts[q.status] || 0) + 1;
+  for (const button of $$("#filters button")) setText($(".n", button), counts[button.dataset.filter] || 0);
+
+  const keep = new Set(questions.map((q) => q.id));
+  for (const [id, li] of queueItems) {
+    if (!keep.has(id)) {
+      li.remove();
+      queueItems.delete(id);
+    }
+  }
+  let shown = 0;
+  questions.forEach((q, index) => {
+    let li = queueItems.get(q.id);
+    if (!li) {
+      li = queueItem(q.id);
+      queueItems.set(q.id, li);
+    }
+    li.dataset.status = q.status;
+    li.classList.toggle("flagged", Boolean(q.flagged));
+    setText($(".chip", li), t(`q.${q.status}`));
+    show($(".flag", li), Boolean(q.flagged));
+    setText($(".qi-name", li), (q.name || "").trim() || t("viewer"));
+    setText($(".qi-time", li), fmtTime(q.created, true));
+    setText($(".qi-up .n", li), fmtInt(q.upvotes || 0));
+    setText($(".qi-device", li), q.device ? t("console.device", { id: q.device }) : "");
+    setText($(".qi-text", li), q.text || "");
+    renderActions(li, q, state);
+    const visible = filter === "all" || filter === q.status;
+    show(li, visible);
+    if (visible) shown += 1;
+    if (queue.children[index] !== li) queue.insertBefore(li, queue.children[index] || null);
+  });
+  show($(".queue-panel .empty"), shown === 0);
+}
+
+// A ban takes two clicks: the first arms the button for a few seconds.
+const confirmingBan = new Map(); // question id -> timer
+
+function armBan(id) {
+  confirmingBan.set(
+    id,
+    setTimeout(() => {
+      confirmingBan.delete(id);
+      renderQueue(store.state);
+    }, 4000),
+  );
+  renderQueue(store.state);
+}
+
+queue.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button[data-action]");
+  if (!button || button.disabled) return;
+  const id = button.closest("li").dataset.id;
+  const action = button.dataset.action;
+  const q = store.state.show.questions.find((x) => x.id === id);
+  if (!q || busyQuestions.has(id)) return;
+  if (action === "ban" && !confirmingBan.has(id)) {
+    armBan(id);
+    return;
+  }
+  clearTimeout(confirmingBan.get(id));
+  confirmingBan.delete(id);
+  const device = action === "ban" || action === "unban";
+  busyQuestions.set(id, action);
+  renderQueue(store.state);
+  if (device) {
+    await act({ type: `device.${action}`, device: q.device }, t(action === "ban" ? "console.banned" : "console.unbanned"));
+  } else {
+    await act({ type: `question.${action}`, question: id });
+  }
+  busyQuestions.delete(id);
+  renderQueue(store.state);
+});
+
+$("#filters").addEventListener("click", (ev) => {
+  const button = ev.target.closest("button[data-filter]");
+  if (!button) return;
+  filter = button.dataset.filter;
+  for (const b of $$("#filters button")) {
+    b.classList.toggle("on", b === button);
+    b.setAttribute("aria-pressed", String(b === button));
+  }
+  renderQueue(store.state);
+});
+
+// --- rounds
+
+const roundPanel = $("#round");
+const topicInput = $("#round-topic");
+const durationInput = $("#round-duration");
+
+function nextPlan(state) {
+  const plan = Array.isArray(state.show.plan) ? state.show.plan : [];
+  return plan[state.show.round.index] || null;
+}
+
+function fillFromPlan(state, { onlyIfEmpty }) {
+  const item = nextPlan(state);
+  if (!item) return false;
+  if (onlyIfEmpty && (topicInput.value.trim() || document.activeElement === topicInput)) return false;
+  topicInput.value = item.topic || "";
+  if (item.duration_s) durationInput.value = String(item.duration_s);
+  return true;
+}
+
+function renderRoundButtons(state) {
+  const status = state.show.round.status;
+  const allowed = {
+    "round.start": !roundIsOpen(state.show.round),
+    "round.pause": status === "running",
+    "round.resume": status === "paused",
+    "round.end": roundIsOpen(state.show.round),
+  };
+  for (const button of $$(".round-buttons button", roundPanel)) {
+    const action = button.dataset.action;
+    button.disabled = busyRound !== null || !allowed[action];
+    button.classList.toggle("busy", busyRound === action);
+  }
+}
+
+function renderRoundClock(state) {
+  const r = state.show.round;
+  const ms = remainingMs(state);
+  let status = r.status;
+  if (status === "running" && ms <= 0) status = "timeup";
+  setAttr(roundPanel, "data-status", status);
+  setText($(".round-time", roundPanel), r.index > 0 ? fmtClock(ms) : "--:--");
+  setText($(".round-status", roundPanel), t(status === "timeup" ? "round.timeup" : `round.${r.status}`));
+}
+
+function renderRound(state) {
+  const r = state.show.round;
+  setText($(".round-no", roundPanel), r.index > 0 ? t("round.n", { n: r.index }) : "");
+  setText($(".round-topic", roundPanel), r.index > 0 ? r.topic || "" : "");
+  renderRoundClock(state);
+  renderRoundButtons(state);
+  const item = nextPlan(state);
+  const minutes = item && item.duration_s ? t(item.duration_s % 60 ? "console.seconds" : "console.minutes", { n: item.duration_s % 60 ? item.duration_s : item.duration_s / 60 }) : "";
+  setText($(".plan-next", roundPanel), item ? t("console.plan_next", { topic: item.topic || "", min: minutes }) : t("console.plan_none"));
+  $("[data-action='plan.fill']", roundPanel).disabled = !item;
+  fillFromPlan(state, { onlyIfEmpty: true });
+}
+
+function roundMessage(action) {
+  if (action !== "round.start") return { type: action };
+  const topic = topicInput.value.trim();
+  const duration = Number(durationInput.value);
+  if (!topic) {
+    toast(t("console.topic_required"), { kind: "warn" });
+    topicInput.focus();
+    return null;
+  }
+  if ([...topic].length > LIMITS.topicChars) {
+    toast(t("err.too_large_topic"), { kind: "warn" });
+    return null;
+  }
+  if (!Number.isInteger(duration) || duration < LIMITS.durationMin || duration > LIMITS.durationMax) {
+    toast(t("console.duration_range"), { kind: "warn" });
+    durationInput.focus();
+    return null;
+  }
+  return { type: "round.start", topic, duration_s: duration };
+}
+
+roundPanel.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button[data-action]");
+  if (!button || button.disabled) return;
+  const action = button.dataset.action;
+  if (action === "plan.fill") {
+    fillFromPlan(store.state, { onlyIfEmpty: false });
+    return;
+  }
+  if (busyRound) return;
+  const msg = roundMessage(action);
+  if (!msg) return;
+  busyRound = action;
+  renderRoundButtons(store.state);
+  const ok = await act(msg);
+  busyRound = null;
+  if (ok && action === "round.start") {
+    topicInput.value = "";
+    toast(t("console.round_started", { n: store.state.show.round.index }), { kind: "ok" });
+  }
+  renderRound(store.state);
+});
+
+function renderRoundsTable(state) {
+  const rounds = Array.isArray(state.show.rounds) ? state.show.rounds : [];
+  const sides = state.show.sides;
+  const rows = rounds.map((r) => {
+    const votes = r.votes || {};
+    const winner = r.winner && sides[r.winner] ? sides[r.winner].guest || sides[r.winner].name : t("console.winner_tie");
+    return el(
+      "tr",
+      { data: { winner: r.winner || "tie" } },
+      el("td", { text: t("round.n", { n: r.index }) }),
+      el("td", { class: "topic", text: r.topic || "" }),
+      el("td", { class: "votes", text: `${fmtInt(votes.a || 0)} : ${fmtInt(votes.b || 0)}` }),
+      el("td", { class: "winner", text: winner }),
+    );
+  });
+  $("#rounds-table tbody").replaceChildren(...rows);
+  show($("#rounds .empty"), rows.length === 0);
+  show($("#rounds-table"), rows.length > 0);
+}
+
+// --- points
+
+const pointsPanel = $("#points");
+const pointsInput = (side) => $(`input[data-points=${side}]`, pointsPanel);
+
+function readPoints(side) {
+  const n = Number(pointsInput(side).value);
+  return Number.isInteger(n) && n >= 0 && n <= LIMITS.pointsMax ? n : null;
+}
+
+function renderPoints(state) {
+  for (const side of SIDES) {
+    const row = $(`.pts[data-side=${side}]`, pointsPanel);
+    const info = state.show.sides[side] || {};
+    setText($(".who", row), [info.name, info.guest].filter(Boolean).join(" · ") || side);
+    const input = pointsInput(side);
+    const server = (state.show.tally.points && state.show.tally.points[side]) || 0;
+    if (!pointsDirty.has(side) && document.activeElement !== input) input.value = String(server);
+    row.classList.toggle("dirty", pointsDirty.has(side) && readPoints(side) !== server);
+    const set = $("button[data-action='points.set']", row);
+    set.disabled = busyPoints.has(side);
+    set.classList.toggle("busy", busyPoints.has(side));
+  }
+}
+
+pointsPanel.addEventListener("input", (ev) => {
+  const side = ev.target.dataset.points;
+  if (side) {
+    pointsDirty.add(side);
+    renderPoints(store.state);
+  }
+});
+
+pointsPanel.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button");
+  if (!button) return;
+  const side = button.dataset.side;
+  if (button.dataset.step) {
+    const input = pointsInput(side);
+    const n = (readPoints(side) ?? 0) + Number(button.dataset.step);
+    input.value = String(Math.min(LIMITS.pointsMax, Math.max(0, n)));
+    pointsDirty.add(side);
+    renderPoints(store.state);
+    return;
+  }
+  if (button.dataset.action !== "points.set" || busyPoints.has(side)) return;
+  const points = readPoints(side);
+  if (points === null) {
+    toast(t("console.points_range"), { kind: "warn" });
+    return;
+  }
+  busyPoints.add(side);
+  renderPoints(store.state);
+  const info = store.state.show.sides[side] || {};
+  const ok = await act({ type: "points.set", side, points }, t("console.points_set", { side: info.guest || info.name || side, n: points }));
+  busyPoints.delete(side);
+  if (ok) pointsDirty.delete(side);
+  renderPoints(store.state);
+});
+
+// --- live stats
+
+const likeSamples = []; // [time, total likes]
+
+function totalLikes(state) {
+  const likes = state.show.tally.likes || {};
+  return (Number(likes.a) || 0) + (Number(likes.b) || 0);
+}
+
+function sampleLikes() {
+  if (!store.state.ready) return;
+  const now = performance.now();
+  likeSamples.push([now, totalLikes(store.state)]);
+  while (likeSamples.length > 2 && now - likeSamples[1][0] >= 3000) likeSamples.shift();
+  const [t0, v0] = likeSamples[0];
+  const span = (now - t0) / 1000;
+  const lps = span > 0.2 ? Math.max(0, (likeSamples[likeSamples.length - 1][1] - v0) / span) : 0;
+  setText($("#stat-lps"), lps >= 10 ? fmtInt(lps) : lps.toFixed(1));
+}
+
+function renderStats(state) {
+  const tally = state.show.tally;
+  setText($("#stat-viewers"), fmtInt(tally.viewers));
+  setText($("#stat-peak"), fmtInt(tally.peak_viewers));
+  setText($("#stat-unique"), fmtInt(tally.unique_viewers));
+  setText($("#stat-votes"), `${fmtInt(tally.votes.a || 0)} : ${fmtInt(tally.votes.b || 0)}`);
+  setText($("#stat-likes"), fmtInt(totalLikes(state)));
+}
+
+// --- wiring
+
+store.subscribe((state, frame) => {
+  if (!state.ready) return;
+  if (frame.type === "tally") {
+    renderStats(state);
+    renderPoints(state);
+    return;
+  }
+  if (frame.type === "snapshot") likeSamples.length = 0;
+  renderHeader(state);
+  renderQueue(state);
+  renderRound(state);
+  renderRoundsTable(state);
+  renderPoints(state);
+  renderStats(state);
+});
+
+setInterval(() => {
+  if (store.state.ready) renderRoundClock(store.state);
+}, 250);
+setInterval(sampleLikes, 500);
