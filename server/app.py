@@ -155,7 +155,8 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
 
     def render(request: Request, name: str, **context) -> Response:
         lang = language(request)
-        context.update(lang=lang, t=translator(lang), v=version)
+        context.update(lang=lang, t=translator(lang), v=version,
+                       public_url=settings.public_url.rstrip("/") or str(request.base_url).rstrip("/"))
         return templates.TemplateResponse(request, name, context)
 
     def signed_in(request: Request) -> bool:

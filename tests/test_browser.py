@@ -174,3 +174,31 @@ async def test_pages_reconnect_after_a_restart(browser, fresh_server, shots_dir)
     await wait_until(lambda: _at_least(page, 3), timeout=10)
     # the only page errors allowed are the browser's own reports of the refused reconnects
     assert all("WebSocket" in e or "ERR_CONNECTION_REFUSED" in e for e in errors.errors), errors.errors
+
+
+async def test_console_sees_overlays_and_reloads_them(browser, server, shots_dir):
+    slug = create_show(server.url)
+    host = await browser.new_context(**LAPTOP)
+    await sign_in(host, server.url)
+    console = await host.new_page()
+    errors = PageErrors(console)
+    await console.goto(f"{server.url}/console/{slug}")
+    status = console.locator("#overlay-status")
+    await wait_until(lambda: _attr_is(status, "data-state", "stopped"), timeout=10)
+    studio = await browser.new_context(**STUDIO)
+    overlay = await studio.new_page()
+    loads = []
+    overlay.on("load", lambda: loads.append(1))
+    await overlay.goto(f"{server.url}/overlay/{slug}?widgets=pk,timer,likes,question,viewers,qr")
+    await wait_until(lambda: _attr_is(status, "data-state", "open"), timeout=10)
+    assert (await status.locator(".n").text_content()).strip() == "1"
+    assert await console.locator("#entry img.entry-qr").evaluate("img => img.naturalWidth > 0")
+    await console.screenshot(path=str(shots_dir / "console-overlays.png"), full_page=True)
+    await console.click("[data-action='overlay.reload']")
+    await wait_until(lambda: len(loads) >= 2, timeout=10)  # the overlay reloaded itself
+    assert await overlay.locator("#qr img").evaluate("img => img.naturalWidth > 0")
+    assert not errors.errors, errors.errors
+
+
+async def _attr_is(locator, name, value):
+    return await locator.get_attribute(name) == value

@@ -4,7 +4,7 @@
 //   store.subscribe((state, frame) => render(state, frame));
 //   connect({..., onFrame: store.apply});
 
-const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers"];
+const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers", "overlays"];
 
 function emptyTally() {
   return {
@@ -15,6 +15,7 @@ function emptyTally() {
     rounds_won: { a: 0, b: 0 },
     peak_viewers: 0,
     unique_viewers: 0,
+    overlays: 0,
   };
 }
 

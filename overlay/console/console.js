@@ -473,6 +473,12 @@ function renderStats(state) {
   setText($("#stat-unique"), fmtInt(tally.unique_viewers));
   setText($("#stat-votes"), `${fmtInt(tally.votes.a || 0)} : ${fmtInt(tally.votes.b || 0)}`);
   setText($("#stat-likes"), fmtInt(totalLikes(state)));
+  const overlays = tally.overlays || 0;
+  const overlayStatus = $("#overlay-status");
+  if (overlayStatus) {
+    setText(overlayStatus.querySelector(".n"), fmtInt(overlays));
+    overlayStatus.dataset.state = overlays > 0 ? "open" : "stopped";
+  }
 }
 
 // --- wiring
