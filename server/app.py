@@ -26,11 +26,13 @@ from .domain import DomainError
 from .domain.ratelimit import TokenBucket
 from .domain import show as dshow
 from .hub import Conn
+from .i18n import translator
 from .metrics import STATS, Metrics
 from .node import Node, device_hash, now_ms
 from .protocol import ProtocolError
 from .settings import Settings
 from .store import Conflict, StoreUnavailable, make_store
+from .wordfilter import WordFilter
 
 log = logging.getLogger("leitai")
 
@@ -124,17 +126,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
                 settings.allowed_origins)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     version = str(int(time.time()))
-    try:
-        from .i18n import translator
-    except ImportError:  # pragma: no cover - pages not built yet
-        def translator(lang):
-            return lambda key: key
-    try:
-        from .wordfilter import WordFilter
-
-        node.wordfilter = WordFilter.default().flagged
-    except ImportError:
-        pass
+    node.wordfilter = WordFilter.default().flagged
 
     cookie_buckets: dict[str, TokenBucket] = {}
     sockets_by_ip: dict[str, int] = {}
@@ -303,7 +295,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         await ws.accept()
         await ws.close(code)
 
-    async def socket(ws: WebSocket, role: str, slug: str) -> None:
+    async def socket(ws: WebSocket, role: str, slug: str, receive) -> None:
         scheme = "https" if ws.url.scheme == "wss" else "http"
         if not auth.origin_ok(ws.headers, scheme):
             return await refuse(ws, 4403)
@@ -340,7 +332,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
                 session_left, lambda: asyncio.ensure_future(conn.close(4401)))
         await node.join(rt, conn)
         try:
-            await serve_socket(ws, rt, conn)
+            await serve_socket(receive, rt, conn)
         finally:
             node.leave(rt, conn)
             if expiry is not None:
@@ -351,9 +343,9 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
             else:
                 sockets_by_ip.pop(ip, None)
 
-    async def serve_socket(ws: WebSocket, rt, conn: Conn) -> None:
+    async def serve_socket(receive, rt, conn: Conn) -> None:
+        """The read loop: the server's own `receive` (no per-frame Starlette state checks)."""
         max_bytes = settings.max_frame_bytes
-        receive = ws.receive
         frames_in = STATS.frames_in
         loop = asyncio.get_running_loop()
         timeout = settings.first_message_timeout_s if conn.role != "overlay" else 0
@@ -449,6 +441,6 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         ws = WebSocket(scope, receive, send)
         if len(parts) != 4 or parts[1] != "ws" or parts[2] not in ("audience", "overlay", "console"):
             return await refuse(ws, 4404)
-        await socket(ws, parts[2], parts[3])
+        await socket(ws, parts[2], parts[3], receive)
 
     return SocketsFirst(app, websocket_entry)
