@@ -70,7 +70,6 @@ class Settings:
     timeline_max: int = 1_000_000
     outage_likes_max: int = 10_000_000
     viewer_ttl_s: int = 15
-    heartbeat_s: float = 5.0
     reject_flagged: bool = False
 
     @classmethod

@@ -305,7 +305,8 @@ def _free_port() -> int:
 class RedisServer:
     """A throwaway redis-server on a free port, with AOF, that a test may kill."""
 
-    def __init__(self) -> None:
+    def __init__(self, aof: bool = True) -> None:
+        self.aof = aof
         self.dir = tempfile.mkdtemp(prefix="leitai-redis-")
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
@@ -317,7 +318,7 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
+             "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
@@ -376,8 +377,8 @@ def own_redis():
     need_redis()
     made: list[RedisServer] = []
 
-    def make() -> RedisServer:
-        srv = RedisServer()
+    def make(aof: bool = True) -> RedisServer:
+        srv = RedisServer(aof)
         made.append(srv)
         return srv.start()
 

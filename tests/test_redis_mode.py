@@ -185,3 +185,12 @@ def test_workers_refused_in_embedded_mode(fresh_server):
     env.pop("REDIS_URL", None)
     r = subprocess.run([sys.executable, "-m", "server"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
     assert r.returncode != 0 and "REDIS_URL" in r.stderr
+
+
+def test_warns_when_redis_has_aof_off(fresh_server, own_redis):
+    plain = own_redis(aof=False)
+    srv = fresh_server(REDIS_URL=plain.url)
+    assert any("AOF off" in line for line in srv.log)
+    durable = own_redis()
+    srv2 = fresh_server(REDIS_URL=durable.url)
+    assert not any("AOF off" in line for line in srv2.log)

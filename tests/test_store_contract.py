@@ -123,6 +123,8 @@ async def test_timeline_has_every_event_and_samples(store: Store):
     await store.create_show(new_show("s8", "T", SIDES))
     await store.commit("s8", [q("q1"), q("q1", "approved")])
     await store.sample("s8", 2, {"likes": {"a": 1, "b": 0}, "viewers": 3})
+    if not hasattr(store, "shows"):  # Redis: a second process in the same interval adds no duplicate
+        await store.sample("s8", 2, {"likes": {"a": 1, "b": 0}, "viewers": 3})
     await wait_events(store, 2)
     for _ in range(50):  # the embedded store writes samples in the background
         tl = await store.timeline("s8")

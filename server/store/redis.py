@@ -94,6 +94,14 @@ redis.call('SET', KEYS[2], 0)
 return 1
 """
 
+SAMPLE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'seq', ARGV[3], 'ts', ARGV[4], 'e', ARGV[5])
+  return 1
+end
+return 0
+"""
+
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -131,7 +139,7 @@ class RedisStore(Store):
         self._closing = False
         self._scripts = {name: self.redis.register_script(src) for name, src in
                          (("commit", COMMIT), ("vote", VOTE), ("unvote", UNVOTE), ("upvote", UPVOTE), ("peak", PEAK),
-                          ("create", CREATE))}
+                          ("create", CREATE), ("sample", SAMPLE))}
         self._subscribed = asyncio.Event()
 
     def k(self, slug: str, name: str) -> str:
@@ -369,10 +377,14 @@ class RedisStore(Store):
         await self._call(self.redis.sadd(self.k(slug, "dev"), device))
 
     async def sample(self, slug: str, seq: int, data: dict) -> None:
+        """One sample per interval for the whole show: the first process to claim it writes it."""
         now = int(time.time() * 1000)
+        period = max(1, self.settings.sample_s)
+        bucket = now // (period * 1000)
         body = orjson.dumps({"type": "sample", **data})
-        await self._call(self.redis.xadd(self.k(slug, "tl"), {"seq": seq, "ts": now, "e": body},
-                                         maxlen=self.settings.timeline_max, approximate=True))
+        await self._call(self._scripts["sample"](
+            keys=[self.k(slug, f"sample:{bucket}"), self.k(slug, "tl")],
+            args=[period * 2, self.settings.timeline_max, seq, now, body]))
 
     async def timeline(self, slug: str) -> list[dict]:
         out: list[dict] = []
