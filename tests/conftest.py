@@ -86,6 +86,8 @@ class Server:
 
     def cleanup(self) -> None:
         self.stop()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 

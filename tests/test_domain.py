@@ -163,3 +163,16 @@ def test_like_buffer_restore_is_bounded():
 
 def test_normalise_keeps_chinese_punctuation():
     assert normalise("书记，怎样？ＯＫ！") == "书记，怎样？OK！"
+
+
+def test_rehearsal_reset_takes_the_featured_question_off_air():
+    st = state_with(q("q1", "approved"), q("q2", "approved"))
+    for ev in s.decide_moderation(st, "q1", "feature"):
+        st.apply(ev)
+    for ev in s.decide_reset(st, 5):
+        st.apply(ev)
+    assert st.featured is None and st.questions["q1"].status == "approved"
+    for ev in s.decide_moderation(st, "q2", "feature"):
+        st.apply(ev)
+    assert [x.id for x in st.questions.values() if x.status == "featured"] == ["q2"]
+    assert st.rehearsal == 5 and st.round.index == 0 and st.points == {"a": 0, "b": 0}

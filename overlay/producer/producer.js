@@ -72,12 +72,15 @@ if (plan && template) {
   });
 }
 
-// -- colour inputs show their hex value
+// -- colour inputs show their hex value, and their side's swatch follows
 
 for (const input of $$('input[type="color"]')) {
   const out = input.parentElement && $("output", input.parentElement);
-  if (!out) continue;
-  input.addEventListener("input", () => { out.textContent = input.value; });
+  const swatch = input.closest("fieldset")?.querySelector("legend .swatch rect");
+  input.addEventListener("input", () => {
+    if (out) out.textContent = input.value;
+    swatch?.setAttribute("fill", input.value);
+  });
 }
 
 // -- the rehearsal reset: enabled only once the slug is typed exactly

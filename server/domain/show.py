@@ -311,7 +311,11 @@ def decide_reset(state: ShowState, now: int) -> list[dict]:
     """A rehearsal reset: rounds, points and results back to zero, marked in the show."""
     if state.round.open:
         raise DomainError("conflict", "end the running round before a reset")
-    return [{"type": "round", "round": Round().record(), "rounds": [], "rounds_won": {"a": 0, "b": 0}},
+    on_air = state.questions.get(state.featured) if state.featured else None
+    off_air = ([{"type": "question", "question": replace(on_air, status=qmod.APPROVED).record()}]
+               if on_air is not None and on_air.status == qmod.FEATURED else [])
+    return [*off_air,
+            {"type": "round", "round": Round().record(), "rounds": [], "rounds_won": {"a": 0, "b": 0}},
             {"type": "points", "points": {"a": 0, "b": 0}},
             {"type": "show", "show": {"rehearsal": now, "featured": None}}]
 
