@@ -6,6 +6,7 @@ import random
 import statistics
 import time
 
+import httpx
 import orjson
 import pytest
 import websockets
@@ -151,7 +152,11 @@ class Phone:
 async def test_reconnect_storm_is_absorbed(fresh_server):
     srv = fresh_server(DEVICES_PER_IP_PER_MIN="0")  # 1000 phones from one test address
     slug = create_show(srv.url)
-    cookies = [f"lt_device={device_cookie(srv.url, slug)}" for _ in range(1000)]
+    cookies = []
+    with httpx.Client(base_url=srv.url) as http:  # one keep-alive connection mints them all
+        for _ in range(1000):
+            http.cookies.clear()
+            cookies.append(f"lt_device={http.get(f'/s/{slug}').cookies['lt_device']}")
     phones = []
     try:
         for c in cookies:
