@@ -1,7 +1,6 @@
 """`python -m server`: start Leitai with the settings from the environment."""
 
 import os
-import secrets
 import sys
 
 import uvicorn
@@ -10,23 +9,12 @@ from .logs import log_config
 from .settings import Settings
 
 
-def host_token(settings: Settings) -> str:
-    """HOST_TOKEN, or one made once and kept in DATA_DIR."""
-    if settings.host_token:
-        return settings.host_token
-    path = settings.data_path() / "host_token"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def main() -> None:
     settings = Settings.from_env()
     if settings.workers > 1 and settings.embedded:
         sys.exit("WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
                  "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS.")
-    token = host_token(settings)
+    token = settings.resolved_host_token()
     shown = token if not settings.host_token else "(set by HOST_TOKEN, not shown)"
     os.environ["HOST_TOKEN"] = token  # workers read the same token
     os.environ.setdefault("SECRET_KEY", settings.resolved_secret())

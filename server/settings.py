@@ -95,12 +95,20 @@ class Settings:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def resolved_secret(self) -> str:
-        """SECRET_KEY, or one made once and kept in DATA_DIR."""
-        if self.secret_key:
-            return self.secret_key
-        path = self.data_path() / "secret_key"
+    def _kept(self, given: str, name: str, nbytes: int) -> str:
+        """`given`, or a random value made once and kept (mode 600) in DATA_DIR/name."""
+        if given:
+            return given
+        path = self.data_path() / name
         if not path.exists():
-            path.write_text(secrets.token_urlsafe(32))
+            path.write_text(secrets.token_urlsafe(nbytes))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def resolved_secret(self) -> str:
+        """SECRET_KEY, or one made once and kept in DATA_DIR."""
+        return self._kept(self.secret_key, "secret_key", 32)
+
+    def resolved_host_token(self) -> str:
+        """HOST_TOKEN, or one made once and kept in DATA_DIR."""
+        return self._kept(self.host_token, "host_token", 12)
