@@ -202,3 +202,45 @@ async def test_console_sees_overlays_and_reloads_them(browser, server, shots_dir
 
 async def _attr_is(locator, name, value):
     return await locator.get_attribute(name) == value
+
+
+async def test_overlay_theme_position_and_scale(browser, server, shots_dir):
+    slug = create_show(server.url, sides={"a": {"name": "甲方", "guest": "张三", "color": "#2a9d8f"},
+                                          "b": {"name": "乙方", "guest": "李四", "color": "#8e44ad"}})
+    ctx = await browser.new_context(**STUDIO)
+    page = await ctx.new_page()
+    errors = PageErrors(page)
+    await page.goto(f"{server.url}/overlay/{slug}")
+    await page.locator("#pk.live, #pk").first.wait_for()
+    await wait_until(lambda: _stage_var(page, "--a", "#2a9d8f"), timeout=10)
+    assert await _stage_var(page, "--b", "#8e44ad")  # the bar is themed from the show's colours
+    default_box = await page.locator("#pk").bounding_box()
+    assert default_box["y"] < 540  # score bar at the top by default
+    await page.goto(f"{server.url}/overlay/{slug}?position=top&scale=0.75")
+    await wait_until(lambda: _stage_var(page, "--a", "#2a9d8f"), timeout=10)
+    await asyncio.sleep(0.5)
+    box = await page.locator("#pk").bounding_box()
+    assert box["y"] > 540  # position=top: the bar moves to the bottom, the question to the top
+    assert box["width"] < default_box["width"] * 0.8  # scale=0.75
+    await page.screenshot(path=str(shots_dir / "overlay-top-scaled.png"), omit_background=True)
+    assert not errors.errors, errors.errors
+
+
+async def _stage_var(page, name, value):
+    got = await page.evaluate(
+        "name => { const el = document.querySelector('[style*=\"--a\"]') || document.body;"
+        " return getComputedStyle(el).getPropertyValue(name).trim(); }", name)
+    return got.lower() == value
+
+
+async def test_expired_session_asks_to_sign_in_again(browser, fresh_server):
+    srv = fresh_server(SESSION_MAX_AGE_S="3")
+    slug = create_show(srv.url)
+    host = await browser.new_context(**LAPTOP)
+    await sign_in(host, srv.url)
+    console = await host.new_page()
+    await console.goto(f"{srv.url}/console/{slug}")
+    banner = console.locator("#expired")
+    await banner.wait_for(state="visible", timeout=10_000)
+    assert "登录" in (await banner.text_content())
+    assert await banner.locator("a").get_attribute("href") == f"/login?next=/console/{slug}"
