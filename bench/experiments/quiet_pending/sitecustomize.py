@@ -1,0 +1,1 @@
+import quietq  # noqa: F401

@@ -1,0 +1,1 @@
+import stagger  # noqa: F401
