@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import io
 import logging
 import time
@@ -404,6 +405,12 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def lifespan(app: Starlette):
         await node.start()
         await ensure_demo(store, settings)
+        # Fewer, later collections: with 10,000 sockets the default thresholds ran the
+        # collector for a third of the busy time and stalled ticks (docs/performance.md).
+        # Everything allocated at start-up is frozen out of the collector's view.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*settings.gc_thresholds)
         try:
             yield
         finally:

@@ -133,17 +133,28 @@ class Conn:
 class Room:
     """The local sockets of one show, by role (and phones by device)."""
 
-    def __init__(self) -> None:
+    def __init__(self, phone_groups: int = 1) -> None:
         self.conns: dict[str, set[Conn]] = {role: set() for role in ROLES}
         self.by_device: dict[str, set[Conn]] = defaultdict(set)
+        # Phones are split into groups, one group's tally written per tick, so that a
+        # phone still gets one every PHONE_TICK_MS but no tick writes to all of them.
+        self.phone_groups: list[set[Conn]] = [set() for _ in range(max(1, phone_groups))]
+        self._group_of: dict[Conn, int] = {}
 
     def add(self, conn: Conn) -> None:
         self.conns[conn.role].add(conn)
+        if conn.role == "audience":
+            group = min(range(len(self.phone_groups)), key=lambda g: len(self.phone_groups[g]))
+            self.phone_groups[group].add(conn)
+            self._group_of[conn] = group
         if conn.dhash:
             self.by_device[conn.dhash].add(conn)
 
     def remove(self, conn: Conn) -> None:
         self.conns[conn.role].discard(conn)
+        group = self._group_of.pop(conn, None)
+        if group is not None:
+            self.phone_groups[group].discard(conn)
         if conn.dhash:
             mates = self.by_device.get(conn.dhash)
             if mates is not None:
@@ -156,6 +167,15 @@ class Room:
 
     def __len__(self) -> int:
         return sum(len(c) for c in self.conns.values())
+
+    def send_group(self, conns: set[Conn], payload: bytes) -> int:
+        """Write one payload to a set of sockets (framed once)."""
+        wire = ws_text_frame(payload)
+        sent = 0
+        for conn in conns:
+            sent += conn.send(payload, wire)
+        STATS.frames_out += sent
+        return sent
 
     def broadcast(self, roles: tuple[str, ...], payload: bytes, skip: set[Conn] | None = None) -> int:
         """Write one payload to every socket of the roles; return how many took it."""

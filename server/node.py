@@ -48,11 +48,11 @@ class Runtime:
     """One show in this process."""
 
     state: ShowState
-    room: Room = field(default_factory=Room)
+    room: Room
     likes: LikeBuffer = field(default_factory=LikeBuffer)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     fast_tally: bytes = b""
-    phone_tally: bytes = b""
+    phone_tallies: list[bytes] = field(default_factory=list)  # last tally sent, per phone group
     resyncing: bool = False
     # per-device token buckets, kept while the device has a socket here
     device_buckets: dict[str, dict[str, TokenBucket]] = field(default_factory=dict)
@@ -70,6 +70,7 @@ class Node:
         self._ticks = 0
         self.wordfilter = None  # set by the app: a callable text -> bool (flagged)
         self.metrics = None  # set by the app
+        self.phone_groups = max(1, round(settings.phone_tick_ms / settings.tick_ms))
         store.on_event = self._on_event
         store.on_signal = self._on_signal
         store.on_resync = self._on_resync
@@ -115,7 +116,8 @@ class Node:
             return None
         rt = self.shows.get(slug)
         if rt is None:
-            rt = self.shows[slug] = Runtime(state)
+            groups = self.phone_groups
+            rt = self.shows[slug] = Runtime(state, Room(groups), phone_tallies=[b""] * groups)
         return rt
 
     # -- events from the store -------------------------------------------------
@@ -179,7 +181,8 @@ class Node:
             if state is None:
                 return
             rt.state = state
-            rt.fast_tally = rt.phone_tally = b""
+            rt.fast_tally = b""
+            rt.phone_tallies = [b""] * len(rt.phone_tallies)
         finally:
             rt.resyncing = False
         for conn in rt.room.all():
@@ -227,9 +230,8 @@ class Node:
     def _limit(self, rt: Runtime, conn: Conn, kind: str, rate: float, burst: float,
                msg_id: str | None, now: float, message: str = "too fast, slow down") -> None:
         """Per connection, and per device across its sockets (phones)."""
-        holders = [conn.buckets]
-        if conn.dhash:
-            holders.append(rt.device_buckets.setdefault(conn.dhash, {}))
+        holders = (conn.buckets, rt.device_buckets.get(conn.dhash) or
+                   rt.device_buckets.setdefault(conn.dhash, {})) if conn.dhash else (conn.buckets,)
         for buckets in holders:
             bucket = buckets.get(kind)
             if bucket is None:
@@ -439,16 +441,15 @@ class Node:
 
     async def _tick_shows(self, final: bool) -> None:
         self._ticks += 1
-        phone_every = max(1, round(self.settings.phone_tick_ms / self.settings.tick_ms))
-        phones_due = self._ticks % phone_every == 0
+        phone_group = self._ticks % self.phone_groups
         sample_every = max(1, round(self.settings.sample_s * 1000 / self.settings.tick_ms))
         sample_due = self._ticks % sample_every == 0
         for rt in list(self.shows.values()):
             if not rt.room and not rt.likes and not final:
                 continue
-            await self._tick_show(rt, phones_due, sample_due)
+            await self._tick_show(rt, phone_group, sample_due)
 
-    async def _tick_show(self, rt: Runtime, phones_due: bool, sample_due: bool) -> None:
+    async def _tick_show(self, rt: Runtime, phone_group: int, sample_due: bool) -> None:
         state = rt.state
         slug = state.slug
         deltas = rt.likes.drain()
@@ -463,9 +464,10 @@ class Node:
         if body != rt.fast_tally:
             rt.fast_tally = body
             rt.room.broadcast(FAST_ROLES, protocol.with_seq(state.seq, body))
-        if phones_due and body != rt.phone_tally:
-            rt.phone_tally = body
-            rt.room.broadcast(("audience",), protocol.with_seq(state.seq, body))
+        # one group of phones per tick: each phone every PHONE_TICK_MS, the writes spread out
+        if body != rt.phone_tallies[phone_group]:
+            rt.phone_tallies[phone_group] = body
+            rt.room.send_group(rt.room.phone_groups[phone_group], protocol.with_seq(state.seq, body))
         if sample_due and rt.room:
             try:
                 await self.store.sample(slug, state.seq, {

@@ -37,7 +37,7 @@ class ProtocolError(Exception):
         return error(self.code, self.message, self.msg_id, **extra)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs ~3 % of ingest at 10k frames/s
 class Message:
     type: str
     id: str | None = None

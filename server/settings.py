@@ -36,6 +36,7 @@ class Settings:
     tick_ms: int = 100
     phone_tick_ms: int = 500
     sample_s: int = 10
+    gc_threshold0: int = 100_000
     # socket limits
     max_frame_bytes: int = 4096
     ws_max_size: int = 65536
@@ -85,6 +86,10 @@ class Settings:
             values[f.name] = _env(f.name.upper(), default, cast)
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def gc_thresholds(self) -> tuple[int, int, int]:
+        return (self.gc_threshold0, 50, 100)
 
     @property
     def embedded(self) -> bool:
