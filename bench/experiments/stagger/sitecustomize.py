@@ -1,1 +1,0 @@
-import stagger  # noqa: F401
