@@ -238,7 +238,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
             return JSONResponse({"error": "not_found"}, status_code=404)
         state = rt.state
         now = now_ms()
-        body = {"type": "snapshot", "seq": state.seq, "role": "overlay", "server_time": now,
+        body = {"type": "snapshot", "seq": state.pseq, "role": "overlay", "server_time": now,
                 "show": state.view(now, console=False)}
         return Response(orjson.dumps(body), media_type="application/json")
 

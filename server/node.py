@@ -31,7 +31,6 @@ log = logging.getLogger("leitai.node")
 PUBLIC_ROLES = ("overlay", "audience")
 REPLY_CACHE = 20_000  # client ids remembered per show
 TRANSIENT = frozenset(("unavailable", "rate_limited"))  # worth retrying with the same id
-FAST_ROLES = ("overlay", "console")
 CAS_RETRIES = 8
 
 
@@ -122,7 +121,7 @@ class Node:
 
     # -- events from the store -------------------------------------------------
 
-    def _on_event(self, slug: str, seq: int, event: dict) -> None:
+    def _on_event(self, slug: str, seq: int, pseq: int, event: dict) -> None:
         rt = self.shows.get(slug)
         if rt is None or rt.resyncing or seq <= rt.state.seq:
             return
@@ -132,29 +131,29 @@ class Node:
             return
         rt.state.apply(event)
         rt.state.seq = seq
+        if pseq:
+            rt.state.pseq = pseq
         if event["type"] == "show" and "banned" in event["show"]:
             banned = set(rt.state.banned)
             for conn in rt.room.conns["audience"]:
                 conn.banned = conn.dhash in banned
-        self._fan_out(rt, seq, event)
+        self._fan_out(rt, seq, pseq, event)
 
-    def _fan_out(self, rt: Runtime, seq: int, event: dict) -> None:
-        console, public, private = dshow.event_views(event, now_ms())
+    def _fan_out(self, rt: Runtime, seq: int, pseq: int, event: dict) -> None:
+        """Consoles get every event under `seq`; phones and overlays get the public
+        ones under `pseq`; an asker gets their own not-yet-public question without a
+        seq (it is theirs, not part of the show's public stream)."""
+        console, public, mine = dshow.event_views(event, now_ms())
         room = rt.room
-        console_bytes = protocol.with_seq(seq, protocol.encode(console))
-        room.broadcast(("console",), console_bytes)
-        public_bytes = console_bytes if public is console else protocol.with_seq(seq, protocol.encode(public))
-        owners: set[Conn] | None = None
-        if private is not None:  # the asker sees their own question in full
+        room.broadcast(("console",), protocol.with_seq(seq, protocol.encode(console)))
+        if public is not None and pseq:
+            room.broadcast(PUBLIC_ROLES, protocol.with_seq(pseq, protocol.encode(public)))
+        if mine is not None:  # after the public frame, so the asker ends with their own view
             owners = room.by_device.get(event["question"]["device"])
             if owners:
-                if event["question"]["status"] in ("pending", "rejected"):
-                    private_bytes = protocol.with_seq(seq, protocol.encode(private))
-                    for conn in owners:
-                        conn.send(private_bytes)
-                else:
-                    owners = None
-        room.broadcast(PUBLIC_ROLES, public_bytes, skip=owners)
+                mine_bytes = protocol.encode(mine)
+                for conn in owners:
+                    conn.send(mine_bytes)
 
     def _on_signal(self, slug: str, frame: dict) -> None:
         rt = self.shows.get(slug)
@@ -210,7 +209,8 @@ class Node:
     async def send_snapshot(self, rt: Runtime, conn: Conn) -> None:
         state = rt.state
         now = now_ms()
-        frame: dict = {"type": "snapshot", "seq": state.seq, "role": conn.role, "server_time": now}
+        seq = state.seq if conn.role == "console" else state.pseq
+        frame: dict = {"type": "snapshot", "seq": seq, "role": conn.role, "server_time": now}
         show = state.view(now, console=conn.role == "console")
         if conn.role == "audience":
             own = [{**q.public_view(), "mine": True} for q in state.questions.values()
@@ -338,7 +338,7 @@ class Node:
         slug = rt.state.slug
         qid = await self.store.next_question_id(slug)
         q = Question(qid, text, name, PENDING, now_ms(), conn.dhash, 0, flagged)
-        await self.store.commit(slug, [{"type": "question", "question": q.record()}])
+        await self.store.commit(slug, [dshow.private({"type": "question", "question": q.record()})])
         return protocol.ack(msg.id, question=qid) if msg.id else None
 
     async def _host_action(self, rt: Runtime, msg: Message) -> None:
@@ -463,11 +463,12 @@ class Node:
         body = protocol.encode({"type": "tally", **state.tally()})
         if body != rt.fast_tally:
             rt.fast_tally = body
-            rt.room.broadcast(FAST_ROLES, protocol.with_seq(state.seq, body))
+            rt.room.broadcast(("overlay",), protocol.with_seq(state.pseq, body))
+            rt.room.broadcast(("console",), protocol.with_seq(state.seq, body))
         # one group of phones per tick: each phone every PHONE_TICK_MS, the writes spread out
         if body != rt.phone_tallies[phone_group]:
             rt.phone_tallies[phone_group] = body
-            rt.room.send_group(rt.room.phone_groups[phone_group], protocol.with_seq(state.seq, body))
+            rt.room.send_group(rt.room.phone_groups[phone_group], protocol.with_seq(state.pseq, body))
         if sample_due and rt.room:
             try:
                 await self.store.sample(slug, state.seq, {

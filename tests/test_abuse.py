@@ -158,8 +158,10 @@ async def test_ban_hides_questions_and_stops_likes_and_votes(clients, show):
     gone = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid
                                   and f["question"]["status"] == "rejected")
     assert "text" not in gone["question"]
-    ban_frame = await overlay.wait_for(lambda f: f["type"] == "show" and f["seq"] == gone["seq"] + 1)
-    assert "banned" not in ban_frame["show"]  # who is banned is the console's business
+    ban_frame = await console.wait_for(lambda f: f["type"] == "show" and "banned" in f["show"])
+    assert ban_frame["show"]["banned"] == [device]
+    # who is banned is the console's business: phones and overlays get no frame for it
+    assert not any(f["type"] == "show" and f["seq"] > gone["seq"] for f in overlay.frames)
     await overlay.wait_for(lambda f: f["type"] == "tally" and f["votes"]["a"] == 0)
     await bad.send({"type": "like", "side": "a", "count": 10})
     await good.send({"type": "like", "side": "b", "count": 1})
@@ -168,7 +170,7 @@ async def test_ban_hides_questions_and_stops_likes_and_votes(clients, show):
     assert (await bad.request({"type": "vote", "side": "a"}))["code"] == "forbidden"
     assert (await bad.request({"type": "ask", "text": "又来了"}))["code"] == "forbidden"
     assert (await console.request({"type": "device.unban", "device": device}))["type"] == "ack"
-    await bad.wait_for(lambda f: f["type"] == "show" and "banned" not in f["show"] and f["seq"] > ban_frame["seq"])
+    await console.wait_for(lambda f: f["type"] == "show" and f["show"].get("banned") == [])
     assert (await bad.request({"type": "vote", "side": "b"}))["type"] == "ack"
 
 

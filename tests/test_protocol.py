@@ -190,14 +190,17 @@ async def test_ask_moderate_feature_flow(clients, show):
     assert in_console["question"]["status"] == "pending"
     assert in_console["question"]["text"] == "书记，怎样让 群众少跑腿？"  # normalised
     mine = await asker.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
-    assert mine["question"]["mine"] is True
-    # overlays and other phones get the same seq, redacted: no text of an unmoderated question
-    for c in (overlay, bystander):
-        f = await c.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
-        assert f["question"] == {"id": qid, "status": "pending"} and f["seq"] == in_console["seq"]
+    assert mine["question"]["mine"] is True and "seq" not in mine  # the asker's own, outside the stream
+    overlay_seq = overlay.frames[0]["seq"]
 
     assert (await console.request({"type": "question.unfeature", "question": qid}))["code"] == "conflict"
     assert (await console.request({"type": "question.approve", "question": qid}))["type"] == "ack"
+    # overlays and other phones never heard of the pending question: the approval is
+    # the first they see of it, as the next number of their public sequence
+    for c in (overlay, bystander):
+        f = await c.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
+        assert f["question"]["status"] == "approved" and f["seq"] == c.frames[0]["seq"] + 1
+    assert overlay.frames[0]["seq"] == overlay_seq
     f = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"].get("status") == "approved")
     assert f["question"]["text"] == "书记，怎样让 群众少跑腿？" and f["question"]["name"] == "李女士"
     assert (await console.request({"type": "question.feature", "question": qid}))["type"] == "ack"
@@ -305,22 +308,32 @@ async def test_binary_frame_is_invalid_and_oversize_closes_1009(clients, show):
 
 
 async def test_every_socket_gets_every_seq_once(clients, show):
+    """Consoles count every change (`seq`); phones and overlays count the changes
+    they may see (their own public sequence), each without a gap."""
     console = await clients.console(show)
     overlay = await clients.overlay(show)
     phone = await clients.audience(show)
-    start = overlay.frames[0]["seq"]
+    other = await clients.audience(show)
     await start_round(console)
     await console.request({"type": "points.set", "side": "b", "points": 2})
-    qid = (await phone.request({"type": "ask", "text": "序号测试"}))["question"]
-    await console.request({"type": "question.feature", "question": qid})
+    qid = (await phone.request({"type": "ask", "text": "序号测试"}))["question"]  # private: consoles only
+    hidden = (await other.request({"type": "ask", "text": "不会公开的问题"}))["question"]
+    await console.request({"type": "question.reject", "question": hidden})  # private too
+    await console.request({"type": "question.feature", "question": qid})  # public
     await console.request({"type": "round.pause"})
-    last = await console.wait_for(lambda f: f["type"] == "round" and f["round"]["status"] == "paused")
-    for c in (overlay, phone, console):
-        await c.wait_for(lambda f: f.get("seq") == last["seq"] and f["type"] == "round")
-        seqs = [f["seq"] for f in c.frames[1:] if f["type"] not in ("tally", "ack", "error")]
-        assert seqs == list(range(start + 1, last["seq"] + 1)), (c.role, seqs)
+    last = {}
+    for c in (overlay, phone, other, console):
+        last[c.role] = await c.wait_for(lambda f: f["type"] == "round" and f["round"]["status"] == "paused")
+        start = c.frames[0]["seq"]
+        seqs = [f["seq"] for f in c.frames[1:] if f["type"] not in ("tally", "ack", "error") and "seq" in f]
+        assert seqs == list(range(start + 1, start + len(seqs) + 1)), (c.role, seqs)
+        assert seqs[-1] == last[c.role]["seq"]
         tally_seqs = [f["seq"] for f in c.frames if f["type"] == "tally"]
-        assert tally_seqs == sorted(tally_seqs)
+        assert tally_seqs == sorted(tally_seqs) and all(t <= seqs[-1] for t in tally_seqs)
+    console_n = len([f for f in console.frames[1:] if f["type"] not in ("tally", "ack", "error")])
+    overlay_n = len([f for f in overlay.frames[1:] if f["type"] not in ("tally", "ack", "error")])
+    assert console_n == overlay_n + 3  # the two pending questions and the rejection
+    assert not any(f["type"] == "question" and f["question"]["id"] == hidden for f in overlay.frames)
 
 
 # -- admission -------------------------------------------------------------------------------

@@ -26,14 +26,16 @@ async def store(request):
         settings = Settings.from_env(redis_url="", data_dir=tempfile.mkdtemp())
     st = make_store(settings)
     events: list[tuple[str, int, dict]] = []
+    pseqs: list[int] = []
     got = asyncio.Event()
 
-    def on_event(slug, seq, event):
+    def on_event(slug, seq, pseq, event):
         events.append((slug, seq, event))
+        pseqs.append(pseq)
         got.set()
 
     st.on_event = on_event
-    st.events, st.got = events, got
+    st.events, st.got, st.pseqs = events, got, pseqs
     await st.start()
     yield st
     await st.close()
@@ -171,3 +173,14 @@ async def test_compare_and_set_accepts_defaults_never_stored(store: Store):
     assert (await store.load("s11")).banned == ["dev"]
     with pytest.raises(Conflict):  # but a stored, different value still conflicts
         await store.commit("s11", [event], {"banned": field_value(state, "banned")})
+
+
+async def test_public_sequence_skips_private_events(store: Store):
+    await store.create_show(new_show("s12", "T", SIDES))
+    pending = {**q("q1"), "public": False}
+    await store.commit("s12", [pending, q("q1", "approved"), {**q("q2"), "public": False}, q("q2", "approved")])
+    await wait_events(store, 4)
+    assert [n for _, n, _ in store.events] == [1, 2, 3, 4]
+    assert store.pseqs == [0, 1, 0, 2]
+    state = await store.load("s12")
+    assert (state.seq, state.pseq) == (4, 2)

@@ -7,6 +7,11 @@ An *event* is the body of a discrete frame without its `seq`:
     {"type": "show", "show": {...changed top-level fields...}}
     {"type": "points", "points": {"a": 3, "b": 1}}
 
+An event that phones and overlays may not see (a new pending question, a
+pending one rejected, a change to the ban list) carries `"public": False`: it
+takes the next `seq` but not the next public sequence number (`pseq`), which
+is what phones and overlays count. Consoles count `seq`.
+
 Every event also names the stored *fields* it writes (`fields_of`), so both
 stores persist state as a flat map of field -> JSON and a host action can be
 checked against the fields it read (compare-and-set).
@@ -65,7 +70,8 @@ class ShowState:
     points: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
     questions: dict[str, Question] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
-    seq: int = 0
+    seq: int = 0  # every event (consoles)
+    pseq: int = 0  # events phones and overlays see
 
     # -- folding events --------------------------------------------------
 
@@ -163,22 +169,36 @@ def fields_of(event: dict) -> dict[str, bytes]:
     raise ValueError(kind)
 
 
-def event_views(event: dict, now: int) -> tuple[dict, dict, dict | None]:
-    """(console, public, redacted) bodies of an event's frame; redacted is None when
-    everyone may see the public one."""
+def is_public(event: dict) -> bool:
+    return event.get("public", True)
+
+
+def private(event: dict) -> dict:
+    """Mark an event as one phones and overlays do not see."""
+    event["public"] = False
+    return event
+
+
+def event_views(event: dict, now: int) -> tuple[dict, dict | None, dict | None]:
+    """(console, public, mine) bodies of an event's frame. `public` is None when
+    phones and overlays do not see the event; `mine` is the asker's own view of a
+    question they may not otherwise see (sent without a seq)."""
     kind = event["type"]
+    body = {k: v for k, v in event.items() if k != "public"}
     if kind == "question":
         q = Question.from_record(event["question"])
-        public = {"type": "question", "question": q.public_view() if q.public else q.redacted_view()}
-        mine = {"type": "question", "question": {**q.public_view(), "mine": True}}
+        public = None
+        if is_public(event):
+            public = {"type": "question", "question": q.public_view() if q.public else q.redacted_view()}
+        mine = None if q.public else {"type": "question", "question": {**q.public_view(), "mine": True}}
         return {"type": "question", "question": q.console_view()}, public, mine
     if kind == "round":
-        body = {**event, "round": Round.from_record(event["round"]).view(now)}
+        body["round"] = Round.from_record(event["round"]).view(now)
         return body, body, None
     if kind == "show" and "banned" in event["show"]:  # who is banned is the console's business
-        public = {"type": "show", "show": {k: v for k, v in event["show"].items() if k != "banned"}}
-        return event, public, None
-    return event, event, None
+        rest = {k: v for k, v in event["show"].items() if k != "banned"}
+        return body, {"type": "show", "show": rest} if is_public(event) else None, None
+    return body, body if is_public(event) else None, None
 
 
 # -- deciding commands ---------------------------------------------------------
@@ -238,7 +258,11 @@ def check_plan(plan: Any) -> list[dict]:
 
 def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict]:
     changed, featured = qmod.moderate(state.questions, state.featured, qid, action)
-    events: list[dict] = [{"type": "question", "question": q.record()} for q in changed]
+    events: list[dict] = []
+    for q in changed:
+        event = {"type": "question", "question": q.record()}
+        # phones and overlays hear of it only if it is, or was, public
+        events.append(event if q.public or state.questions[q.id].public else private(event))
     if featured != state.featured:
         events.append({"type": "show", "show": {"featured": featured}})
     return events
@@ -331,15 +355,19 @@ def decide_ban(state: ShowState, device: str, ban: bool) -> list[dict]:
         banned.add(device)
         for q in state.questions.values():
             if q.device == device and q.status != qmod.REJECTED:
-                events.append({"type": "question", "question": replace(q, status=qmod.REJECTED).record()})
+                event = {"type": "question", "question": replace(q, status=qmod.REJECTED).record()}
+                events.append(event if q.public else private(event))
                 if featured == q.id:
                     featured = None
     else:
         banned.discard(device)
     change: dict = {"banned": sorted(banned)}
+    show_event = {"type": "show", "show": change}
     if featured != state.featured:
         change["featured"] = featured
-    return [*events, {"type": "show", "show": change}]
+    else:
+        private(show_event)
+    return [*events, show_event]
 
 
 def decide_upvote(state: ShowState, qid: str) -> Question:

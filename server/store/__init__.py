@@ -12,7 +12,7 @@ from typing import Callable
 from ..domain.show import Counters, ShowState
 from ..settings import Settings
 
-EventSink = Callable[[str, int, dict], None]
+EventSink = Callable[[str, int, int, dict], None]  # (slug, seq, pseq or 0, event)
 SignalSink = Callable[[str, dict], None]
 ResyncSink = Callable[[], None]
 
@@ -32,7 +32,7 @@ class Store(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.on_event = lambda slug, seq, event: None
+        self.on_event = lambda slug, seq, pseq, event: None
         self.on_signal = lambda slug, frame: None
         self.on_resync = lambda: None
 
@@ -58,6 +58,9 @@ class Store(ABC):
     async def commit(self, slug: str, events: list[dict],
                      expect: dict[str, bytes | None] | None = None) -> int:
         """Persist events under the next seqs and publish them; return the last seq.
+
+        A public event (see domain.show.is_public) also takes the next public
+        sequence number, `pseq`; a private one is published with pseq 0.
 
         With `expect`, every named field must still hold that value (None: absent),
         or nothing is written and Conflict is raised.

@@ -19,7 +19,7 @@ from typing import Callable
 import orjson
 
 from ..domain import votes as vmod
-from ..domain.show import Counters, OrAbsent, ShowState, fields_of
+from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from . import Conflict, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.store")
@@ -45,6 +45,7 @@ Statements = list[tuple[str, tuple]]
 class _Show:
     fields: dict[str, bytes]
     seq: int = 0
+    pseq: int = 0
     qid: int = 0
     peak: int = 0
     likes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
@@ -144,7 +145,7 @@ class EmbeddedStore(Store):
                 continue
             if name in ("likes:a", "likes:b"):
                 s.likes[name[-1]] = s.saved_likes[name[-1]] = value
-            elif name in ("seq", "qid", "peak"):
+            elif name in ("seq", "pseq", "qid", "peak"):
                 setattr(s, name, value)
         for show, rnd, device, side in db.execute("SELECT show, round, device, side FROM vote"):
             s = self.shows.get(show)
@@ -206,7 +207,7 @@ class EmbeddedStore(Store):
             return None
         upvotes = {qid: len(devs) for qid, devs in s.upvoters.items()}
         state = ShowState.from_fields(slug, s.fields, upvotes)
-        state.seq = s.seq
+        state.seq, state.pseq = s.seq, s.pseq
         state.counters = self._counters(s, state.round.index, 0)
         return state
 
@@ -222,16 +223,21 @@ class EmbeddedStore(Store):
         numbered = []
         for event in events:
             s.seq += 1
-            numbered.append((s.seq, event))
+            pseq = 0
+            if is_public(event):
+                s.pseq += 1
+                pseq = s.pseq
+            numbered.append((s.seq, pseq, event))
             for name, value in fields_of(event).items():
                 s.fields[name] = value
                 stmts.append((SET_FIELD, (slug, name, value)))
             stmts.append((ADD_TIMELINE, (slug, s.seq, now, orjson.dumps(event))))
         stmts.append((SET_COUNTER, (slug, "seq", s.seq)))
+        stmts.append((SET_COUNTER, (slug, "pseq", s.pseq)))
 
         def publish() -> None:
-            for seq, event in numbered:
-                self.on_event(slug, seq, event)
+            for seq, pseq, event in numbered:
+                self.on_event(slug, seq, pseq, event)
 
         await self._write(stmts, publish)
         return s.seq

@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from ..domain.show import Counters, OrAbsent, ShowState, fields_of
+from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from . import Conflict, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.redis")
@@ -46,13 +46,16 @@ local nev = tonumber(ARGV[i]); i = i + 1
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 for _ = 1, nev do
   local body = ARGV[i]
-  local nf = tonumber(ARGV[i + 1]); i = i + 2
+  local public = ARGV[i + 1]
+  local nf = tonumber(ARGV[i + 2]); i = i + 3
   for _ = 1, nf do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
   end
   seq = redis.call('INCR', KEYS[2])
+  local pseq = 0
+  if public == '1' then pseq = redis.call('INCR', KEYS[4]) end
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'seq', seq, 'ts', ARGV[3], 'e', body)
-  redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. seq .. '\\n' .. body)
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. seq .. '\\n' .. pseq .. '\\n' .. body)
 end
 return seq
 """
@@ -214,7 +217,8 @@ class RedisStore(Store):
             backoff = min(backoff * 2, 3.0)
 
     def _dispatch(self, data: bytes) -> None:
-        slug, seq, body = data.split(b"\n", 2)
+        """`slug\\nseq\\npseq\\nbody`; seq 0 is a signal (no state change)."""
+        slug, seq, pseq, body = data.split(b"\n", 3)
         try:
             frame = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -222,7 +226,7 @@ class RedisStore(Store):
         if seq == b"0":
             self.on_signal(slug.decode(), frame)
         else:
-            self.on_event(slug.decode(), int(seq), frame)
+            self.on_event(slug.decode(), int(seq), int(pseq), frame)
 
     async def ready(self) -> bool:
         try:
@@ -260,15 +264,16 @@ class RedisStore(Store):
         async def read():
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self.k(slug, "f")).get(self.k(slug, "seq")).hgetall(self.k(slug, "upv"))
+                pipe.get(self.k(slug, "pseq"))
                 pipe.hgetall(self.k(slug, "likes")).get(self.k(slug, "peak")).scard(self.k(slug, "dev"))
                 return await pipe.execute()
 
-        fields, seq, upv, likes, peak, uniq = await self._call(read())
+        fields, seq, upv, pseq, likes, peak, uniq = await self._call(read())
         if not fields:
             return None
         state = ShowState.from_fields(slug, {k.decode(): v for k, v in fields.items()},
                                       {k.decode(): int(v) for k, v in upv.items()})
-        state.seq = int(seq or 0)
+        state.seq, state.pseq = int(seq or 0), int(pseq or 0)
         votes = await self.vote_counts(slug, state.round.index) if state.round.index else {"a": 0, "b": 0}
         state.counters = Counters(_counts(likes), votes, 0, int(peak or 0), int(uniq))
         return state
@@ -283,17 +288,18 @@ class RedisStore(Store):
         args.append(len(events))
         for event in events:
             fields = fields_of(event)
-            args += [orjson.dumps(event), len(fields)]
+            args += [orjson.dumps(event), 1 if is_public(event) else 0, len(fields)]
             for name, value in fields.items():
                 args += [name, value]
         seq = await self._call(self._scripts["commit"](
-            keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl")], args=args))
+            keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")],
+            args=args))
         if seq == -1:
             raise Conflict(slug)
         return int(seq)
 
     async def signal(self, slug: str, frame: dict) -> None:
-        await self._call(self.redis.publish(self.channel, b"%s\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
+        await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
 
     async def next_question_id(self, slug: str) -> str:
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
