@@ -1,1 +1,0 @@
-import quietq  # noqa: F401
