@@ -74,6 +74,8 @@ async def test_question_from_phone_to_air(browser, server, shots_dir):
     await phone.fill("#ask textarea[name=text]", text)
     await phone.fill("#ask input[name=name]", "市民李女士")
     await phone.click("#ask button[type=submit]")
+    # the asker sees their own question, waiting for moderation; nobody else does yet
+    await phone.locator("#questions li.mine", has_text=text).wait_for(timeout=10_000)
     item = console.locator("#queue li", has_text=text)
     await item.wait_for(timeout=10_000)
     await item.locator("button[data-action=approve]").click()
