@@ -10,7 +10,8 @@ import orjson
 
 from .domain import SIDES
 
-SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "ack", "error", "reload")
+SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error",
+                "reload")
 AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote")
 MODERATION_TYPES = ("question.approve", "question.reject", "question.feature",
                     "question.unfeature", "question.answered")

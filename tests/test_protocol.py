@@ -189,8 +189,9 @@ async def test_ask_moderate_feature_flow(clients, show):
     in_console = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
     assert in_console["question"]["status"] == "pending"
     assert in_console["question"]["text"] == "书记，怎样让 群众少跑腿？"  # normalised
-    mine = await asker.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
+    mine = await asker.wait_for(lambda f: f["type"] == "mine" and f["question"]["id"] == qid)
     assert mine["question"]["mine"] is True and "seq" not in mine  # the asker's own, outside the stream
+    assert not any(f["type"] == "question" and f["question"]["id"] == qid for f in asker.frames)
     overlay_seq = overlay.frames[0]["seq"]
 
     assert (await console.request({"type": "question.unfeature", "question": qid}))["code"] == "conflict"

@@ -2,7 +2,7 @@
 // tests/test_protocol_sync.py keeps these lists in step with server/protocol.py,
 // so keep every list on one line, as plain double-quoted strings.
 
-export const SERVER_TYPES = ["snapshot", "tally", "question", "round", "show", "points", "ack", "error", "reload"];
+export const SERVER_TYPES = ["snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error", "reload"];
 
 export const CLIENT_TYPES = ["hello", "like", "vote", "ask", "upvote", "question.approve", "question.reject", "question.feature", "question.unfeature", "question.answered", "round.start", "round.pause", "round.resume", "round.end", "points.set", "device.ban", "device.unban", "overlay.reload"];
 

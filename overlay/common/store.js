@@ -90,6 +90,7 @@ export function createStore() {
         }
         break;
       case "question":
+      case "mine": // the asker's own not-yet-public question (no seq)
         applyQuestion(frame.question);
         break;
       case "round":

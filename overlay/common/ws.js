@@ -172,9 +172,8 @@ export function connect({ role, slug, onFrame, onStatus = () => {} }) {
       return;
     }
 
-    // A frame without a seq (the asker's own pending question) is not part of the
-    // show's public stream: no gap check.
-    if (frame.seq !== undefined && (type === "tally" || DISCRETE_TYPES.includes(type))) {
+    // `mine` (the asker's own pending question) is outside the show's stream: no gap check.
+    if (type === "tally" || DISCRETE_TYPES.includes(type)) {
       if (lastSeq === null) return resync(sock);
       const seq = Number(frame.seq);
       if (type === "tally") {

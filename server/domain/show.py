@@ -190,7 +190,7 @@ def event_views(event: dict, now: int) -> tuple[dict, dict | None, dict | None]:
         public = None
         if is_public(event):
             public = {"type": "question", "question": q.public_view() if q.public else q.redacted_view()}
-        mine = None if q.public else {"type": "question", "question": {**q.public_view(), "mine": True}}
+        mine = None if q.public else {"type": "mine", "question": {**q.public_view(), "mine": True}}
         return {"type": "question", "question": q.console_view()}, public, mine
     if kind == "round":
         body["round"] = Round.from_record(event["round"]).view(now)
