@@ -389,8 +389,6 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
                 conn.strikes = 0
                 continue
             conn.send(reply)
-            if reply.startswith(b'{"type":"error"'):
-                STATS.errors[orjson.loads(reply)["code"]] += 1
             if reply.startswith(b'{"type":"error","code":"rate_limited"'):
                 conn.strikes += 1
                 if conn.strikes > settings.flood_strikes:

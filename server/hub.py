@@ -168,28 +168,21 @@ class Room:
     def __len__(self) -> int:
         return sum(len(c) for c in self.conns.values())
 
-    def send_group(self, conns: set[Conn], payload: bytes) -> int:
-        """Write one payload to a set of sockets (framed once)."""
-        wire = ws_text_frame(payload)
+    def send_group(self, conns: set[Conn], payload: bytes, wire: bytes | None = None) -> int:
+        """Write one payload to a set of sockets, framed once; return how many took it."""
+        wire = wire or ws_text_frame(payload)
         sent = 0
+        # Nothing here adds or removes sockets synchronously (a drop's
+        # connection_lost runs later), so the set is iterated as it is.
         for conn in conns:
             sent += conn.send(payload, wire)
         STATS.frames_out += sent
         return sent
 
-    def broadcast(self, roles: tuple[str, ...], payload: bytes, skip: set[Conn] | None = None) -> int:
+    def broadcast(self, roles: tuple[str, ...], payload: bytes) -> int:
         """Write one payload to every socket of the roles; return how many took it."""
         wire = ws_text_frame(payload)
-        sent = 0
-        for role in roles:
-            # Nothing here adds or removes sockets synchronously (a drop's
-            # connection_lost runs later), so the set is iterated as it is.
-            for conn in self.conns[role]:
-                if skip and conn in skip:
-                    continue
-                sent += conn.send(payload, wire)
-        STATS.frames_out += sent
-        return sent
+        return sum(self.send_group(self.conns[role], payload, wire) for role in roles)
 
     def all(self) -> list[Conn]:
         return [c for conns in self.conns.values() for c in conns]

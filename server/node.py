@@ -273,11 +273,13 @@ class Node:
         try:
             return await self._handle(rt, conn, msg)
         except ProtocolError as exc:
-            return exc.frame()
+            error = exc
         except DomainError as exc:
-            return ProtocolError(exc.code, exc.message, msg.id).frame()
+            error = ProtocolError(exc.code, exc.message, msg.id)
         except StoreUnavailable:
-            return ProtocolError("unavailable", "the show is briefly unavailable; try again", msg.id).frame()
+            error = ProtocolError("unavailable", "the show is briefly unavailable; try again", msg.id)
+        STATS.errors[error.code] += 1
+        return error.frame()
 
     async def _handle(self, rt: Runtime, conn: Conn, msg: Message) -> bytes | None:
         s = self.settings

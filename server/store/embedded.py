@@ -300,20 +300,26 @@ class EmbeddedStore(Store):
         if viewers > s.peak:
             s.peak = viewers
             stmts.append((SET_COUNTER, (slug, "peak", viewers)))
-        if s.likes != s.saved_likes:
-            stmts += [(SET_COUNTER, (slug, "likes:" + side, n)) for side, n in s.likes.items()]
-            s.saved_likes = dict(s.likes)
+        stmts += self._like_statements(slug, s)
         if stmts:
             self.writer.submit(stmts, None)
         counters = self._counters(s, round_index, viewers)
         counters.overlays = overlays
         return counters
 
+    @staticmethod
+    def _like_statements(slug: str, s: _Show) -> Statements:
+        """The likes to write, if they changed since the last write."""
+        if s.likes == s.saved_likes:
+            return []
+        s.saved_likes = dict(s.likes)
+        return [(SET_COUNTER, (slug, "likes:" + side, n)) for side, n in s.likes.items()]
+
     def _save_likes(self) -> None:
         for slug, s in self.shows.items():
-            if s.likes != s.saved_likes:
-                self.writer.submit([(SET_COUNTER, (slug, "likes:" + side, n)) for side, n in s.likes.items()], None)
-                s.saved_likes = dict(s.likes)
+            stmts = self._like_statements(slug, s)
+            if stmts:
+                self.writer.submit(stmts, None)
 
     async def reset_counters(self, slug: str) -> None:
         s = self._show(slug)
