@@ -3,6 +3,7 @@
 import logging
 import time
 
+from .domain import DEFAULT_COLORS, DEFAULT_SIDE_NAMES
 from .domain.questions import APPROVED, Question
 from .domain.show import new_show
 from .store import Conflict, Store
@@ -12,8 +13,8 @@ log = logging.getLogger("leitai")
 DEMO_SLUG = "demo"
 
 SIDES = {
-    "a": {"name": "红方", "guest": "王伟", "org": "澳洋医院党委副书记", "color": "#d7263d"},
-    "b": {"name": "蓝方", "guest": "杨玭", "org": "市公益组织联合会党支部书记", "color": "#1b6fd1"},
+    "a": {"name": DEFAULT_SIDE_NAMES["a"], "guest": "王伟", "org": "澳洋医院党委副书记", "color": DEFAULT_COLORS["a"]},
+    "b": {"name": DEFAULT_SIDE_NAMES["b"], "guest": "杨玭", "org": "市公益组织联合会党支部书记", "color": DEFAULT_COLORS["b"]},
 }
 
 PLAN = [

@@ -17,14 +17,16 @@ class Stats:
         self.likes = 0  # taps received
         self.errors: Tally[str] = Tally()  # error replies by code
         self.dropped = 0  # clients dropped for lagging
+        self.likes_dropped = 0  # likes lost because the store stayed unreachable too long
 
 
 STATS = Stats()
 
 
 class _Collector:
-    def __init__(self, node) -> None:
+    def __init__(self, node, fast_path) -> None:
         self.node = node
+        self.fast_path = fast_path
 
     def collect(self):
         sockets = GaugeMetricFamily("leitai_sockets", "Connected sockets in this process", labels=["role"])
@@ -47,6 +49,16 @@ class _Collector:
         yield errors
         yield CounterMetricFamily("leitai_clients_dropped", "Clients dropped for falling behind",
                                   value=STATS.dropped)
+        yield CounterMetricFamily("leitai_likes_dropped", "Likes lost: the store stayed unreachable "
+                                  "past OUTAGE_LIKES_MAX", value=STATS.likes_dropped)
+        fast = self.fast_path
+        if fast is not None:
+            yield GaugeMetricFamily("leitai_fast_path", "1 while every socket takes the fast write path",
+                                    value=1 if fast.in_use else 0)
+            paths = CounterMetricFamily("leitai_socket_paths", "Sockets by write path", labels=["path"])
+            for path, n in fast.paths.items():
+                paths.add_metric([path], n)
+            yield paths
         yield CounterMetricFamily("leitai_redis_reconnects", "Times the Redis subscription was re-established",
                                   value=getattr(self.node.store, "reconnects", 0))
         yield GaugeMetricFamily("leitai_shows_loaded", "Shows with a replica in this process",
@@ -54,9 +66,9 @@ class _Collector:
 
 
 class Metrics:
-    def __init__(self, node) -> None:
+    def __init__(self, node, fast_path=None) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_Collector(node))
+        self.registry.register(_Collector(node, fast_path))
         self.tick_seconds = Histogram(
             "leitai_tick_seconds", "Duration of one tick (flush likes, send tallies)",
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), registry=self.registry)

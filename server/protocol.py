@@ -1,17 +1,25 @@
-"""The wire protocol in one place: client message parsing, frame encoding.
+"""The wire in one place: client message parsing, replies, frame encoding, and the
+rule sheet the browser reads.
 
-`docs/protocol.md` documents every frame; `overlay/common/protocol.js` holds
-the browser's copy of the type lists and a test keeps them in step.
+`docs/protocol.md` documents every frame. The browser does not keep a copy of
+any list or limit: every page embeds `rules(settings)` as JSON and
+`overlay/common/protocol.js` reads it from there.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from .domain import SIDES
+from .domain import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, SIDES, TextLimits
+from .domain.questions import STATUSES as QUESTION_STATUSES
+from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S, ROUND_STATUSES
+from .domain.show import MAX_POINTS
 
 SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error",
                 "reload")
+STATE_TYPES = ("snapshot", "tally", "question", "round", "show", "points")
+DISCRETE_TYPES = ("question", "round", "show", "points")
 AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote")
 MODERATION_TYPES = ("question.approve", "question.reject", "question.feature",
                     "question.unfeature", "question.answered")
@@ -21,21 +29,62 @@ CONSOLE_TYPES = ("hello", *MODERATION_TYPES, *ROUND_TYPES, "points.set", "device
 CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
 ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large",
                "unavailable")
+TRANSIENT_CODES = frozenset(("unavailable", "rate_limited"))  # worth retrying with the same id
+ROLES = ("audience", "overlay", "console")
 ROLE_TYPES = {"audience": frozenset(AUDIENCE_TYPES), "console": frozenset(CONSOLE_TYPES),
               "overlay": frozenset()}
-MAX_COUNT = 50
+CLOSE_CODES = {"policy": 1008, "too_large": 1009, "restart": 1012, "try_again": 1013,
+               "unauthorized": 4401, "forbidden": 4403, "not_found": 4404}
+FATAL_CLOSE_CODES = (4401, 4403, 4404)
+MAX_COUNT = 50  # taps in one like frame
 MAX_ID = 64
+LIKE_BATCH_MS = 250  # phones send at most one like frame per side this often
 
 
 class ProtocolError(Exception):
+    """A message that cannot be carried out, answered with an `error` reply."""
+
     def __init__(self, code: str, message: str, msg_id: str | None = None,
                  retry_ms: int | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.msg_id, self.retry_ms = code, message, msg_id, retry_ms
 
-    def frame(self) -> bytes:
-        extra = {"retry_ms": self.retry_ms} if self.retry_ms is not None else {}
-        return error(self.code, self.message, self.msg_id, **extra)
+    def reply(self) -> "Reply":
+        return Reply(self.msg_id, self.code, self.message, None, self.retry_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A handler's answer to one message: an ack (`code` None) or an error.
+    Bytes are made from it once, at the edge (`encode`)."""
+
+    id: str | None
+    code: str | None = None
+    message: str = ""
+    extra: dict | None = None  # an ack's extra fields, e.g. {"question": "q18"}
+    retry_ms: int | None = None
+
+    @classmethod
+    def ack(cls, msg_id: str | None, **extra: Any) -> "Reply":
+        return cls(msg_id, None, "", extra or None)
+
+    @property
+    def ok(self) -> bool:
+        return self.code is None
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_CODES
+
+    def encode(self) -> bytes:
+        if self.code is None:
+            return orjson.dumps({"type": "ack", "id": self.id, **(self.extra or {})})
+        frame: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
+        if self.retry_ms is not None:
+            frame["retry_ms"] = self.retry_ms
+        if self.id is not None:
+            frame["id"] = self.id
+        return orjson.dumps(frame)
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs ~3 % of ingest at 10k frames/s
@@ -88,7 +137,7 @@ def parse(raw: str, role: str) -> Message:
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_TYPES:
         raise ProtocolError("invalid", "unknown message type", msg_id)
-    if kind not in ROLE_TYPES[role]:
+    if kind not in ROLE_TYPES[role]:  # guard: role check
         raise ProtocolError("forbidden", f"{role} may not send {kind}", msg_id)
 
     if kind == "like":
@@ -125,12 +174,28 @@ def with_seq(seq: int, body: bytes) -> bytes:
     return b'{"seq":%d,%s' % (seq, body[1:])
 
 
-def ack(msg_id: str, **extra) -> bytes:
-    return orjson.dumps({"type": "ack", "id": msg_id, **extra})
+def error(code: str, message: str, msg_id: str | None = None, **extra: Any) -> bytes:
+    return Reply(msg_id, code, message, None, extra.get("retry_ms")).encode()
 
 
-def error(code: str, message: str, msg_id: str | None = None, **extra) -> bytes:
-    frame = {"type": "error", "code": code, "message": message, **extra}
-    if msg_id is not None:
-        frame["id"] = msg_id
-    return orjson.dumps(frame)
+def rules(limits: TextLimits) -> dict:
+    """Everything the browser must agree with the server on, from one source."""
+    return {
+        "types": {"server": list(SERVER_TYPES), "client": list(CLIENT_TYPES),
+                  "state": list(STATE_TYPES), "discrete": list(DISCRETE_TYPES),
+                  "roles": {role: sorted(types, key=CLIENT_TYPES.index)
+                            for role, types in ROLE_TYPES.items()}},
+        "errors": list(ERROR_CODES),
+        "close": CLOSE_CODES,
+        "fatal_close": list(FATAL_CLOSE_CODES),
+        "sides": list(SIDES),
+        "colors": DEFAULT_COLORS,
+        "side_names": DEFAULT_SIDE_NAMES,
+        "round_statuses": list(ROUND_STATUSES),
+        "question_statuses": list(QUESTION_STATUSES),
+        "limits": {"questionChars": limits.question, "nameChars": limits.name,
+                   "topicChars": limits.topic, "titleChars": limits.title,
+                   "likeBatchMax": MAX_COUNT, "likeIntervalMs": LIKE_BATCH_MS,
+                   "durationMin": MIN_DURATION_S, "durationMax": MAX_DURATION_S,
+                   "pointsMax": MAX_POINTS},
+    }

@@ -8,6 +8,8 @@ import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .domain import LIMITS, TextLimits
+
 
 def _env(name: str, default, cast=str):
     raw = os.environ.get(name)
@@ -48,9 +50,9 @@ class Settings:
     sockets_per_device: int = 8
     sockets_per_ip: int = 2000
     # text limits
-    question_max: int = 280
-    name_max: int = 40
-    topic_max: int = 120
+    question_max: int = LIMITS.question
+    name_max: int = LIMITS.name
+    topic_max: int = LIMITS.topic
     # per-device rates
     like_rate: float = 20.0
     like_burst: float = 40.0
@@ -62,6 +64,7 @@ class Settings:
     console_rate: float = 20.0
     console_burst: float = 40.0
     flood_strikes: int = 50
+    reply_cache_bytes: int = 4 * 1024 * 1024
     devices_per_ip_per_min: int = 120
     # sessions
     session_max_age_s: int = 12 * 3600
@@ -86,6 +89,10 @@ class Settings:
             values[f.name] = _env(f.name.upper(), default, cast)
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def text_limits(self) -> TextLimits:
+        return TextLimits(question=self.question_max, name=self.name_max, topic=self.topic_max)
 
     @property
     def gc_thresholds(self) -> tuple[int, int, int]:

@@ -158,6 +158,7 @@ class Client:
         self.role = role
         self.frames: list[dict] = []
         self._ids = itertools.count(1)
+        self._page = os.urandom(3).hex()  # like a page load: ids never repeat across clients
         self._cond = asyncio.Condition()
         self._reader = asyncio.create_task(self._read())
         self.close_code: int | None = None
@@ -212,7 +213,7 @@ class Client:
 
     async def request(self, msg: dict, timeout: float = 5.0) -> dict:
         """Send with a fresh id; return its ack or error frame."""
-        msg = {**msg, "id": msg.get("id") or f"m{next(self._ids)}"}
+        msg = {**msg, "id": msg.get("id") or f"m{next(self._ids)}-{self._page}"}
         await self.send(msg)
         return await self.wait_for(lambda f: f.get("id") == msg["id"] and f["type"] in ("ack", "error"),
                                    timeout)

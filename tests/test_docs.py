@@ -1,10 +1,15 @@
-"""The README lists every setting, and the browser's protocol lists match the server's."""
+"""The README lists every setting; the browser takes its rules from the server."""
 
 import re
 from dataclasses import fields
 from pathlib import Path
 
+import httpx
+import orjson
+
+from conftest import host_cookies
 from server import protocol
+from server.domain import DEFAULT_COLORS
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,17 +21,30 @@ def test_readme_lists_every_setting():
     assert not missing, f"settings missing from README.md: {missing}"
 
 
-def js_list(source: str, name: str) -> list[str]:
-    m = re.search(name + r"\s*=\s*(?:Object\.freeze\()?\[(.*?)\]", source, re.S)
-    assert m, name
-    return re.findall(r'"([^"]+)"', m.group(1))
+def test_browser_reads_the_rules_from_the_server(server):
+    """Pages embed the server's rule sheet; no script keeps its own copy of a type
+    list, a limit or a default colour."""
+    html = httpx.get(f"{server.url}/s/demo").text
+    m = re.search(r'<script id="lt-rules" type="application/json">(.*?)</script>', html, re.S)
+    assert m, "the audience page embeds the rules"
+    rules = orjson.loads(m.group(1))
+    assert rules == orjson.loads(orjson.dumps(protocol.rules(Settings().text_limits)))
+    assert rules["colors"] == DEFAULT_COLORS
+    for path in (ROOT / "overlay").rglob("*.js"):
+        js = path.read_text(encoding="utf-8")
+        assert not re.search(r"#[0-9a-fA-F]{6}\b", js), f"{path}: a colour literal (use the rules)"
+        for kind in ("snapshot", "question.approve", "rate_limited"):
+            assert not re.search(r"\[[^\]]*\"%s\"[^\]]*,[^\]]*\]" % re.escape(kind), js), \
+                f"{path}: a hand-copied list of protocol names"
 
 
-def test_browser_protocol_matches_server():
-    js = (ROOT / "overlay" / "common" / "protocol.js").read_text(encoding="utf-8")
-    assert set(js_list(js, "SERVER_TYPES")) == set(protocol.SERVER_TYPES)
-    assert set(js_list(js, "CLIENT_TYPES")) == set(protocol.CLIENT_TYPES)
-    assert set(js_list(js, "ERROR_CODES")) == set(protocol.ERROR_CODES)
+def test_page_inputs_obey_the_server_limits(fresh_server):
+    srv = fresh_server(QUESTION_MAX="100", NAME_MAX="12", TOPIC_MAX="30")
+    html = httpx.get(f"{srv.url}/s/demo").text
+    assert 'name="text" maxlength="100"' in html and 'name="name" type="text" maxlength="12"' in html
+    assert "0/100" in html
+    console = httpx.get(f"{srv.url}/console/demo", cookies=host_cookies(srv.url)).text
+    assert 'id="round-topic" type="text" maxlength="30"' in console
 
 
 def test_protocol_doc_mentions_every_type():

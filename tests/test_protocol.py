@@ -3,6 +3,8 @@
 import asyncio
 
 import httpx
+
+from server.domain import DEFAULT_COLORS
 import orjson
 import pytest
 
@@ -390,4 +392,4 @@ async def test_create_show_api(server):
             assert r.status_code == 400 and r.json()["error"] == "invalid"
         assert http.post("/api/shows", content=b"{nope").status_code == 400
     snap = httpx.get(f"{server.url}/api/shows/api-made").json()
-    assert snap["show"]["title"] == "第17期" and snap["show"]["sides"]["a"]["color"] == "#e0393e"
+    assert snap["show"]["title"] == "第17期" and snap["show"]["sides"]["a"]["color"] == DEFAULT_COLORS["a"]

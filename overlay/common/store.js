@@ -4,6 +4,8 @@
 //   store.subscribe((state, frame) => render(state, frame));
 //   connect({..., onFrame: store.apply});
 
+import { DEFAULT_COLORS } from "./protocol.js";
+
 const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers", "overlays"];
 
 function emptyTally() {
@@ -24,7 +26,7 @@ function emptyShow() {
     slug: "",
     title: "",
     status: "draft",
-    sides: { a: { name: "", guest: "", org: "", color: "#e0393e" }, b: { name: "", guest: "", org: "", color: "#1f6feb" } },
+    sides: { a: { name: "", guest: "", org: "", color: DEFAULT_COLORS.a }, b: { name: "", guest: "", org: "", color: DEFAULT_COLORS.b } },
     round: { index: 0, status: "idle", topic: "", duration_s: 0, remaining_ms: 0 },
     rounds: [],
     plan: [],
@@ -154,5 +156,5 @@ export function shareOfA({ a, b }) {
 
 export function sideColor(state, side) {
   const c = state.show.sides[side] && state.show.sides[side].color;
-  return /^#[0-9a-fA-F]{3,8}$/.test(c || "") ? c : side === "a" ? "#e0393e" : "#1f6feb";
+  return /^#[0-9a-fA-F]{3,8}$/.test(c || "") ? c : DEFAULT_COLORS[side];
 }

@@ -1,6 +1,7 @@
 // OBS overlay: renders the show's state; sends nothing; never shows an error on air.
 
 import { connect } from "../common/ws.js";
+import { DEFAULT_COLORS } from "../common/protocol.js";
 import { createStore, pkMetric, remainingMs, shareOfA, sideColor } from "../common/store.js";
 import { $, fmtClock, setAttr, setText } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
@@ -208,7 +209,7 @@ function likesWidget(root) {
   const events = []; // [time, side, count]
   let alive = 0;
   let last = null;
-  let colors = { a: "#e0393e", b: "#1f6feb" };
+  let colors = { ...DEFAULT_COLORS };
   let budget = 0;
   let lastSpawnTick = performance.now();
   let lastPulse = 0;

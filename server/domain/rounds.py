@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from . import DomainError
 
 IDLE, RUNNING, PAUSED, FINISHED = "idle", "running", "paused", "finished"
+ROUND_STATUSES = (IDLE, RUNNING, PAUSED, FINISHED)
 MIN_DURATION_S, MAX_DURATION_S = 10, 7200
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from . import SIDES, DomainError
+from . import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, LIMITS, SIDES, DomainError, TextLimits
 from . import questions as qmod
 from . import rounds as rmod
 from .questions import Question
@@ -204,56 +204,106 @@ def event_views(event: dict, now: int) -> tuple[dict, dict | None, dict | None]:
 # -- deciding commands ---------------------------------------------------------
 
 
-def new_show(slug: str, title: str, sides: dict, plan: list | None = None, date: str = "",
-             now: int = 0, status: str = "live") -> ShowState:
-    if not SLUG.match(slug):
-        raise DomainError("invalid", "slug must match [a-z0-9-]{1,40}")
-    if not 1 <= len(title) <= 120:
-        raise DomainError("invalid", "title must be 1..120 characters")
-    if status not in SHOW_STATUSES:
-        raise DomainError("invalid", "status must be draft, live or ended")
-    return ShowState(slug, title=title, status=status, sides=check_sides(sides),
-                     plan=check_plan(plan or []), date=date, created=now)
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+EPISODE_FIELDS = ("slug", "title", "date", "status", "sides", "plan")
 
 
-def check_sides(sides: Any) -> dict[str, dict[str, str]]:
+def check_episode(data: dict, limits: TextLimits = LIMITS) -> tuple[dict, list[DomainError]]:
+    """Validate the episode fields present in `data` (slug, title, date, status,
+    sides, plan): their clean values, and every problem found (empty if none).
+    The producer form shows all the problems; the API and the socket the first."""
+    problems: list[DomainError] = []
+    clean: dict = {}
+
+    def problem(field: str, key: str, message: str, **params: Any) -> None:
+        problems.append(DomainError("invalid", message, field, key, params))
+
+    if "slug" in data:
+        slug = data["slug"]
+        if not isinstance(slug, str) or not SLUG.match(slug):
+            problem("slug", "slug", "slug must match [a-z0-9-]{1,40}")
+        clean["slug"] = slug
+    if "title" in data:
+        title = data["title"]
+        if not isinstance(title, str) or not 1 <= len(title) <= limits.title:
+            problem("title", "title", f"title must be 1..{limits.title} characters", n=limits.title)
+        clean["title"] = title
+    if "date" in data:
+        date = data["date"]
+        if not isinstance(date, str) or (date and not DATE.match(date)):
+            problem("date", "date", "date must be YYYY-MM-DD")
+        clean["date"] = date
+    if "status" in data:
+        if data["status"] not in SHOW_STATUSES:
+            problem("status", "status", "status must be draft, live or ended")
+        clean["status"] = data["status"]
+    if "sides" in data:
+        clean["sides"] = _check_sides(data["sides"], limits, problem)
+    if "plan" in data:
+        clean["plan"] = _check_plan(data["plan"], limits, problem)
+    return clean, problems
+
+
+def _check_sides(sides: Any, limits: TextLimits, problem) -> dict[str, dict[str, str]]:
     if not isinstance(sides, dict) or set(sides) != set(SIDES):
-        raise DomainError("invalid", "sides must have exactly a and b")
+        problem("sides", "sides", "sides must have exactly a and b")
+        return {}
     out = {}
     for key in SIDES:
         side = sides[key]
         if not isinstance(side, dict):
-            raise DomainError("invalid", f"side {key} must be an object")
+            problem(f"sides.{key}", "sides", f"side {key} must be an object")
+            continue
         clean = {}
-        for name, limit in (("name", 40), ("guest", 40), ("org", 80)):
+        for name in ("name", "guest", "org"):
+            limit = limits.side_field(name)
             value = side.get(name, "")
             if not isinstance(value, str) or len(value) > limit:
-                raise DomainError("invalid", f"sides.{key}.{name} must be text of at most {limit}")
+                problem(f"sides.{key}.{name}", "too_long", f"sides.{key}.{name} must be text of at most {limit}",
+                        field=name, n=limit)
+                value = ""
             clean[name] = value
-        color = side.get("color", "#e0393e" if key == "a" else "#1f6feb")
+        color = side.get("color") or DEFAULT_COLORS[key]
         if not isinstance(color, str) or not COLOR.match(color):
-            raise DomainError("invalid", f"sides.{key}.color must be #rrggbb")
+            problem(f"sides.{key}.color", "color", f"sides.{key}.color must be #rrggbb")
         clean["color"] = color
         if not clean["name"]:
-            clean["name"] = "红方" if key == "a" else "蓝方"
+            clean["name"] = DEFAULT_SIDE_NAMES[key]
         out[key] = clean
     return out
 
 
-def check_plan(plan: Any) -> list[dict]:
-    if not isinstance(plan, list) or len(plan) > 50:
-        raise DomainError("invalid", "plan must be a list of at most 50 rounds")
+def _check_plan(plan: Any, limits: TextLimits, problem) -> list[dict]:
+    if not isinstance(plan, list):
+        problem("plan", "plan", "plan must be a list")
+        return []
+    if len(plan) > limits.plan_rounds:
+        problem("plan", "plan_long", f"plan must have at most {limits.plan_rounds} rounds", n=limits.plan_rounds)
     out = []
-    for item in plan:
+    for i, item in enumerate(plan, 1):
         if not isinstance(item, dict):
-            raise DomainError("invalid", "each plan item must be an object")
+            problem("plan", "plan", "each plan item must be an object")
+            continue
         topic, duration = item.get("topic"), item.get("duration_s", 300)
-        if not isinstance(topic, str) or not 1 <= len(topic) <= 120:
-            raise DomainError("invalid", "plan topic must be 1..120 characters")
+        if not isinstance(topic, str) or not 1 <= len(topic) <= limits.topic:
+            problem(f"plan.{i}.topic", "topic", f"plan topic {i} must be 1..{limits.topic} characters",
+                    n=i, max=limits.topic)
         if type(duration) is not int or not rmod.MIN_DURATION_S <= duration <= rmod.MAX_DURATION_S:
-            raise DomainError("invalid", "plan duration_s out of range")
+            problem(f"plan.{i}.duration_s", "duration", f"plan duration {i} must be "
+                    f"{rmod.MIN_DURATION_S}..{rmod.MAX_DURATION_S} seconds",
+                    n=i, lo=rmod.MIN_DURATION_S, hi=rmod.MAX_DURATION_S)
         out.append({"topic": topic, "duration_s": duration})
     return out
+
+
+def new_show(slug: str, title: str, sides: Any, plan: list | None = None, date: str = "",
+             now: int = 0, status: str = "live", limits: TextLimits = LIMITS) -> ShowState:
+    clean, problems = check_episode({"slug": slug, "title": title, "sides": sides, "plan": plan or [],
+                                     "date": date, "status": status}, limits)
+    if problems:
+        raise problems[0]
+    return ShowState(slug, title=title, status=status, sides=clean["sides"], plan=clean["plan"],
+                     date=date, created=now)
 
 
 def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict]:
@@ -304,29 +354,14 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict]:
 EDITABLE = ("title", "date", "status", "sides", "plan")
 
 
-def decide_edit(state: ShowState, changes: dict) -> list[dict]:
+def decide_edit(state: ShowState, changes: dict, limits: TextLimits = LIMITS) -> list[dict]:
     """Producer edits of an episode: title, date, status, sides, round plan."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise DomainError("invalid", f"cannot edit {', '.join(sorted(unknown))}")
-    clean: dict = {}
-    if "title" in changes:
-        title = changes["title"]
-        if not isinstance(title, str) or not 1 <= len(title) <= 120:
-            raise DomainError("invalid", "title must be 1..120 characters")
-        clean["title"] = title
-    if "date" in changes:
-        if not isinstance(changes["date"], str) or len(changes["date"]) > 40:
-            raise DomainError("invalid", "date must be text (YYYY-MM-DD)")
-        clean["date"] = changes["date"]
-    if "status" in changes:
-        if changes["status"] not in SHOW_STATUSES:
-            raise DomainError("invalid", "status must be draft, live or ended")
-        clean["status"] = changes["status"]
-    if "sides" in changes:
-        clean["sides"] = check_sides(changes["sides"])
-    if "plan" in changes:
-        clean["plan"] = check_plan(changes["plan"])
+        raise DomainError("invalid", f"cannot edit {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    clean, problems = check_episode(changes, limits)
+    if problems:
+        raise problems[0]
     clean = {k: v for k, v in clean.items() if getattr(state, k) != v}
     return [{"type": "show", "show": clean}] if clean else []
 

@@ -7,7 +7,7 @@ the events and are read once per tick.
 """
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from collections.abc import Callable
 
 from ..domain.show import Counters, ShowState
 from ..settings import Settings
@@ -42,6 +42,9 @@ class Store(ABC):
 
     @abstractmethod
     async def ready(self) -> bool: ...
+
+    async def flush(self) -> None:
+        """Wait until every write queued before this call has been made (a barrier for tests)."""
 
     @abstractmethod
     async def list_shows(self) -> list[str]: ...

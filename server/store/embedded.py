@@ -1,9 +1,12 @@
 """Embedded store: state in memory, made durable in SQLite (WAL) by one writer thread.
 
-Writes are group-committed: whatever arrives while one transaction commits goes
-into the next one, so a burst of votes costs a handful of commits, not one each.
-An acknowledged write has been committed before its ack (the caller awaits it);
-likes are written on every tick.
+Durable before visible: every write is committed to SQLite before memory,
+`seq` or any socket changes, and a write that fails changes nothing anyone can
+see (the caller gets `StoreUnavailable`). Commits of one show are queued and
+group-committed: whatever arrives while one transaction commits goes into the
+next one, numbered in arrival order, so a burst costs a handful of
+transactions, not one each. Counters are written as increments in the same
+order as memory applies them, so the two never disagree.
 """
 
 import asyncio
@@ -14,12 +17,14 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
 from ..domain import votes as vmod
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
+from ..settings import Settings
 from . import Conflict, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.store")
@@ -36,9 +41,18 @@ CREATE INDEX IF NOT EXISTS timeline_show ON timeline (show, n);
 
 SET_FIELD = "INSERT OR REPLACE INTO field VALUES (?, ?, ?)"
 SET_COUNTER = "INSERT OR REPLACE INTO counter VALUES (?, ?, ?)"
+ADD_COUNTER = ("INSERT INTO counter VALUES (?, ?, ?) "
+               "ON CONFLICT (show, name) DO UPDATE SET value = value + excluded.value")
+MAX_COUNTER = ("INSERT INTO counter VALUES (?, ?, ?) "
+               "ON CONFLICT (show, name) DO UPDATE SET value = max(value, excluded.value)")
 ADD_TIMELINE = "INSERT INTO timeline (show, seq, ts, data) VALUES (?, ?, ?, ?)"
 
 Statements = list[tuple[str, tuple]]
+Done = Callable[[BaseException | None], None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -49,12 +63,20 @@ class _Show:
     qid: int = 0
     peak: int = 0
     likes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
-    saved_likes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
     votes: dict[int, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     vcount: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: {"a": 0, "b": 0}))
     upvoters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     device_upvotes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     devices: set[str] = field(default_factory=set)
+    pending: list["_Commit"] = field(default_factory=list)  # commits waiting for the next transaction
+    flushing: bool = False
+
+
+@dataclass
+class _Commit:
+    events: list[dict]
+    expect: dict[str, bytes | None] | None
+    future: asyncio.Future
 
 
 class _Writer(threading.Thread):
@@ -69,7 +91,7 @@ class _Writer(threading.Thread):
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.executescript(SCHEMA)
 
-    def submit(self, stmts: Statements, done: Callable[[BaseException | None], None] | None) -> None:
+    def submit(self, stmts: Statements, done: Done | None) -> None:
         self.jobs.put((stmts, done))
 
     def run(self) -> None:
@@ -92,7 +114,7 @@ class _Writer(threading.Thread):
                         self.db.execute(sql, params)
                 self.db.execute("COMMIT")
             except Exception as exc:  # disk full, I/O error: tell every waiter
-                log.exception("sqlite write failed")
+                log.error("sqlite write failed: %s", exc)
                 error = exc
                 try:
                     self.db.execute("ROLLBACK")
@@ -108,17 +130,19 @@ class _Writer(threading.Thread):
         self.join()
 
 
-def _finish(dones: list, error: BaseException | None) -> None:
+def _finish(dones: list[Done], error: BaseException | None) -> None:
     for done in dones:
         done(error)
 
 
 class EmbeddedStore(Store):
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.path = str(settings.data_path() / "leitai.sqlite3")
         self.shows: dict[str, _Show] = {}
+        self.creating: set[str] = set()
         self.writer: _Writer | None = None
+        self.tasks: set[asyncio.Task] = set()
 
     # -- life ------------------------------------------------------------------
 
@@ -129,12 +153,19 @@ class EmbeddedStore(Store):
 
     async def close(self) -> None:
         if self.writer is not None:
-            self._save_likes()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
             await asyncio.to_thread(self.writer.stop)
             self.writer = None
 
     async def ready(self) -> bool:
         return self.writer is not None and self.writer.is_alive()
+
+    async def flush(self) -> None:
+        """Wait until every write queued before this call is committed (or failed)."""
+        try:
+            await self._write([])
+        except StoreUnavailable:
+            pass
 
     def _load_all(self, db: sqlite3.Connection) -> None:
         for show, name, value in db.execute("SELECT show, name, value FROM field"):
@@ -144,9 +175,12 @@ class EmbeddedStore(Store):
             if s is None:
                 continue
             if name in ("likes:a", "likes:b"):
-                s.likes[name[-1]] = s.saved_likes[name[-1]] = value
+                s.likes[name[-1]] = value
             elif name in ("seq", "pseq", "qid", "peak"):
                 setattr(s, name, value)
+        for slug, s in self.shows.items():  # a question id is never given twice
+            ids = [int(n[3:]) for n in s.fields if n.startswith("q:q") and n[3:].isdigit()]
+            s.qid = max([s.qid, *ids])
         for show, rnd, device, side in db.execute("SELECT show, round, device, side FROM vote"):
             s = self.shows.get(show)
             if s is not None:
@@ -164,23 +198,32 @@ class EmbeddedStore(Store):
 
     # -- writing ---------------------------------------------------------------
 
-    def _write(self, stmts: Statements, after: Callable[[], None] | None = None) -> asyncio.Future:
-        """Queue statements; the future resolves once they are committed (after `after` ran)."""
+    def _write(self, stmts: Statements, after: Callable[[], Any] | None = None) -> asyncio.Future:
+        """Queue statements; the future resolves once they are committed, with what
+        `after` (run at that moment, in commit order) returns. If the write fails,
+        `after` does not run and the future fails with StoreUnavailable."""
         if self.writer is None:
             raise StoreUnavailable("store closed")
         future = asyncio.get_running_loop().create_future()
 
         def done(error: BaseException | None) -> None:
-            if error is None and after is not None:
-                after()
-            if not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(StoreUnavailable(str(error)))
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(StoreUnavailable(str(error)))
+                return
+            try:
+                future.set_result(after() if after is not None else None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                future.set_exception(exc)
 
         self.writer.submit(stmts, done)
         return future
+
+    def _submit(self, stmts: Statements) -> None:
+        """Queue statements nobody waits for (a lost one is harmless: samples, id counters)."""
+        if self.writer is not None:
+            self.writer.submit(stmts, None)
 
     def _show(self, slug: str) -> _Show:
         show = self.shows.get(slug)
@@ -194,12 +237,17 @@ class EmbeddedStore(Store):
         return sorted(self.shows)
 
     async def create_show(self, state: ShowState) -> None:
-        if state.slug in self.shows:
-            raise Conflict(state.slug)
+        slug = state.slug
+        if slug in self.shows or slug in self.creating:
+            raise Conflict(slug)
         fields = state.fields()
-        self.shows[state.slug] = _Show(dict(fields))
-        await self._write([(SET_FIELD, (state.slug, k, v)) for k, v in fields.items()]
-                          + [(SET_COUNTER, (state.slug, "seq", 0))])
+        self.creating.add(slug)
+        try:
+            await self._write([(SET_FIELD, (slug, k, v)) for k, v in fields.items()]
+                              + [(SET_COUNTER, (slug, "seq", 0))])
+            self.shows[slug] = _Show(dict(fields))
+        finally:
+            self.creating.discard(slug)
 
     async def load(self, slug: str) -> ShowState | None:
         s = self.shows.get(slug)
@@ -214,33 +262,61 @@ class EmbeddedStore(Store):
     async def commit(self, slug: str, events: list[dict],
                      expect: dict[str, bytes | None] | None = None) -> int:
         s = self._show(slug)
-        for name, value in (expect or {}).items():
-            current = s.fields.get(name)
-            if current != value and not (current is None and isinstance(value, OrAbsent)):
-                raise Conflict(name)
-        now = int(time.time() * 1000)
-        stmts: Statements = []
-        numbered = []
-        for event in events:
-            s.seq += 1
-            pseq = 0
-            if is_public(event):
-                s.pseq += 1
-                pseq = s.pseq
-            numbered.append((s.seq, pseq, event))
-            for name, value in fields_of(event).items():
-                s.fields[name] = value
-                stmts.append((SET_FIELD, (slug, name, value)))
-            stmts.append((ADD_TIMELINE, (slug, s.seq, now, orjson.dumps(event))))
-        stmts.append((SET_COUNTER, (slug, "seq", s.seq)))
-        stmts.append((SET_COUNTER, (slug, "pseq", s.pseq)))
+        commit = _Commit(events, expect, asyncio.get_running_loop().create_future())
+        s.pending.append(commit)
+        if not s.flushing:
+            s.flushing = True
+            task = asyncio.get_running_loop().create_task(self._flush(slug, s))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        seq: int = await commit.future
+        return seq
 
-        def publish() -> None:
-            for seq, pseq, event in numbered:
-                self.on_event(slug, seq, pseq, event)
-
-        await self._write(stmts, publish)
-        return s.seq
+    async def _flush(self, slug: str, s: _Show) -> None:
+        """Write the queued commits of a show in one transaction, then make them
+        visible (memory, seq, events) in order; or fail them all, changing nothing."""
+        try:
+            while s.pending:
+                batch, s.pending = s.pending, []
+                written: dict[str, bytes] = {}  # fields written by earlier commits of the batch
+                seq, pseq = s.seq, s.pseq
+                stmts: Statements = []
+                accepted: list[tuple[_Commit, list[tuple[int, int, dict]]]] = []
+                now = now_ms()
+                for commit in batch:
+                    if not _expected(commit.expect, written, s.fields):
+                        commit.future.set_exception(Conflict(slug))
+                        continue
+                    numbered = []
+                    for event in commit.events:
+                        seq += 1
+                        number = 0
+                        if is_public(event):
+                            pseq += 1
+                            number = pseq
+                        numbered.append((seq, number, event))
+                        for name, value in fields_of(event).items():
+                            written[name] = value
+                            stmts.append((SET_FIELD, (slug, name, value)))
+                        stmts.append((ADD_TIMELINE, (slug, seq, now, orjson.dumps(event))))
+                    accepted.append((commit, numbered))
+                if not accepted:
+                    continue
+                stmts += [(SET_COUNTER, (slug, "seq", seq)), (SET_COUNTER, (slug, "pseq", pseq))]
+                try:
+                    await self._write(stmts)  # guard: durable before visible
+                except StoreUnavailable as exc:
+                    for commit, _ in accepted:
+                        commit.future.set_exception(StoreUnavailable(str(exc)))
+                    continue
+                s.fields.update(written)
+                s.seq, s.pseq = seq, pseq
+                for commit, numbered in accepted:
+                    for number, public, event in numbered:
+                        self.on_event(slug, number, public, event)
+                    commit.future.set_result(numbered[-1][0] if numbered else s.seq)
+        finally:
+            s.flushing = False
 
     async def signal(self, slug: str, frame: dict) -> None:
         self.on_signal(slug, frame)
@@ -248,27 +324,30 @@ class EmbeddedStore(Store):
     async def next_question_id(self, slug: str) -> str:
         s = self._show(slug)
         s.qid += 1
-        self.writer.submit([(SET_COUNTER, (slug, "qid", s.qid))], None)
+        self._submit([(SET_COUNTER, (slug, "qid", s.qid))])  # at load, ids in use count too
         return f"q{s.qid}"
 
     async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
         s = self._show(slug)
-        previous = s.votes[round_index].get(device)
-        if previous == side:
-            return
-        s.votes[round_index][device] = side
-        s.vcount[round_index] = vmod.change(s.vcount[round_index], previous, side)
+
+        def apply() -> None:
+            previous = s.votes[round_index].get(device)
+            s.votes[round_index][device] = side
+            s.vcount[round_index] = vmod.change(s.vcount[round_index], previous, side)
+
         await self._write([("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",
-                            (slug, round_index, device, side))])
+                            (slug, round_index, device, side))], apply)
 
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
         s = self._show(slug)
-        previous = s.votes[round_index].pop(device, None)
-        if previous is None:
-            return
-        s.vcount[round_index][previous] -= 1
+
+        def apply() -> None:
+            previous = s.votes[round_index].pop(device, None)
+            if previous is not None:
+                s.vcount[round_index][previous] -= 1
+
         await self._write([("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?",
-                            (slug, round_index, device))])
+                            (slug, round_index, device))], apply)
 
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         s = self._show(slug)
@@ -276,13 +355,20 @@ class EmbeddedStore(Store):
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         s = self._show(slug)
-        voters = s.upvoters[qid]
-        if device in voters:
+        if device in s.upvoters[qid]:
             return None
-        voters.add(device)
-        s.device_upvotes[device].append(qid)
-        await self._write([("INSERT OR IGNORE INTO upvote VALUES (?, ?, ?)", (slug, qid, device))])
-        return len(voters)
+
+        def apply() -> int | None:
+            voters = s.upvoters[qid]
+            if device in voters:
+                return None
+            voters.add(device)
+            s.device_upvotes[device].append(qid)
+            return len(voters)
+
+        count: int | None = await self._write(
+            [("INSERT OR IGNORE INTO upvote VALUES (?, ?, ?)", (slug, qid, device))], apply)
+        return count
 
     async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
         return dict(self._show(slug).vcount[round_index])
@@ -294,55 +380,44 @@ class EmbeddedStore(Store):
     async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int,
                    overlays: int = 0) -> Counters:
         s = self._show(slug)
-        for side, n in likes.items():
-            s.likes[side] += n
-        stmts: Statements = []
+        stmts: Statements = [(ADD_COUNTER, (slug, "likes:" + side, n)) for side, n in likes.items() if n]
         if viewers > s.peak:
-            s.peak = viewers
-            stmts.append((SET_COUNTER, (slug, "peak", viewers)))
-        stmts += self._like_statements(slug, s)
+            stmts.append((MAX_COUNTER, (slug, "peak", viewers)))
+
+        def apply() -> None:
+            for side, n in likes.items():
+                s.likes[side] += n
+            s.peak = max(s.peak, viewers)
+
         if stmts:
-            self.writer.submit(stmts, None)
+            await self._write(stmts, apply)
         counters = self._counters(s, round_index, viewers)
         counters.overlays = overlays
         return counters
 
-    @staticmethod
-    def _like_statements(slug: str, s: _Show) -> Statements:
-        """The likes to write, if they changed since the last write."""
-        if s.likes == s.saved_likes:
-            return []
-        s.saved_likes = dict(s.likes)
-        return [(SET_COUNTER, (slug, "likes:" + side, n)) for side, n in s.likes.items()]
-
-    def _save_likes(self) -> None:
-        for slug, s in self.shows.items():
-            stmts = self._like_statements(slug, s)
-            if stmts:
-                self.writer.submit(stmts, None)
-
     async def reset_counters(self, slug: str) -> None:
         s = self._show(slug)
-        s.likes = {"a": 0, "b": 0}
-        s.saved_likes = {"a": 0, "b": 0}
-        s.votes.clear()
-        s.vcount.clear()
-        s.peak = 0
-        s.devices.clear()
+
+        def apply() -> None:
+            s.likes = {"a": 0, "b": 0}
+            s.votes.clear()
+            s.vcount.clear()
+            s.peak = 0
+            s.devices.clear()
+
         await self._write([
             ("DELETE FROM vote WHERE show = ?", (slug,)),
             ("DELETE FROM device WHERE show = ?", (slug,)),
-            *[(SET_COUNTER, (slug, name, 0)) for name in ("likes:a", "likes:b", "peak")]])
+            *[(SET_COUNTER, (slug, name, 0)) for name in ("likes:a", "likes:b", "peak")]], apply)
 
     async def see_device(self, slug: str, device: str) -> None:
         s = self._show(slug)
         if device not in s.devices:
-            s.devices.add(device)
-            self.writer.submit([("INSERT OR IGNORE INTO device VALUES (?, ?)", (slug, device))], None)
+            await self._write([("INSERT OR IGNORE INTO device VALUES (?, ?)", (slug, device))],
+                              lambda: s.devices.add(device))
 
     async def sample(self, slug: str, seq: int, data: dict) -> None:
-        now = int(time.time() * 1000)
-        self.writer.submit([(ADD_TIMELINE, (slug, seq, now, orjson.dumps({"type": "sample", **data})))], None)
+        self._submit([(ADD_TIMELINE, (slug, seq, now_ms(), orjson.dumps({"type": "sample", **data})))])
 
     async def timeline(self, slug: str) -> list[dict]:
         def read() -> list[dict]:
@@ -354,3 +429,13 @@ class EmbeddedStore(Store):
                 db.close()
 
         return await asyncio.to_thread(read)
+
+
+def _expected(expect: dict[str, bytes | None] | None, written: dict[str, bytes],
+              fields: dict[str, bytes]) -> bool:
+    """Does every expected field still hold its value (counting earlier writes of the batch)?"""
+    for name, value in (expect or {}).items():
+        current = written.get(name, fields.get(name))
+        if current != value and not (current is None and isinstance(value, OrAbsent)):
+            return False
+    return True

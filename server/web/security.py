@@ -1,13 +1,53 @@
-"""Cookies (device, host session) and the Origin rule."""
+"""Who may do what: cookies (device, host session), the Origin rule, and the
+security headers every HTTP response carries."""
 
+import hashlib
 import hmac
 import secrets
 import time
+from typing import Any
 
 from itsdangerous import BadSignature, Signer, TimestampSigner
 
+from ..domain.ratelimit import TokenBucket
+
 DEVICE_COOKIE = "lt_device"
 SESSION_COOKIE = "lt_session"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; font-src 'self' data:; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'")
+HEADERS = [(b"content-security-policy", CSP.encode()),  # guard: csp
+           (b"x-content-type-options", b"nosniff"),
+           (b"referrer-policy", b"no-referrer")]
+
+
+class SecurityHeaders:
+    """CSP and friends on every HTTP response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def client_ip(scope: dict) -> str:
+    client = scope.get("client") or ("", 0)
+    return str(client[0])
+
+
+def holder_of_session(cookie: str) -> str:
+    """A stable, short name for one host session (its budgets and reply cache)."""
+    return "host:" + hashlib.sha256(cookie.encode()).hexdigest()[:12]
 
 
 class Auth:
@@ -63,4 +103,21 @@ class Auth:
             return site in (None, "same-origin", "none")
         host = headers.get("host", "")
         own = {f"{scheme}://{host}"}
-        return origin in own or origin in self.allowed_origins
+        return origin in own or origin in self.allowed_origins  # guard: origin
+
+
+class NewDevices:
+    """New device cookies per IP per minute: generous, so that one carrier NAT is
+    not one phone; a phone that already has its cookie is never counted."""
+
+    def __init__(self, per_min: int) -> None:
+        self.per_min = per_min
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def may_issue(self, ip: str) -> bool:
+        if self.per_min <= 0:
+            return True
+        if len(self.buckets) > 100_000:
+            self.buckets.clear()
+        bucket = self.buckets.setdefault(ip, TokenBucket(self.per_min / 60, self.per_min))
+        return bool(bucket.take(time.monotonic()) == 0)

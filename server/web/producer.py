@@ -7,7 +7,6 @@ origin (403 otherwise). Numbers come from `report.py`, pictures from
 """
 
 import asyncio
-import re
 from datetime import datetime, tzinfo
 from typing import Awaitable, Callable
 from urllib.parse import quote, urlencode
@@ -19,28 +18,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import charts, report
-from .domain import DomainError
-from .domain import show as dshow
-from .domain.questions import STATUSES
-from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S
-from .i18n import translator
-from .node import now_ms
-from .store import Conflict, StoreUnavailable
+from .. import charts, report
+from ..domain import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, SIDES, DomainError
+from ..domain import show as dshow
+from ..domain.questions import STATUSES
+from ..domain.rounds import MAX_DURATION_S, MIN_DURATION_S
+from ..i18n import translator
+from ..node import Conflict, StoreUnavailable, now_ms
+from .context import language
+from .context import leitai as _leitai
 
 Handler = Callable[[Request], Awaitable[Response]]
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DEFAULT_SIDES = {
-    "a": {"name": "红方", "guest": "", "org": "", "color": "#d7263d"},
-    "b": {"name": "蓝方", "guest": "", "org": "", "color": "#1b6fd1"},
-}
+DEFAULT_SIDES = {k: {"name": DEFAULT_SIDE_NAMES[k], "guest": "", "org": "", "color": DEFAULT_COLORS[k]}
+                 for k in SIDES}
 STATE_COLORS = {"pending": "#8a93a6", "approved": "#2f9e66", "featured": "#e0a100",
                 "answered": "#3567d6", "rejected": "#d64545"}
 EXPORT_FORMATS = ("json", "csv")
 
 
-def leitai(request: Request):
-    return request.app.state.leitai
+leitai = _leitai
 
 
 def server_tz() -> tzinfo | None:
@@ -49,8 +45,6 @@ def server_tz() -> tzinfo | None:
 
 def lang_t(request: Request) -> tuple[str, Callable[[str], str]]:
     """The page language (as the app picks it) and its translator."""
-    from .app import language  # the app imports this module while it is being built
-
     lang = language(request)
     return lang, translator(lang)
 
@@ -111,20 +105,18 @@ def api(handler: Handler) -> Handler:
 
 def render(request: Request, name: str, status_code: int = 200, **context) -> Response:
     tz = server_tz()
-    response = leitai(request).render(
-        request, name, href=lambda path, **params: with_lang(request, path, **params),
+    return leitai(request).render(
+        request, name, status_code, href=lambda path, **params: with_lang(request, path, **params),
         path=request.url.path, fmt=report.thousands,
         clock=lambda ms, seconds=False: report.clock(ms, tz, seconds),
         stamp=lambda ms: report.stamp(ms, tz), duration=report.duration,
         tz_label=report.utc_offset(tz, now_ms()), now=now_ms(), **context)
-    response.status_code = status_code
-    return response
 
 
 async def load_states(request: Request) -> list[dshow.ShowState]:
-    lt = leitai(request)
-    slugs = await lt.store.list_shows()
-    states = await asyncio.gather(*(lt.store.load(slug) for slug in slugs))
+    node = leitai(request).node
+    slugs = await node.list_shows()
+    states = await asyncio.gather(*(node.read(slug) for slug in slugs))
     return [s for s in states if s is not None]
 
 
@@ -190,39 +182,25 @@ def read_form(form: FormData) -> dict:
             "status": get("status") or "draft", "sides": sides, "plan": plan}
 
 
-def check_form(data: dict, t) -> tuple[dict, list[str]]:
-    """Clean values for the domain, and the problems in the producer's language."""
-    errors: list[str] = []
-    if not 1 <= len(data["title"]) <= 120:
-        errors.append(t("form.err.title"))
-    if data["date"] and not DATE.match(data["date"]):
-        errors.append(t("form.err.date"))
-    if data["status"] not in dshow.SHOW_STATUSES:
-        errors.append(t("form.err.status"))
-    sides = {}
-    for key in ("a", "b"):
-        side = dict(data["sides"][key])
-        if not dshow.COLOR.match(side["color"] or ""):
-            errors.append(t("form.err.color"))
-        for field, limit in (("name", 40), ("guest", 40), ("org", 80)):
-            if len(side[field]) > limit:
-                errors.append(t("form.err.too_long").format(field=t(f"form.side.{field}"), n=limit))
-        sides[key] = side
+def check_form(data: dict, t, limits) -> tuple[dict, list[str]]:
+    """Clean values for the domain, and the problems in the producer's language
+    (the domain's own rules: `dshow.check_episode`)."""
     plan = []
-    for i, row in enumerate(data["plan"], 1):
-        if not 1 <= len(row["topic"]) <= 120:
-            errors.append(t("form.err.topic").format(n=i))
+    for row in data["plan"]:
         try:
             seconds = int(row["duration_s"])
         except (TypeError, ValueError):
             seconds = -1
-        if not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
-            errors.append(t("form.err.duration").format(n=i, lo=MIN_DURATION_S, hi=MAX_DURATION_S))
         plan.append({"topic": row["topic"], "duration_s": seconds})
-    if len(plan) > 50:
-        errors.append(t("form.err.plan_long"))
-    clean = {"title": data["title"], "date": data["date"], "status": data["status"],
-             "sides": sides, "plan": plan}
+    fields = {"title": data["title"], "date": data["date"], "status": data["status"],
+              "sides": data["sides"], "plan": plan}
+    clean, problems = dshow.check_episode(fields, limits)
+    errors = []
+    for p in problems:
+        params = dict(p.params)
+        if "field" in params:
+            params["field"] = t(f"form.side.{params['field']}")
+        errors.append(t(f"form.err.{p.key}").format(**params))
     return clean, errors
 
 
@@ -245,15 +223,15 @@ async def create(request: Request) -> Response:
     lt = leitai(request)
     _, t = lang_t(request)
     data = read_form(await request.form())
-    clean, errors = check_form(data, t)
+    clean, errors = check_form(data, t, lt.settings.text_limits)
     if not dshow.SLUG.match(data["slug"]):
         errors.insert(0, t("form.err.slug"))
     if errors:
         return form_page(request, data, "new", errors, 400)
     try:
         state = dshow.new_show(data["slug"], clean["title"], clean["sides"], clean["plan"],
-                               clean["date"], now_ms(), clean["status"])
-        await lt.store.create_show(state)
+                               clean["date"], now_ms(), clean["status"], lt.settings.text_limits)
+        await lt.node.create_show(state)
     except Conflict:
         return form_page(request, data, "new", [t("form.err.slug_taken")], 409)
     except DomainError as exc:
@@ -290,7 +268,7 @@ async def save(request: Request) -> Response:
         return not_found(request)
     data = read_form(await request.form())
     data["slug"] = rt.state.slug
-    clean, errors = check_form(data, t)
+    clean, errors = check_form(data, t, lt.settings.text_limits)
     if errors:
         return form_page(request, data, "edit", errors, 400, state=rt.state)
     try:
@@ -396,10 +374,10 @@ def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Ma
 async def report_page(request: Request) -> Response:
     lt = leitai(request)
     slug = request.path_params["show"]
-    state = await lt.store.load(slug)
+    state = await lt.node.read(slug)
     if state is None:
         return not_found(request)
-    timeline = await lt.store.timeline(slug)
+    timeline = await lt.node.timeline(slug)
     rep = report.build(state, timeline, now_ms(), lt.settings.sample_s * 1000)
     rep.stats = report.episode_stats(state, viewers_now(request, state))
     _, t = lang_t(request)
@@ -416,11 +394,11 @@ def season_charts(stats: list[report.EpisodeStats], t) -> dict[str, Markup]:
     aired = list(reversed([s for s in stats if s.aired]))[-16:]  # oldest first, the last 16
     labels = [s.date[5:] if s.date else s.slug for s in aired]
     likes = charts.bar_chart(
-        labels, [charts.Series(t("season.likes"), "#d7263d", values=[s.likes_total for s in aired])],
+        labels, [charts.Series(t("season.likes"), DEFAULT_COLORS["a"], values=[s.likes_total for s in aired])],
         title=t("season.chart.likes"), y_label=t("season.likes"), empty=t("season.no_episodes"),
         css="chart bar-chart season-likes", width=560, height=280)
     viewers = charts.bar_chart(
-        labels, [charts.Series(t("season.peak"), "#1b6fd1", values=[s.peak_viewers for s in aired])],
+        labels, [charts.Series(t("season.peak"), DEFAULT_COLORS["b"], values=[s.peak_viewers for s in aired])],
         title=t("season.chart.viewers"), y_label=t("season.peak"), empty=t("season.no_episodes"),
         css="chart bar-chart season-viewers", width=560, height=280)
     return {"likes": Markup(likes), "viewers": Markup(viewers)}
@@ -463,10 +441,10 @@ async def export(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in EXPORT_FORMATS:
         return JSONResponse({"error": "invalid", "message": "format must be json or csv"}, status_code=400)
-    state = await lt.store.load(slug)
+    state = await lt.node.read(slug)
     if state is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    entries = report.export_entries(await lt.store.timeline(slug))
+    entries = report.export_entries(await lt.node.timeline(slug))
     now = now_ms()
     name = f"leitai-{slug}-timeline-{datetime.now().strftime('%Y%m%d-%H%M')}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
@@ -480,17 +458,16 @@ async def export(request: Request) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-def routes() -> list[Route]:
-    return [
-        Route("/shows", shows_page, methods=["GET"]),
-        Route("/shows/new", new_form, methods=["GET"]),
-        Route("/shows/new", create, methods=["POST"]),
-        Route("/shows/{show}", show_home, methods=["GET"]),
-        Route("/shows/{show}/edit", edit_form, methods=["GET"]),
-        Route("/shows/{show}/edit", save, methods=["POST"]),
-        Route("/shows/{show}/reset", reset, methods=["POST"]),
-        Route("/shows/{show}/report", report_page, methods=["GET"]),
-        Route("/season", season_page, methods=["GET"]),
-        Route("/api/season", api_season, methods=["GET"]),
-        Route("/api/shows/{show}/export", export, methods=["GET"]),
-    ]
+routes = [
+    Route("/shows", shows_page, methods=["GET"]),
+    Route("/shows/new", new_form, methods=["GET"]),
+    Route("/shows/new", create, methods=["POST"]),
+    Route("/shows/{show}", show_home, methods=["GET"]),
+    Route("/shows/{show}/edit", edit_form, methods=["GET"]),
+    Route("/shows/{show}/edit", save, methods=["POST"]),
+    Route("/shows/{show}/reset", reset, methods=["POST"]),
+    Route("/shows/{show}/report", report_page, methods=["GET"]),
+    Route("/season", season_page, methods=["GET"]),
+    Route("/api/season", api_season, methods=["GET"]),
+    Route("/api/shows/{show}/export", export, methods=["GET"]),
+]

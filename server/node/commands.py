@@ -1,0 +1,89 @@
+"""Host and producer commands: decide on the replica, commit with compare-and-set.
+
+A decision reads the replica; the commit names the stored fields the events
+write and the values the decision saw. If another process moved one of them
+first, the store refuses the commit (Conflict); we wait for the replica to
+catch up through the event stream and decide again.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ..domain import DomainError, TextLimits
+from ..domain import show as dshow
+from ..domain.show import ShowState
+from ..domain.text import single_line
+from ..protocol import Message, ProtocolError
+from ..store import Conflict, Store
+from .replica import Runtime, now_ms
+
+CAS_RETRIES = 8
+Decide = Callable[[ShowState], Awaitable[list[dict]]]
+
+
+class Commands:
+    def __init__(self, store: Store, limits: TextLimits) -> None:
+        self.store = store
+        self.limits = limits
+
+    async def commit_decided(self, rt: Runtime, decide: Decide) -> ShowState:
+        """Decide and commit until the decision holds; returns the state it was made on."""
+        async with rt.lock:
+            for attempt in range(CAS_RETRIES):
+                state = rt.state
+                events = await decide(state)
+                if not events:
+                    return state
+                names = {name for event in events for name in dshow.fields_of(event)}
+                try:
+                    await self.store.commit(state.slug, events,
+                                            {n: dshow.field_value(state, n) for n in names})
+                    return state
+                except Conflict:
+                    await asyncio.sleep(0.02 * (attempt + 1))
+            raise DomainError("conflict", "the show changed meanwhile; try again")
+
+    async def host(self, rt: Runtime, msg: Message) -> None:
+        """One console action on the show."""
+        slug = rt.state.slug
+        kind = msg.type
+
+        async def decide(state: ShowState) -> list[dict]:
+            if kind.startswith("question."):
+                return dshow.decide_moderation(state, msg.question, kind.split(".", 1)[1])
+            if kind == "round.start":
+                topic = single_line(msg.topic)
+                if len(topic) > self.limits.topic:
+                    raise ProtocolError("too_large", f"a topic has at most {self.limits.topic} characters",
+                                        msg.id)
+                if not topic:
+                    raise ProtocolError("invalid", "a round needs a topic", msg.id)
+                return dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
+            if kind == "round.end":
+                votes = await self.store.vote_counts(slug, state.round.index)
+                return dshow.decide_round(state, "end", now_ms(), votes=votes)
+            if kind.startswith("round."):
+                return dshow.decide_round(state, kind.split(".", 1)[1], now_ms())
+            if kind == "points.set":
+                return dshow.decide_points(state, msg.side, msg.points)
+            if kind in ("device.ban", "device.unban"):
+                return dshow.decide_ban(state, msg.device, kind == "device.ban")
+            raise ProtocolError("invalid", "unknown action", msg.id)
+
+        state = await self.commit_decided(rt, decide)
+        if kind == "device.ban" and state.round.open:
+            await self.store.unvote(slug, state.round.index, msg.device)
+
+    async def edit_show(self, rt: Runtime, changes: dict) -> None:
+        async def decide(state: ShowState) -> list[dict]:
+            return dshow.decide_edit(state, changes, self.limits)
+
+        await self.commit_decided(rt, decide)
+
+    async def rehearsal_reset(self, rt: Runtime) -> None:
+        """Zero an episode's counters (after the producer confirmed it)."""
+        async def decide(state: ShowState) -> list[dict]:
+            return dshow.decide_reset(state, now_ms())
+
+        await self.commit_decided(rt, decide)
+        await self.store.reset_counters(rt.state.slug)

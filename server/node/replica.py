@@ -1,0 +1,229 @@
+"""Replicas: this process's copy of each show it serves, folded from the store's
+events, and the fan-out of each event to the show's local sockets.
+
+A socket is added to its show's room *held*: frames are not written to it
+until its snapshot has been built from the replica and sent, in one step with
+no await in between. So the snapshot is always a socket's first frame, and
+nothing the snapshot already holds is sent again. A resync (a gap in the
+events, or the store reconnected) holds every socket of the show the same way.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .. import protocol
+from ..domain import show as dshow
+from ..domain.likes import LikeBuffer
+from ..domain.show import ShowState
+from ..hub import Conn, Room
+from ..store import Store, StoreUnavailable
+from .limits import Limits, ReplyCache
+from .tasks import Tasks
+
+log = logging.getLogger("leitai.node")
+
+PUBLIC_ROLES = ("overlay", "audience")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Runtime:
+    """One show in this process."""
+
+    state: ShowState
+    room: Room
+    replies: ReplyCache
+    limits: Limits = field(default_factory=Limits)
+    likes: LikeBuffer = field(default_factory=LikeBuffer)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # host actions: one decision at a time
+    fast_tally: bytes = b""
+    phone_tallies: list[bytes] = field(default_factory=list)  # last tally sent, per phone group
+    resyncing: bool = False
+    held_events: list[tuple[int, int, dict]] = field(default_factory=list)  # arrived while resyncing
+    synced: asyncio.Event = field(default_factory=asyncio.Event)  # clear while resyncing
+
+    def __post_init__(self) -> None:
+        self.synced.set()
+
+
+class Replicas:
+    def __init__(self, store: Store, phone_groups: int, reply_cache_bytes: int, tasks: Tasks) -> None:
+        self.store = store
+        self.phone_groups = phone_groups
+        self.reply_cache_bytes = reply_cache_bytes
+        self.tasks = tasks
+        self.shows: dict[str, Runtime] = {}
+        self._loading: dict[str, asyncio.Future] = {}
+        store.on_event = self.on_event
+        store.on_signal = self.on_signal
+        store.on_resync = self.on_resync
+
+    async def get(self, slug: str) -> Runtime | None:
+        rt = self.shows.get(slug)
+        if rt is not None:
+            return rt
+        pending = self._loading.get(slug)
+        if pending is None:
+            pending = self._loading[slug] = asyncio.ensure_future(self._load(slug))
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            self._loading.pop(slug, None)
+
+    async def _load(self, slug: str) -> Runtime | None:
+        state = await self.store.load(slug)
+        if state is None:
+            return None
+        rt = self.shows.get(slug)
+        if rt is None:
+            groups = self.phone_groups
+            rt = self.shows[slug] = Runtime(state, Room(groups), ReplyCache(self.reply_cache_bytes),
+                                            phone_tallies=[b""] * groups)
+        return rt
+
+    # -- events from the store -------------------------------------------------
+
+    def on_event(self, slug: str, seq: int, pseq: int, event: dict) -> None:
+        rt = self.shows.get(slug)
+        if rt is None:
+            return
+        if rt.resyncing:
+            rt.held_events.append((seq, pseq, event))
+            return
+        if seq <= rt.state.seq:
+            return
+        if seq != rt.state.seq + 1:
+            log.warning("gap in %s events (%d after %d): resync", slug, seq, rt.state.seq)
+            self.tasks.spawn(self.resync(slug), f"resync-{slug}")
+            return
+        self._apply(rt, seq, pseq, event)
+
+    def _apply(self, rt: Runtime, seq: int, pseq: int, event: dict) -> None:
+        rt.state.apply(event)
+        rt.state.seq = seq
+        if pseq:
+            rt.state.pseq = pseq
+        if event["type"] == "show" and "banned" in event["show"]:
+            banned = set(rt.state.banned)
+            for conn in rt.room.conns["audience"]:
+                conn.banned = conn.dhash in banned
+        self.fan_out(rt, seq, pseq, event)
+
+    def fan_out(self, rt: Runtime, seq: int, pseq: int, event: dict) -> None:
+        """Consoles get every event under `seq`; phones and overlays get the public
+        ones under `pseq`; an asker gets their own not-yet-public question without a
+        seq (it is theirs, not part of the show's public stream)."""
+        console, public, mine = dshow.event_views(event, now_ms())
+        room = rt.room
+        room.broadcast(("console",), protocol.with_seq(seq, protocol.encode(console)))
+        if public is not None and pseq:
+            room.broadcast(PUBLIC_ROLES, protocol.with_seq(pseq, protocol.encode(public)))
+        if mine is not None:  # after the public frame, so the asker ends with their own view
+            owners = room.by_device.get(event["question"]["device"])
+            if owners:
+                room.send_group(owners, protocol.encode(mine))
+
+    def on_signal(self, slug: str, frame: dict) -> None:
+        rt = self.shows.get(slug)
+        if rt is not None and frame.get("type") == "reload":
+            rt.room.broadcast(("overlay",), protocol.encode(frame))
+
+    def on_resync(self) -> None:
+        for slug in list(self.shows):
+            self.tasks.spawn(self.resync(slug), f"resync-{slug}")
+
+    async def resync(self, slug: str) -> None:
+        """Reload a replica from the store and send every local socket a fresh snapshot."""
+        rt = self.shows.get(slug)
+        if rt is None or rt.resyncing:
+            return
+        rt.resyncing = True
+        rt.synced.clear()
+        conns = [conn for conn in rt.room.all() if not conn.held]  # a joining one sends its own
+        for conn in conns:
+            conn.held = True
+        try:
+            while True:
+                try:
+                    state = await self.store.load(slug)
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(0.5)
+            if state is None:  # the show is gone from the store
+                for conn in conns:
+                    self.tasks.spawn(conn.close(4404), "close-gone")
+                return
+            rt.state = state
+            rt.fast_tally = b""
+            rt.phone_tallies = [b""] * len(rt.phone_tallies)
+            personal = {conn: await self._personal(rt, conn) for conn in conns}
+        finally:
+            held, rt.held_events = rt.held_events, []
+            rt.resyncing = False
+            rt.synced.set()
+        for seq, pseq, event in sorted(held, key=lambda e: e[0]):
+            if seq == rt.state.seq + 1:
+                rt.state.apply(event)
+                rt.state.seq = seq
+                if pseq:
+                    rt.state.pseq = pseq
+        for conn in conns:
+            self._send_snapshot(rt, conn, personal.get(conn))
+
+    # -- sockets -----------------------------------------------------------------
+
+    async def join(self, rt: Runtime, conn: Conn) -> None:
+        """Add a socket to its show; its first frame is its snapshot."""
+        conn.banned = bool(conn.dhash) and conn.dhash in rt.state.banned
+        conn.held = True
+        rt.room.add(conn)
+        conn.start()
+        if conn.role == "audience":
+            try:
+                await self.store.see_device(rt.state.slug, conn.dhash)
+            except StoreUnavailable:
+                pass
+        personal = await self._personal(rt, conn)
+        while rt.resyncing:  # the resync started after this socket was added: wait it out
+            await rt.synced.wait()
+        self._send_snapshot(rt, conn, personal)
+
+    def leave(self, rt: Runtime, conn: Conn) -> None:
+        conn.stop()
+        rt.room.remove(conn)
+
+    async def _personal(self, rt: Runtime, conn: Conn) -> dict | None:
+        """What only this phone sees in its snapshot (its vote and upvotes)."""
+        if conn.role != "audience":
+            return None
+        state = rt.state
+        try:
+            vote, upvoted = await self.store.device_state(state.slug, state.round.index, conn.dhash)
+        except StoreUnavailable:
+            vote, upvoted = None, []
+        return {"vote": vote if state.round.index else None, "upvoted": upvoted}
+
+    def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict | None) -> None:
+        conn.held = False
+        conn.send(protocol.encode(snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned)))
+
+
+def snapshot(state: ShowState, role: str, dhash: str = "", personal: dict | None = None,
+             banned: bool = False) -> dict:
+    """The first frame of a socket: the whole show as its role may see it."""
+    now = now_ms()
+    seq = state.seq if role == "console" else state.pseq
+    frame: dict = {"type": "snapshot", "seq": seq, "role": role, "server_time": now}
+    show = state.view(now, console=role == "console")
+    if role == "audience":
+        own = [{**q.public_view(), "mine": True} for q in state.questions.values()
+               if q.device == dhash and not q.public]
+        show["questions"].extend(own)
+        frame["you"] = {"vote": None, "upvoted": [], **(personal or {}), "banned": banned}
+    frame["show"] = show
+    return frame

@@ -1,0 +1,72 @@
+"""JSON routes and the operator's endpoints (health, readiness, metrics)."""
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..domain import DomainError
+from ..domain import show as dshow
+from ..node import Conflict, StoreUnavailable, now_ms, snapshot
+from .context import leitai
+
+
+def json_error(status: int, error: str, message: str = "", **extra: object) -> Response:
+    body: dict = {"error": error, **({"message": message} if message else {}), **extra}
+    return JSONResponse(body, status_code=status)
+
+
+async def show_snapshot(request: Request) -> Response:
+    """The same snapshot an overlay socket gets on connect."""
+    rt = await leitai(request).node.runtime(request.path_params["show"])
+    if rt is None:
+        return json_error(404, "not_found")
+    return Response(orjson.dumps(snapshot(rt.state, "overlay")), media_type="application/json")
+
+
+async def create_show(request: Request) -> Response:
+    lt = leitai(request)
+    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+        return json_error(403, "forbidden", "origin not allowed")
+    if not lt.signed_in(request):
+        return json_error(401, "forbidden", "sign in first")
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return json_error(400, "invalid", "not JSON")
+    if not isinstance(data, dict):
+        return json_error(400, "invalid", "expected a JSON object")
+    try:
+        state = dshow.new_show(data.get("slug", ""), data.get("title", ""), data.get("sides"),
+                               data.get("plan") or [], data.get("date", ""), now_ms(),
+                               data.get("status", "draft"), lt.settings.text_limits)
+        await lt.node.create_show(state)
+    except DomainError as exc:
+        return json_error(400, exc.code, exc.message, **({"fields": {exc.field: exc.message}} if exc.field else {}))
+    except Conflict:
+        return json_error(409, "conflict", "that slug is taken")
+    except StoreUnavailable:
+        return json_error(503, "unavailable")
+    return JSONResponse({"slug": state.slug}, status_code=201)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    ok = await leitai(request).node.ready()
+    return PlainTextResponse("ready" if ok else "store unavailable", status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(leitai(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+routes = [
+    Route("/api/shows", create_show, methods=["POST"]),
+    Route("/api/shows/{show}", show_snapshot),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+]

@@ -1,0 +1,79 @@
+"""What every route module reaches through `request.app.state.leitai`: the
+settings, the node, the sign-in rules, and page rendering (language, string
+catalog, the rule sheet the browser reads)."""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from markupsafe import Markup
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from .. import protocol
+from ..i18n import translator
+from ..node import Node
+from ..settings import Settings
+from ..transport import FastPath
+from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def language(request: HTTPConnection) -> str:
+    lang = request.query_params.get("lang")
+    if lang:
+        return "en" if lang.lower().startswith("en") else "zh-CN"
+    accept = request.headers.get("accept-language", "")
+    first = accept.split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh-CN"
+
+
+def script_json(value: Any) -> Markup:
+    """JSON that is safe inside <script type="application/json">."""
+    text = orjson.dumps(value).decode()
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+@dataclass
+class Leitai:
+    settings: Settings
+    node: Node
+    auth: Auth
+    fast_path: FastPath
+    metrics: Any
+    templates: Jinja2Templates = field(
+        default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
+    version: str = field(default_factory=lambda: str(int(time.time())))
+
+    def __post_init__(self) -> None:
+        self.rules = protocol.rules(self.settings.text_limits)
+        self.rules_json = script_json(self.rules)
+
+    def public_url(self, request: HTTPConnection) -> str:
+        return self.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+    def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+        lang = language(request)
+        context.update(lang=lang, t=translator(lang), v=self.version, rules=self.rules,
+                       rules_json=self.rules_json,
+                       limits=self.settings.text_limits, public_url=self.public_url(request))
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def signed_in(self, request: HTTPConnection) -> bool:
+        return self.auth.session_age(request.cookies.get(SESSION_COOKIE)) is not None
+
+    def device(self, request: HTTPConnection) -> str | None:
+        return self.auth.device(request.cookies.get(DEVICE_COOKIE))
+
+    def secure(self, request: HTTPConnection) -> bool:
+        return request.url.scheme in ("https", "wss")
+
+
+def leitai(request: HTTPConnection) -> Leitai:
+    ctx: Leitai = request.app.state.leitai
+    return ctx

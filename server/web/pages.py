@@ -1,0 +1,128 @@
+"""The pages people open: the audience page, the OBS overlay, the host console,
+sign-in and sign-out, and the audience QR code."""
+
+import io
+
+import segno
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .context import leitai
+from .security import DEVICE_COOKIE, SESSION_COOKIE, NewDevices, client_ip
+
+WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr")
+DEFAULT_WIDGETS = ("pk", "timer", "likes", "question", "viewers")
+
+
+def unknown_show() -> Response:
+    return PlainTextResponse("unknown show", status_code=404)
+
+
+async def audience_page(request: Request) -> Response:
+    lt = leitai(request)
+    rt = await lt.node.runtime(request.path_params["show"])
+    if rt is None:
+        return unknown_show()
+    cookie = ""
+    if lt.device(request) is None:
+        new_devices: NewDevices = request.app.state.new_devices
+        if not new_devices.may_issue(client_ip(request.scope)):  # guard: device cookie rate
+            return PlainTextResponse("太多新设备，请稍后再试 / Too many new devices from this network; "
+                                     "try again in a minute.", status_code=429,
+                                     headers={"Retry-After": "60"})
+        _, cookie = lt.auth.new_device()
+    response = lt.render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
+    if cookie:
+        response.set_cookie(DEVICE_COOKIE, cookie, max_age=lt.settings.device_max_age_s,
+                            httponly=True, samesite="lax", secure=lt.secure(request))
+    return response
+
+
+async def overlay_page(request: Request) -> Response:
+    lt = leitai(request)
+    rt = await lt.node.runtime(request.path_params["show"])
+    if rt is None:
+        return unknown_show()
+    q = request.query_params
+    widgets = [w for w in q.get("widgets", ",".join(DEFAULT_WIDGETS)).split(",") if w in WIDGETS]
+    try:
+        scale = min(4.0, max(0.25, float(q.get("scale", "1"))))
+    except ValueError:
+        scale = 1.0
+    position = q.get("position") if q.get("position") in ("top", "bottom") else "bottom"
+    return lt.render(request, "overlay.html", slug=rt.state.slug, title=rt.state.title,
+                     widgets=widgets, debug=q.get("debug") == "1", scale=scale, position=position)
+
+
+async def console_page(request: Request) -> Response:
+    lt = leitai(request)
+    slug = request.path_params["show"]
+    if not lt.signed_in(request):
+        return RedirectResponse(f"/login?next=/console/{slug}", status_code=303)
+    rt = await lt.node.runtime(slug)
+    if rt is None:
+        return unknown_show()
+    return lt.render(request, "console.html", slug=rt.state.slug, title=rt.state.title)
+
+
+def safe_next(value: str | None) -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/shows"
+
+
+async def login_form(request: Request) -> Response:
+    return leitai(request).render(request, "login.html", next=safe_next(request.query_params.get("next")),
+                                  error=request.query_params.get("error") == "1", slug="", title="")
+
+
+async def login(request: Request) -> Response:
+    lt = leitai(request)
+    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+        return PlainTextResponse("cross-site sign-in refused", status_code=403)
+    form = await request.form()
+    next_url = safe_next(str(form.get("next", "")))
+    if not lt.auth.check_token(str(form.get("token", ""))):
+        return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
+    response = RedirectResponse(next_url, status_code=303)
+    response.set_cookie(SESSION_COOKIE, lt.auth.new_session(), max_age=lt.settings.session_max_age_s,
+                        httponly=True, samesite="lax", secure=lt.secure(request))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    if not leitai(request).auth.origin_ok(request.headers, request.url.scheme):
+        return PlainTextResponse("cross-site sign-out refused", status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+async def index(request: Request) -> Response:
+    return RedirectResponse("/shows" if leitai(request).signed_in(request) else "/s/demo", status_code=303)
+
+
+async def qr_code(request: Request) -> Response:
+    """The audience page's address as an SVG QR code, for the overlay and the console."""
+    lt = leitai(request)
+    slug = request.path_params["show"]
+    if await lt.node.runtime(slug) is None:
+        return unknown_show()
+    buf = io.BytesIO()
+    segno.make(f"{lt.public_url(request)}/s/{slug}", error="m").save(
+        buf, kind="svg", scale=8, border=2, dark="#111111", light="#ffffff", xmldecl=False)
+    return Response(buf.getvalue(), media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=300"})
+
+
+routes = [
+    Route("/", index),
+    Route("/s/{show}", audience_page),
+    Route("/overlay/{show}", overlay_page),
+    Route("/console/{show}", console_page),
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/qr/{show}.svg", qr_code),
+]

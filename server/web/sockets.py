@@ -1,0 +1,177 @@
+"""The socket edge: one class owns admission, per-IP counts, the read loop, and
+turning replies into bytes.
+
+Admission checks, in order: the Origin, the show, the credential (device
+cookie for phones, session for consoles), then the caps (sockets per device,
+per IP). The read loop reads the server's own `receive` (no per-frame
+Starlette state checks), caps frame sizes, parses, hands valid messages to the
+node and writes the reply it returns. Flooding is counted by reply code: a
+socket whose replies are `rate_limited` too many times in a row is closed.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from .. import protocol
+from ..hub import Conn
+from ..metrics import STATS
+from ..node import Runtime, StoreUnavailable, device_hash
+from ..protocol import ProtocolError, Reply
+from .context import Leitai
+from .security import DEVICE_COOKIE, SESSION_COOKIE, client_ip, holder_of_session
+
+log = logging.getLogger("leitai.sockets")
+
+Receive = Callable[[], Awaitable[dict]]
+
+
+class Refused(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class SocketServer:
+    """The ASGI entry for every `/ws/{role}/{show}` socket."""
+
+    def __init__(self, lt: Leitai) -> None:
+        self.lt = lt
+        self.settings = lt.settings
+        self.node = lt.node
+        self.by_ip: dict[str, int] = {}
+
+    async def __call__(self, scope: dict, receive: Receive, send: Any) -> None:
+        parts = scope["path"].split("/")
+        ws = WebSocket(scope, receive, send)
+        if len(parts) != 4 or parts[1] != "ws" or parts[2] not in protocol.ROLES:
+            return await self._refuse(ws, 4404)
+        role, slug = parts[2], parts[3]
+        try:
+            rt, conn, session_left = await self._admit(ws, role, slug)
+        except Refused as exc:
+            return await self._refuse(ws, exc.code)
+        await self._serve(ws, receive, rt, conn, session_left)
+
+    @staticmethod
+    async def _refuse(ws: WebSocket, code: int) -> None:
+        """Closed before accept is sent as accept-then-close, so browsers see the code."""
+        await ws.accept()
+        await ws.close(code)
+
+    async def _admit(self, ws: WebSocket, role: str, slug: str) -> tuple[Runtime, Conn, float | None]:
+        lt, settings = self.lt, self.settings
+        scheme = "https" if ws.url.scheme == "wss" else "http"
+        if not lt.auth.origin_ok(ws.headers, scheme):
+            raise Refused(4403)
+        try:
+            rt = await self.node.runtime(slug)
+        except StoreUnavailable:
+            raise Refused(1013) from None  # try again later
+        if rt is None:
+            raise Refused(4404)
+        device = dhash = holder = ""
+        session_left = None
+        if role == "audience":
+            device = lt.auth.device(ws.cookies.get(DEVICE_COOKIE)) or ""
+            if not device:
+                raise Refused(4401)
+            dhash = holder = device_hash(device)
+            mates = rt.room.by_device.get(dhash)
+            if settings.sockets_per_device and mates and len(mates) >= settings.sockets_per_device:
+                raise Refused(1008)
+        elif role == "console":
+            cookie = ws.cookies.get(SESSION_COOKIE) or ""
+            session_left = lt.auth.session_age(cookie)
+            if session_left is None:
+                raise Refused(4401)
+            holder = holder_of_session(cookie)
+        ip = client_ip(ws.scope)
+        if settings.sockets_per_ip and self.by_ip.get(ip, 0) >= settings.sockets_per_ip:  # guard: ip cap
+            raise Refused(1008)
+        writer = lt.fast_path.writer(ws, settings.client_buffer_bytes, settings.socket_sndbuf)
+        conn = Conn(writer, role, slug, device, dhash, ip)
+        conn.holder = holder or role
+        return rt, conn, session_left
+
+    async def _serve(self, ws: WebSocket, receive: Receive, rt: Runtime, conn: Conn,
+                     session_left: float | None) -> None:
+        ip = conn.ip
+        self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+        expiry = None
+        try:
+            await ws.accept()
+            if session_left is not None:  # guard: session expiry
+                expiry = asyncio.get_running_loop().call_later(
+                    session_left, lambda: self.node.tasks.spawn(conn.close(4401), "session-expired"))
+            await self.node.join(rt, conn)
+            await self._read(receive, rt, conn)
+        finally:
+            self.node.leave(rt, conn)
+            if expiry is not None:
+                expiry.cancel()
+            left = self.by_ip.get(ip, 1) - 1
+            if left:
+                self.by_ip[ip] = left
+            else:
+                self.by_ip.pop(ip, None)
+
+    async def _read(self, receive: Receive, rt: Runtime, conn: Conn) -> None:
+        """The read loop: frames in, replies out, until the socket ends."""
+        max_bytes = self.settings.max_frame_bytes
+        frames_in = STATS.frames_in
+        loop = asyncio.get_running_loop()
+        timeout = self.settings.first_message_timeout_s if conn.role != "overlay" else 0
+        deadline = loop.time() + timeout
+        while True:
+            if timeout and not conn.valid_seen:  # guard: first msg
+                # phones and consoles say something valid (at least "hello") soon after
+                # connecting; a socket that only holds a slot is closed
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    await conn.close(1008)
+                    return
+            else:
+                message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                if len(message.get("bytes") or b"") > max_bytes:
+                    await conn.close(1009)
+                    return
+                self._send(conn, Reply(None, "invalid", "binary frames are not accepted"))
+                continue
+            # guard: app frame cap
+            if len(text) > max_bytes or (len(text) * 3 > max_bytes and len(text.encode()) > max_bytes):
+                await conn.close(1009)
+                return
+            frames_in[conn.role] += 1
+            try:
+                msg = protocol.parse(text, conn.role)
+            except ProtocolError as exc:
+                self._send(conn, exc.reply())
+                continue
+            conn.valid_seen = True
+            reply = await self.node.handle(rt, conn, msg)
+            if reply is None:
+                conn.strikes = 0
+                continue
+            conn.send(reply.encode())
+            if reply.code == "rate_limited":
+                conn.strikes += 1
+                if conn.strikes > self.settings.flood_strikes:  # guard: flood close
+                    await conn.close(1008)  # sustained flooding
+                    return
+            else:
+                conn.strikes = 0
+
+    @staticmethod
+    def _send(conn: Conn, reply: Reply) -> None:
+        """An error made at the edge (the node counts its own)."""
+        STATS.errors[reply.code or ""] += 1
+        conn.send(reply.encode())
