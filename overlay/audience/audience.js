@@ -346,7 +346,7 @@ function renderQuestions(state) {
     li.dataset.status = q.status;
     setAttr(li, "data-upvotes", q.upvotes || 0);
     li.classList.toggle("mine", isMine(q));
-    setText($(".q-name", li), (q.name || "").trim() || t("viewer"));
+    setText($(".q-name", li), (q.name || "").trim() || t("q.anonymous"));
     setText($(".q-text", li), q.text);
     const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
     setText($(".tag", li), tagKey ? t(tagKey) : "");
