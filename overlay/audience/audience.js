@@ -66,7 +66,7 @@ function errorText(err, context) {
     case "rate_limited":
       return err.retryMs ? t("err.rate_limited", { s: Math.max(1, Math.ceil(err.retryMs / 1000)) }) : t("err.rate_limited_plain");
     case "too_large":
-      return t("err.too_large");
+      return t("err.too_large", { q: LIMITS.questionChars, n: LIMITS.nameChars });
     case "conflict":
       return t(context === "vote" ? "err.conflict_vote" : context === "upvote" ? "err.conflict_upvote" : "err.conflict");
     case "invalid":
@@ -230,7 +230,7 @@ form.addEventListener("submit", async (ev) => {
     return;
   }
   if (charCount(text) > LIMITS.questionChars || charCount(name) > LIMITS.nameChars) {
-    toast(t("err.too_large"), { kind: "error" });
+    toast(t("err.too_large", { q: LIMITS.questionChars, n: LIMITS.nameChars }), { kind: "error" });
     return;
   }
   busy.ask = true;
@@ -346,7 +346,7 @@ function renderQuestions(state) {
     li.dataset.status = q.status;
     setAttr(li, "data-upvotes", q.upvotes || 0);
     li.classList.toggle("mine", isMine(q));
-    setText($(".q-name", li), (q.name || "").trim() || t("viewer"));
+    setText($(".q-name", li), (q.name || "").trim() || t("q.anonymous"));
     setText($(".q-text", li), q.text);
     const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
     setText($(".tag", li), tagKey ? t(tagKey) : "");

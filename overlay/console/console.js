@@ -60,7 +60,7 @@ function errorText(code, err = {}) {
     case "rate_limited":
       return retryMs ? t("err.rate_limited", { s: Math.max(1, Math.ceil(retryMs / 1000)) }) : t("err.rate_limited_plain");
     case "too_large":
-      return t("err.too_large_topic");
+      return t("err.too_large_topic", { n: LIMITS.topicChars });
     case OFFLINE:
       return t("err.offline");
     case "invalid":
@@ -92,7 +92,7 @@ async function act(msg, okText) {
 $(".bar [data-action='overlay.reload']").addEventListener("click", async (ev) => {
   const button = ev.currentTarget;
   setBusy(button, true);
-  await act({ type: "overlay.reload" }, t("console.reloaded"));
+  await act({ type: "overlay.reload" }, t("host.reloaded"));
   setBusy(button, false);
 });
 
@@ -201,10 +201,10 @@ function renderQueue(state) {
     li.classList.toggle("flagged", Boolean(q.flagged));
     setText($(".chip", li), t(`q.${q.status}`));
     show($(".flag", li), Boolean(q.flagged));
-    setText($(".qi-name", li), (q.name || "").trim() || t("viewer"));
+    setText($(".qi-name", li), (q.name || "").trim() || t("q.anonymous"));
     setText($(".qi-time", li), fmtTime(q.created, true));
     setText($(".qi-up .n", li), fmtInt(q.upvotes || 0));
-    setText($(".qi-device", li), q.device ? t("console.device", { id: q.device }) : "");
+    setText($(".qi-device", li), q.device ? t("host.device", { id: q.device }) : "");
     setText($(".qi-text", li), q.text || "");
     renderActions(li, q, state);
     const visible = filter === "all" || filter === q.status;
@@ -246,7 +246,7 @@ queue.addEventListener("click", async (ev) => {
   busyQuestions.set(id, action);
   renderQueue(store.state);
   if (device) {
-    await act({ type: `device.${action}`, device: q.device }, t(action === "ban" ? "console.banned" : "console.unbanned"));
+    await act({ type: `device.${action}`, device: q.device }, t(action === "ban" ? "host.banned" : "host.unbanned"));
   } else {
     await act({ type: `question.${action}`, question: id });
   }
@@ -317,8 +317,8 @@ function renderRound(state) {
   renderRoundClock(state);
   renderRoundButtons(state);
   const item = nextPlan(state);
-  const minutes = item && item.duration_s ? t(item.duration_s % 60 ? "console.seconds" : "console.minutes", { n: item.duration_s % 60 ? item.duration_s : item.duration_s / 60 }) : "";
-  setText($(".plan-next", roundPanel), item ? t("console.plan_next", { topic: item.topic || "", min: minutes }) : t("console.plan_none"));
+  const minutes = item && item.duration_s ? t(item.duration_s % 60 ? "host.seconds" : "host.minutes", { n: item.duration_s % 60 ? item.duration_s : item.duration_s / 60 }) : "";
+  setText($(".plan-next", roundPanel), item ? t("host.plan_next", { topic: item.topic || "", min: minutes }) : t("host.plan_none"));
   $("[data-action='plan.fill']", roundPanel).disabled = !item;
   fillFromPlan(state, { onlyIfEmpty: true });
 }
@@ -328,16 +328,16 @@ function roundMessage(action) {
   const topic = topicInput.value.trim();
   const duration = Number(durationInput.value);
   if (!topic) {
-    toast(t("console.topic_required"), { kind: "warn" });
+    toast(t("host.topic_required"), { kind: "warn" });
     topicInput.focus();
     return null;
   }
   if ([...topic].length > LIMITS.topicChars) {
-    toast(t("err.too_large_topic"), { kind: "warn" });
+    toast(t("err.too_large_topic", { n: LIMITS.topicChars }), { kind: "warn" });
     return null;
   }
   if (!Number.isInteger(duration) || duration < LIMITS.durationMin || duration > LIMITS.durationMax) {
-    toast(t("console.duration_range"), { kind: "warn" });
+    toast(t("host.duration_range", { lo: LIMITS.durationMin, hi: LIMITS.durationMax }), { kind: "warn" });
     durationInput.focus();
     return null;
   }
@@ -361,7 +361,7 @@ roundPanel.addEventListener("click", async (ev) => {
   busyRound = null;
   if (ok && action === "round.start") {
     topicInput.value = "";
-    toast(t("console.round_started", { n: store.state.show.round.index }), { kind: "ok" });
+    toast(t("host.round_started", { n: store.state.show.round.index }), { kind: "ok" });
   }
   renderRound(store.state);
 });
@@ -371,7 +371,7 @@ function renderRoundsTable(state) {
   const sides = state.show.sides;
   const rows = rounds.map((r) => {
     const votes = r.votes || {};
-    const winner = r.winner && sides[r.winner] ? sides[r.winner].guest || sides[r.winner].name : t("console.winner_tie");
+    const winner = r.winner && sides[r.winner] ? sides[r.winner].guest || sides[r.winner].name : t("round.tie");
     return el(
       "tr",
       { data: { winner: r.winner || "tie" } },
@@ -434,13 +434,13 @@ pointsPanel.addEventListener("click", async (ev) => {
   if (button.dataset.action !== "points.set" || busyPoints.has(side)) return;
   const points = readPoints(side);
   if (points === null) {
-    toast(t("console.points_range"), { kind: "warn" });
+    toast(t("host.points_range", { max: LIMITS.pointsMax }), { kind: "warn" });
     return;
   }
   busyPoints.add(side);
   renderPoints(store.state);
   const info = store.state.show.sides[side] || {};
-  const ok = await act({ type: "points.set", side, points }, t("console.points_set", { side: info.guest || info.name || side, n: points }));
+  const ok = await act({ type: "points.set", side, points }, t("host.points_set", { side: info.guest || info.name || side, n: points }));
   busyPoints.delete(side);
   if (ok) pointsDirty.delete(side);
   renderPoints(store.state);

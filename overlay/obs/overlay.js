@@ -160,7 +160,7 @@ function questionWidget(root) {
     const len = [...q.text].length;
     text.className = `q-text${len > 150 ? " len-xl" : len > 90 ? " len-l" : len > 44 ? " len-m" : ""}`;
     setText(text, q.text);
-    setText(name, (q.name || "").trim() || t("viewer"));
+    setText(name, (q.name || "").trim() || t("q.anonymous"));
     setAttr(root, "data-id", q.id);
   }
 

@@ -353,7 +353,7 @@ def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Ma
         title=t("report.chart.viewers"), y_label=t("report.axis.viewers"), empty=t("report.no_samples"),
         x_format=viewers_format, area=True, x_ticks=viewers_ticks, pad=30_000, width=560,
         css="chart line-chart viewers-chart")
-    groups = [t("report.round_n").format(n=r.index) + ("" if r.status == "finished" else " · " + t("report.live_round"))
+    groups = [t("round.n").format(n=r.index) + ("" if r.status == "finished" else " · " + t("report.live_round"))
               for r in rep.rounds]
     votes = charts.bar_chart(
         groups,
@@ -363,7 +363,7 @@ def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Ma
         badges=[{"a": "0", "b": "1"}.get(r.winner or "") for r in rep.rounds], badge_text=t("report.won"),
         width=560, css="chart bar-chart votes-chart")
     questions = charts.hbar_chart(
-        [charts.Bar(t(f"report.q.{s}"), rep.by_state.get(s, 0), STATE_COLORS[s]) for s in STATUSES],
+        [charts.Bar(t(f"q.{s}"), rep.by_state.get(s, 0), STATE_COLORS[s]) for s in STATUSES],
         title=t("report.chart.questions"), empty=t("report.no_questions"),
         width=1180, css="chart hbar-chart questions-chart")
     return {"likes": Markup(likes), "viewers": Markup(viewers), "votes": Markup(votes),

@@ -1,0 +1,66 @@
+"""UI strings: one catalog per language, shared by the templates and the scripts.
+
+``server/i18n/<lang>.json`` holds every string of the UI for one language, as flat
+``"namespace.name": "text"`` pairs; ``{name}`` marks a placeholder (``str.format`` in
+Python, ``t(key, {name})`` in ``overlay/common/i18n.js``). Templates and Python call
+``translator(lang)``; pages with scripts embed the keys of ``BROWSER_NAMESPACES``
+(``Translator.browser_json``, rendered by ``templates/base.html``), which is all the
+scripts may ask for. ``tests/test_i18n.py`` checks the catalogs and their callers.
+"""
+
+import json
+from functools import partial
+from pathlib import Path
+
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
+
+DEFAULT_LANG = "zh-CN"
+LANGS = ("zh-CN", "en")
+
+# Namespaces the scripts read; only these reach the browser. The others (app, common,
+# overlay, audience, console, login, producer, form, reset, report, season) are for
+# templates and Python only.
+BROWSER_NAMESPACES = frozenset(
+    {"status", "action", "round", "show", "pk", "q", "vote", "ask", "toast", "err", "host"})
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(lang: str) -> dict[str, str]:
+    with open(HERE / f"{lang}.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+STRINGS: dict[str, dict[str, str]] = {lang: _load(lang) for lang in LANGS}
+
+
+def namespace(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
+def browser_json(table: dict[str, str]) -> Markup:
+    """The browser part of *table* as JSON safe inside <script> (``<``, ``>``, ``&``, ``'`` escaped)."""
+    strings = {k: v for k, v in table.items() if namespace(k) in BROWSER_NAMESPACES}
+    return htmlsafe_json_dumps(strings, dumps=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
+
+
+class Translator:
+    """``t(key)`` for one language; unknown keys fall back to zh-CN, then to the key itself."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in STRINGS else DEFAULT_LANG
+        self.table = STRINGS[self.lang]
+        self.browser_json = _BROWSER_JSON[self.lang]
+
+    def __call__(self, key: str) -> str:
+        return self.table.get(key) or STRINGS[DEFAULT_LANG].get(key, key)
+
+
+_BROWSER_JSON = {lang: browser_json(table) for lang, table in STRINGS.items()}
+_TRANSLATORS = {lang: Translator(lang) for lang in LANGS}
+
+
+def translator(lang: str) -> Translator:
+    """Return ``t(key)`` for *lang* (unknown languages get zh-CN)."""
+    return _TRANSLATORS.get(lang) or _TRANSLATORS[DEFAULT_LANG]
