@@ -155,6 +155,50 @@ def _y_axis(frame: Frame, ticks: list[float], caption: str) -> list[str]:
     return out
 
 
+def _x_axis(frame: "Frame", lo: float, hi: float, px: Callable[[float], float],
+            x_format: Callable[[float], str],
+            x_ticks: Callable[[float, float], Sequence[float]] | None) -> list[str]:
+    n = 6 if frame.x1 - frame.x0 > 400 else 3
+    tick_xs = list(x_ticks(lo, hi)) if x_ticks else []
+    if not tick_xs:
+        tick_xs = [lo + (hi - lo) * i / n for i in range(n + 1)]
+    parts = []
+    for x in tick_xs:
+        at = px(x)
+        anchor = "start" if at - frame.x0 < 24 else "end" if frame.x1 - at < 24 else "middle"
+        parts.append(f'<line x1="{num(at)}" x2="{num(at)}" y1="{num(frame.y0)}" y2="{num(frame.y0 + 4)}" '
+                     f'stroke="{AXIS}"/><text x="{num(at)}" y="{num(frame.y0 + 20)}" text-anchor="{anchor}" '
+                     f'fill="{MUTED}" font-size="12">{text(x_format(x))}</text>')
+    return parts
+
+
+def _line(frame: "Frame", s: "Series", px: Callable[[float], float], py: Callable[[float], float],
+          area: bool) -> list[str]:
+    """One series: its runs of points (a None y breaks the line), filled below with `area`."""
+    c = color(s.color)
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in s.points:
+        if y is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((px(x), py(y)))
+    parts = []
+    for run in runs:
+        if not run:
+            continue
+        path = " ".join(f"{num(x)},{num(y)}" for x, y in run)
+        if area and len(run) > 1:
+            parts.append(f'<polygon points="{num(run[0][0])},{num(frame.y0)} {path} '
+                         f'{num(run[-1][0])},{num(frame.y0)}" fill="{c}" fill-opacity="0.12"/>')
+        if len(run) > 1:
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2.5" '
+                         f'stroke-linejoin="round" stroke-linecap="round"/>')
+        if len(run) <= 40:
+            parts += [f'<circle cx="{num(x)}" cy="{num(y)}" r="3" fill="{c}"/>' for x, y in run]
+    return parts
+
+
 def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", empty: str = "—",
                x_format: Callable[[float], str] = lambda x: str(x), width: int = 720,
                height: int = 300, area: bool = False,
@@ -187,37 +231,9 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", empty
         return frame.y0 - (frame.y0 - frame.y1) * y / top
 
     parts += _y_axis(frame, ticks, y_label)
-    n = 6 if frame.x1 - frame.x0 > 400 else 3
-    tick_xs = list(x_ticks(lo, hi)) if x_ticks else []
-    if not tick_xs:
-        tick_xs = [lo + (hi - lo) * i / n for i in range(n + 1)]
-    for x in tick_xs:
-        at = px(x)
-        anchor = "start" if at - frame.x0 < 24 else "end" if frame.x1 - at < 24 else "middle"
-        parts.append(f'<line x1="{num(at)}" x2="{num(at)}" y1="{num(frame.y0)}" y2="{num(frame.y0 + 4)}" '
-                     f'stroke="{AXIS}"/><text x="{num(at)}" y="{num(frame.y0 + 20)}" text-anchor="{anchor}" '
-                     f'fill="{MUTED}" font-size="12">{text(x_format(x))}</text>')
+    parts += _x_axis(frame, lo, hi, px, x_format, x_ticks)
     for i, s in enumerate(series):
-        c = color(s.color)
-        runs: list[list[tuple[float, float]]] = [[]]
-        for x, y in s.points:
-            if y is None:
-                if runs[-1]:
-                    runs.append([])
-            else:
-                runs[-1].append((px(x), py(y)))
-        for run in runs:
-            if not run:
-                continue
-            path = " ".join(f"{num(x)},{num(y)}" for x, y in run)
-            if area and i == 0 and len(run) > 1:
-                parts.append(f'<polygon points="{num(run[0][0])},{num(frame.y0)} {path} '
-                             f'{num(run[-1][0])},{num(frame.y0)}" fill="{c}" fill-opacity="0.12"/>')
-            if len(run) > 1:
-                parts.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2.5" '
-                             f'stroke-linejoin="round" stroke-linecap="round"/>')
-            if len(run) <= 40:
-                parts += [f'<circle cx="{num(x)}" cy="{num(y)}" r="3" fill="{c}"/>' for x, y in run]
+        parts += _line(frame, s, px, py, area=area and i == 0)
     parts.append(_legend(frame, series) if len(series) > 1 else "")
     parts.append("</svg>")
     return "".join(parts)

@@ -155,8 +155,8 @@ class FastPath:
 
     def writer(self, ws: Any, limit: int, sndbuf: int) -> Writer:
         proto = getattr(getattr(ws, "_send", None), "__self__", None)
-        if (self._proto_class is not None and isinstance(proto, self._proto_class)
-                and getattr(proto, "transport", None) is not None):
+        fast = self._proto_class is not None and isinstance(proto, self._proto_class)
+        if fast and getattr(proto, "transport", None) is not None:  # guard: fast path
             self.paths["fast"] += 1
             return TransportWriter(ws, proto, limit, sndbuf)
         self.paths["queue"] += 1

@@ -47,3 +47,56 @@ def test_logs_are_json_lines(server):
     assert lines
     entries = [json.loads(line) for line in lines]
     assert all({"ts", "level", "logger", "msg"} <= set(e) for e in entries)
+
+
+async def test_the_fast_write_path_is_in_use(server, clients, show):
+    """Frames go straight to each transport: an upgrade of uvicorn or Starlette that
+    loses the fast path fails here (and says so in the log and /metrics)."""
+    await clients.overlay(show)
+    await clients.audience(show)
+    text = httpx.get(f"{server.url}/metrics").text
+    assert metric(text, "leitai_fast_path") == 1
+    assert metric(text, 'leitai_socket_paths_total{path="fast"}') >= 2
+    assert metric(text, 'leitai_socket_paths_total{path="queue"}') == 0
+    assert any("socket write path: fast" in line for line in server.log)
+
+
+async def test_uvicorn_factory_start_can_be_signed_in_to(tmp_path):
+    """`uvicorn --factory server.app:create_app` (not `python -m server`) makes and keeps
+    the host token in DATA_DIR, so the console can be signed in to. Run with another
+    WebSocket implementation, its sockets take the queue path, and /metrics says so."""
+    import asyncio
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT, Client
+
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "LOG_FORMAT": "text", "SECRET_KEY": "k"}
+    env.pop("HOST_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
+                             "--port", "0", "--host", "127.0.0.1", "--ws", "wsproto"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = 0
+        for line in proc.stdout:
+            m = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        base = f"http://127.0.0.1:{port}"
+        token = (tmp_path / "host_token").read_text().strip()
+        with httpx.Client(base_url=base) as http:
+            r = http.post("/login", data={"token": token, "next": "/shows"})
+            assert r.status_code == 303 and r.headers["location"] == "/shows"
+            session = r.cookies["lt_session"]
+        console = await Client.connect(base.replace("http", "ws"), "console", "demo", f"lt_session={session}")
+        await console.snapshot()
+        await console.close()
+        text = await asyncio.to_thread(lambda: httpx.get(f"{base}/metrics").text)
+        assert metric(text, "leitai_fast_path") == 0
+        assert metric(text, 'leitai_socket_paths_total{path="queue"}') == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -25,7 +25,7 @@ export function el(tag, props = {}, ...children) {
 // Write only when different, so steady frames cost no layout.
 export function setText(node, text) {
   const s = String(text ?? "");
-  if (node && node.textContent !== s) node.textContent = s;
+  if (node && node.textContent !== s) node.textContent = s; // guard: textContent
 }
 
 export function setAttr(node, name, value) {

@@ -335,7 +335,7 @@ class EmbeddedStore(Store):
             s.votes[round_index][device] = side
             s.vcount[round_index] = vmod.change(s.vcount[round_index], previous, side)
 
-        await self._write([("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",
+        await self._write([("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",  # guard: vote durability
                             (slug, round_index, device, side))], apply)
 
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
