@@ -51,3 +51,11 @@ def test_protocol_doc_mentions_every_type():
     doc = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
     for kind in (*protocol.SERVER_TYPES, *protocol.CLIENT_TYPES, *protocol.ERROR_CODES):
         assert f"`{kind}`" in doc or f'"{kind}"' in doc, kind
+
+
+def test_stylesheet_side_colours_are_the_server_defaults():
+    """CSS cannot read the rule sheet; its first-paint side colours are checked instead."""
+    css = (ROOT / "overlay" / "common" / "base.css").read_text(encoding="utf-8")
+    for side in ("a", "b"):
+        m = re.search(rf"--{side}:\s*(#[0-9a-fA-F]{{6}})", css)
+        assert m and m.group(1).lower() == DEFAULT_COLORS[side], side

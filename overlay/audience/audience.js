@@ -4,7 +4,7 @@
 import { connect } from "../common/ws.js";
 import { LIMITS, OFFLINE } from "../common/protocol.js";
 import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
-import { $, $$, createToast, el, fmtClock, icon, setAttr, setText, show } from "../common/dom.js";
+import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 
 const SIDES = ["a", "b"];
@@ -114,12 +114,7 @@ function burst(button, x, y) {
   let node = burstPool.find((n) => !n.busy && n.layer === layer);
   if (!node) {
     if (burstPool.length >= 24) return;
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("class", "mini-heart");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
-    use.setAttribute("href", "#i-heart");
-    svg.append(use);
+    const svg = heart("mini-heart");
     layer.append(svg);
     node = { svg, layer, busy: false };
     burstPool.push(node);
@@ -322,44 +317,31 @@ function questionItem(id) {
   );
 }
 
-const items = new Map(); // id -> li
+function updateQuestion(li, q) {
+  li.dataset.status = q.status;
+  setAttr(li, "data-upvotes", q.upvotes || 0);
+  li.classList.toggle("mine", isMine(q));
+  setText($(".q-name", li), (q.name || "").trim() || t("q.anonymous"));
+  setText($(".q-text", li), q.text);
+  const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
+  setText($(".tag", li), tagKey ? t(tagKey) : "");
+  setText($(".q-mine", li), isMine(q) ? t("q.mine") : "");
+  const button = $("button.upvote", li);
+  const done = isUpvoted(q.id);
+  button.disabled = done || q.status === "pending" || busy.upvote.has(q.id);
+  button.classList.toggle("done", done);
+  button.classList.toggle("busy", busy.upvote.has(q.id));
+  button.setAttribute("aria-pressed", String(done));
+  setText($(".n", button), fmtInt(q.upvotes || 0));
+}
+
+const renderQuestionList = keyedList($("#questions"), { create: (q) => questionItem(q.id), update: updateQuestion });
 
 function renderQuestions(state) {
-  const list = $("#questions");
   const visible = state.show.questions
     .filter((q) => VISIBLE.has(q.status) || (q.status === "pending" && isMine(q)))
     .sort((x, y) => questionRank(x) - questionRank(y) || (y.upvotes || 0) - (x.upvotes || 0) || (y.created || 0) - (x.created || 0));
-
-  const keep = new Set(visible.map((q) => q.id));
-  for (const [id, li] of items) {
-    if (!keep.has(id)) {
-      li.remove();
-      items.delete(id);
-    }
-  }
-  visible.forEach((q, index) => {
-    let li = items.get(q.id);
-    if (!li) {
-      li = questionItem(q.id);
-      items.set(q.id, li);
-    }
-    li.dataset.status = q.status;
-    setAttr(li, "data-upvotes", q.upvotes || 0);
-    li.classList.toggle("mine", isMine(q));
-    setText($(".q-name", li), (q.name || "").trim() || t("q.anonymous"));
-    setText($(".q-text", li), q.text);
-    const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
-    setText($(".tag", li), tagKey ? t(tagKey) : "");
-    setText($(".q-mine", li), isMine(q) ? t("q.mine") : "");
-    const button = $("button.upvote", li);
-    const done = isUpvoted(q.id);
-    button.disabled = done || q.status === "pending" || busy.upvote.has(q.id);
-    button.classList.toggle("done", done);
-    button.classList.toggle("busy", busy.upvote.has(q.id));
-    button.setAttribute("aria-pressed", String(done));
-    setText($(".n", button), fmtInt(q.upvotes || 0));
-    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
-  });
+  renderQuestionList(visible);
   show($(".q-card .empty"), visible.length === 0);
 }
 

@@ -39,15 +39,51 @@ export function show(node, visible) {
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-// <svg><use href="#id"/></svg> for symbols defined in the page.
-export function icon(id, className = "") {
+// <svg><use href="#id"/></svg> for symbols defined in the page (base.html's sprite).
+// `viewBox` for an svg that CSS sizes and animates on its own.
+export function icon(id, className = "", { viewBox } = {}) {
   const svg = document.createElementNS(SVG_NS, "svg");
   if (className) svg.setAttribute("class", className);
+  if (viewBox) svg.setAttribute("viewBox", viewBox);
   svg.setAttribute("aria-hidden", "true");
   const use = document.createElementNS(SVG_NS, "use");
   use.setAttribute("href", `#${id}`);
   svg.append(use);
   return svg;
+}
+
+// One heart (#i-heart) to float or burst: the overlay's likes, the phone's taps.
+export const heart = (className) => icon("i-heart", className, { viewBox: "0 0 24 24" });
+
+// A list that follows an array by key, touching only what changed:
+//   const render = keyedList(ul, {key: (q) => q.id, create: (q) => li, update: (li, q, ctx) => …});
+//   render(items, ctx);
+// Nodes whose key is gone are removed, new keys get create(item), every node gets
+// update(node, item, ctx), and the container's children end up in the items' order
+// (a node moves only when it is out of place, so focus and animations survive).
+// The container holds these nodes only. Returns the Map key -> node.
+export function keyedList(container, { key = (item) => item.id, create, update }) {
+  const nodes = new Map();
+  return function render(items, ctx) {
+    const keep = new Set(items.map(key));
+    for (const [k, node] of nodes) {
+      if (!keep.has(k)) {
+        node.remove();
+        nodes.delete(k);
+      }
+    }
+    items.forEach((item, index) => {
+      const k = key(item);
+      let node = nodes.get(k);
+      if (!node) {
+        node = create(item);
+        nodes.set(k, node);
+      }
+      update(node, item, ctx);
+      if (container.children[index] !== node) container.insertBefore(node, container.children[index] || null);
+    });
+    return nodes;
+  };
 }
 
 // "mm:ss" from milliseconds, rounding up so a fresh 300 s round shows 05:00

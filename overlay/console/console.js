@@ -4,7 +4,7 @@
 import { connect } from "../common/ws.js";
 import { LIMITS, OFFLINE } from "../common/protocol.js";
 import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
-import { $, $$, createToast, el, fmtClock, fmtTime, icon, setAttr, setText, show } from "../common/dom.js";
+import { $, $$, createToast, el, fmtClock, fmtTime, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, lang, t } from "../common/i18n.js";
 
 const SIDES = ["a", "b"];
@@ -113,7 +113,6 @@ function renderHeader(state) {
 // --- question queue
 
 const queue = $("#queue");
-const queueItems = new Map(); // id -> li
 
 function sortQueue(questions) {
   return [...questions].sort((x, y) => {
@@ -177,42 +176,31 @@ function renderActions(li, q, state) {
   }
 }
 
+const isShown = (q) => filter === "all" || filter === q.status;
+
+function updateQueueItem(li, q, state) {
+  li.dataset.status = q.status;
+  li.classList.toggle("flagged", Boolean(q.flagged));
+  setText($(".chip", li), t(`q.${q.status}`));
+  show($(".flag", li), Boolean(q.flagged));
+  setText($(".qi-name", li), (q.name || "").trim() || t("q.anonymous"));
+  setText($(".qi-time", li), fmtTime(q.created, true));
+  setText($(".qi-up .n", li), fmtInt(q.upvotes || 0));
+  setText($(".qi-device", li), q.device ? t("host.device", { id: q.device }) : "");
+  setText($(".qi-text", li), q.text || "");
+  renderActions(li, q, state);
+  show(li, isShown(q));
+}
+
+const renderQueueList = keyedList(queue, { create: (q) => queueItem(q.id), update: updateQueueItem });
+
 function renderQueue(state) {
   const questions = sortQueue(state.show.questions);
   const counts = { all: questions.length };
   for (const q of questions) counts[q.status] = (counts[q.status] || 0) + 1;
   for (const button of $$("#filters button")) setText($(".n", button), counts[button.dataset.filter] || 0);
-
-  const keep = new Set(questions.map((q) => q.id));
-  for (const [id, li] of queueItems) {
-    if (!keep.has(id)) {
-      li.remove();
-      queueItems.delete(id);
-    }
-  }
-  let shown = 0;
-  questions.forEach((q, index) => {
-    let li = queueItems.get(q.id);
-    if (!li) {
-      li = queueItem(q.id);
-      queueItems.set(q.id, li);
-    }
-    li.dataset.status = q.status;
-    li.classList.toggle("flagged", Boolean(q.flagged));
-    setText($(".chip", li), t(`q.${q.status}`));
-    show($(".flag", li), Boolean(q.flagged));
-    setText($(".qi-name", li), (q.name || "").trim() || t("q.anonymous"));
-    setText($(".qi-time", li), fmtTime(q.created, true));
-    setText($(".qi-up .n", li), fmtInt(q.upvotes || 0));
-    setText($(".qi-device", li), q.device ? t("host.device", { id: q.device }) : "");
-    setText($(".qi-text", li), q.text || "");
-    renderActions(li, q, state);
-    const visible = filter === "all" || filter === q.status;
-    show(li, visible);
-    if (visible) shown += 1;
-    if (queue.children[index] !== li) queue.insertBefore(li, queue.children[index] || null);
-  });
-  show($(".queue-panel .empty"), shown === 0);
+  renderQueueList(questions, state);
+  show($(".queue-panel .empty"), !questions.some(isShown));
 }
 
 // A ban takes two clicks: the first arms the button for a few seconds.

@@ -3,7 +3,7 @@
 import { connect } from "../common/ws.js";
 import { DEFAULT_COLORS } from "../common/protocol.js";
 import { createStore, pkMetric, remainingMs, shareOfA, sideColor } from "../common/store.js";
-import { $, fmtClock, setAttr, setText } from "../common/dom.js";
+import { $, fmtClock, heart, setAttr, setText } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 
 const STAGE_W = 1920;
@@ -203,7 +203,7 @@ function likesWidget(root) {
   const MAX_PER_S = 12;
   const MAX_ALIVE = 40;
   const layer = $(".float-layer", root);
-  const heart = $(".big-heart", root);
+  const bigHeart = $(".big-heart", root);
   const total = counter($(".total", root));
   const pool = [];
   const events = []; // [time, side, count]
@@ -217,12 +217,7 @@ function likesWidget(root) {
   function take() {
     const free = pool.find((n) => !n.busy);
     if (free) return free;
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("class", "fh");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
-    use.setAttribute("href", "#i-heart");
-    svg.append(use);
+    const svg = heart("fh");
     layer.append(svg);
     const item = { node: svg, busy: false };
     pool.push(item);
@@ -258,7 +253,7 @@ function likesWidget(root) {
     const now = performance.now();
     if (now - lastPulse < 350 || document.hidden) return;
     lastPulse = now;
-    heart.animate([{ transform: "scale(1)" }, { transform: "scale(1.12)" }, { transform: "scale(1)" }], {
+    bigHeart.animate([{ transform: "scale(1)" }, { transform: "scale(1.12)" }, { transform: "scale(1)" }], {
       duration: 320,
       easing: "ease-out",
     });

@@ -1,8 +1,7 @@
 // Producer pages: sortable tables, the round-plan editor, the reset confirmation, print.
 // Everything here is progressive: the pages work (less comfortably) without it.
 
-const $ = (sel, root = document) => root.querySelector(sel);
-const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+import { $, $$ } from "../common/dom.js";
 
 // -- sortable tables: <table class="sortable"> with <th data-sort="num|text"><button>
 // Cells sort by their data-v attribute when present, else by their text.
