@@ -60,12 +60,10 @@ def main() -> None:
         v = {"a": 0, "b": 0}
         for side in votes.values():
             v[side] += 1
-        return {"seq": 0, "likes": dict(likes), "votes": v, "points": {"a": 0, "b": 0},
-                "viewers": len(phones)}
+        return {"seq": 0, "likes": dict(likes), "votes": v, "points": {"a": 0, "b": 0}, "viewers": len(phones)}
 
     async def send_snapshot(sid: str, role: str) -> None:
-        await sio.emit("snapshot", {"seq": 0, "role": role, "show": {"slug": "demo", "tally": tally()}},
-                       to=sid)
+        await sio.emit("snapshot", {"seq": 0, "role": role, "show": {"slug": "demo", "tally": tally()}}, to=sid)
 
     @sio.event
     async def connect(sid, environ, auth):
@@ -155,8 +153,12 @@ def main() -> None:
             status, body = 200, b"audience page\n"
             cookie = dict(scope["headers"]).get(b"cookie", b"").decode()
             if device_of(cookie) is None:
-                headers.append((b"set-cookie", f"lt_device={sign(secrets.token_urlsafe(16))}; "
-                                               f"Path=/; HttpOnly; SameSite=Lax".encode()))
+                headers.append(
+                    (
+                        b"set-cookie",
+                        f"lt_device={sign(secrets.token_urlsafe(16))}; Path=/; HttpOnly; SameSite=Lax".encode(),
+                    )
+                )
         elif scope["path"] == "/healthz":
             status, body = 200, b"ok\n"
         else:
@@ -175,12 +177,22 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
-    config = uvicorn.Config(app, host=args.host, port=sock.getsockname()[1], loop="uvloop",
-                            http="httptools", ws="websockets-sansio", ws_per_message_deflate=False,
-                            ws_ping_interval=20.0, ws_ping_timeout=20.0, backlog=2048,
-                            log_level="info", access_log=False, timeout_graceful_shutdown=2)
-    print(f"Uvicorn running on http://{args.host}:{sock.getsockname()[1]} (python-socketio baseline)",
-          flush=True)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=sock.getsockname()[1],
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        backlog=2048,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    print(f"Uvicorn running on http://{args.host}:{sock.getsockname()[1]} (python-socketio baseline)", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 
 

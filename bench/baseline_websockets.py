@@ -40,8 +40,14 @@ class Show:
         v = {"a": 0, "b": 0}
         for side in self.votes.values():
             v[side] += 1
-        return {"seq": 0, "type": "tally", "likes": dict(self.likes), "votes": v,
-                "points": {"a": 0, "b": 0}, "viewers": len(self.phones)}
+        return {
+            "seq": 0,
+            "type": "tally",
+            "likes": dict(self.likes),
+            "votes": v,
+            "points": {"a": 0, "b": 0},
+            "viewers": len(self.phones),
+        }
 
 
 def main() -> None:
@@ -72,8 +78,9 @@ def main() -> None:
         if path == "/s/demo":
             response = connection.respond(200, "audience page\n")
             if device_of(request.headers.get("Cookie")) is None:
-                response.headers["Set-Cookie"] = (f"lt_device={sign(secrets.token_urlsafe(16))}; "
-                                                  "Path=/; HttpOnly; SameSite=Lax")
+                response.headers["Set-Cookie"] = (
+                    f"lt_device={sign(secrets.token_urlsafe(16))}; Path=/; HttpOnly; SameSite=Lax"
+                )
             return response
         if path == "/healthz":
             return connection.respond(200, "ok\n")
@@ -94,8 +101,10 @@ def main() -> None:
         elif role not in ("overlay", "console"):
             await ws.close(4404)
             return
-        await ws.send(orjson.dumps({"type": "snapshot", "seq": 0, "role": role,
-                                    "show": {"slug": "demo", "tally": show.tally()}}), text=True)
+        await ws.send(
+            orjson.dumps({"type": "snapshot", "seq": 0, "role": role, "show": {"slug": "demo", "tally": show.tally()}}),
+            text=True,
+        )
         group = show.phones if role == "audience" else show.overlays
         group.add(ws)
         likes = show.likes
@@ -155,8 +164,16 @@ def main() -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
-        async with serve(handler, sock=sock, process_request=process_request, compression=None,
-                         backlog=2048, ping_interval=20, ping_timeout=20, max_size=65536) as server:
+        async with serve(
+            handler,
+            sock=sock,
+            process_request=process_request,
+            compression=None,
+            backlog=2048,
+            ping_interval=20,
+            ping_timeout=20,
+            max_size=65536,
+        ) as server:
             port = server.sockets[0].getsockname()[1]
             print(f"Uvicorn running on http://{args.host}:{port} (websockets baseline)", flush=True)
             print("Application startup complete.", flush=True)

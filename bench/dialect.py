@@ -9,7 +9,7 @@ events: `like`, `vote`, `ask`, `round.start` from clients, `snapshot` and
 
 import orjson
 
-SIO_OPEN = b"0"          # engine.io open packet (server -> client), then we send "40"
+SIO_OPEN = b"0"  # engine.io open packet (server -> client), then we send "40"
 SIO_PING = b"2"
 SIO_PONG = b"3"
 SIO_CONNECT = b"40"

@@ -36,7 +36,7 @@ from .wire import WSClient, client_frame, upgrade_request
 
 
 class Phone(WSClient):
-    __slots__ = ("gen", "ready", "tallies", "samples", "waiter")
+    __slots__ = ("gen", "ready", "samples", "tallies", "waiter")
 
     def __init__(self, gen: "Gen", request: bytes, sample: bool) -> None:
         super().__init__(request, gen.key)
@@ -87,7 +87,11 @@ class Gen:
         d = self.dialect = dialect(cfg["server"])
         self.sio = d.sio
         self.is_tally, self.is_snapshot, self.tally, self.reply_kind = (
-            d.is_tally, d.is_snapshot, d.tally, d.reply_kind)
+            d.is_tally,
+            d.is_snapshot,
+            d.tally,
+            d.reply_kind,
+        )
         self.key = os.urandom(4)
         self.hello = client_frame(d.hello(), self.key)
         self.phones: list[Phone] = []
@@ -130,8 +134,9 @@ class Gen:
                 phone = None
                 async with sem:
                     try:
-                        _, phone = await asyncio.wait_for(loop.create_connection(
-                            lambda: Phone(self, request, i in sampled), host, port), 15)
+                        _, phone = await asyncio.wait_for(
+                            loop.create_connection(lambda: Phone(self, request, i in sampled), host, port), 15
+                        )
                         phone.waiter = loop.create_future()
                         if phone.ready:
                             phone.waiter.set_result(True)
@@ -139,7 +144,7 @@ class Gen:
                             phone.waiter = None
                             return phone
                         reason = f"closed {phone.close_code} {phone.status.decode(errors='replace')}"
-                    except (OSError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, OSError) as exc:
                         reason = type(exc).__name__
                     if phone is not None:
                         phone.waiter = None
@@ -151,8 +156,13 @@ class Gen:
         started = time.monotonic()
         results = await asyncio.gather(*(one(i, c) for i, c in enumerate(cookies)))
         self.phones = [p for p in results if p is not None]
-        self.emit(event="ready", connected=len(self.phones), failed=len(cookies) - len(self.phones),
-                  failures=dict(self.failures), connect_s=round(time.monotonic() - started, 2))
+        self.emit(
+            event="ready",
+            connected=len(self.phones),
+            failed=len(cookies) - len(self.phones),
+            failures=dict(self.failures),
+            connect_s=round(time.monotonic() - started, 2),
+        )
 
     # -- sending ---------------------------------------------------------------
 
@@ -165,8 +175,7 @@ class Gen:
         key = self.key
         frames = {(s, c): client_frame(d.like(s, c), key) for s in "ab" for c in range(1, 51)}
         max_count = int(cfg.get("max_count", 10))
-        plan = [(("a" if self.rng.random() < 0.55 else "b"), self.rng.randint(1, max_count))
-                for _ in range(4093)]
+        plan = [(("a" if self.rng.random() < 0.55 else "b"), self.rng.randint(1, max_count)) for _ in range(4093)]
         plan_frames = [frames[x] for x in plan]
         plan_side = [0 if s == "a" else 1 for s, _ in plan]
         plan_count = [c for _, c in plan]
@@ -176,9 +185,9 @@ class Gen:
             return
         times, sides, counts = self.times, self.sides, self.counts
         sent_a = sent_b = 0
-        n = 0          # like frames sent
-        j = 0          # position in the plan
-        rr = 0         # round-robin over phones
+        n = 0  # like frames sent
+        j = 0  # position in the plan
+        rr = 0  # round-robin over phones
         votes = asks = 0
         ask_phone = 0
         end = t0 + duration
@@ -234,9 +243,15 @@ class Gen:
         self.late_ms = late * 1000
         self.sent = {"a": sent_a, "b": sent_b}
         self.votes, self.asks = votes, asks
-        self.emit(event="sent", likes=self.sent, frames=len(times), votes=votes, asks=asks,
-                  cpu_pct=round(100 * self.cpu / max(1e-9, self.window[1] - t0), 1),
-                  longest_batch_ms=round(self.late_ms, 2))
+        self.emit(
+            event="sent",
+            likes=self.sent,
+            frames=len(times),
+            votes=votes,
+            asks=asks,
+            cpu_pct=round(100 * self.cpu / max(1e-9, self.window[1] - t0), 1),
+            longest_batch_ms=round(self.late_ms, 2),
+        )
 
     # -- results ---------------------------------------------------------------
 
@@ -250,10 +265,17 @@ class Gen:
             self.counts.tofile(f)
         held = sum(1 for p in self.phones if p.ready and not p.closed)
         out = {
-            "connected": len(self.phones), "held": held, "lost": {str(k): v for k, v in self.lost.items()},
-            "failures": dict(self.failures), "sent": self.sent, "frames": len(self.times),
-            "votes": self.votes, "asks": self.asks, "replies": dict(self.replies),
-            "window": self.window, "cpu_s": self.cpu,
+            "connected": len(self.phones),
+            "held": held,
+            "lost": {str(k): v for k, v in self.lost.items()},
+            "failures": dict(self.failures),
+            "sent": self.sent,
+            "frames": len(self.times),
+            "votes": self.votes,
+            "asks": self.asks,
+            "replies": dict(self.replies),
+            "window": self.window,
+            "cpu_s": self.cpu,
             "tallies": [p.tallies for p in self.phones],
             "samples": [p.samples for p in self.phones if p.samples is not None],
         }

@@ -116,7 +116,8 @@ async def watch(server: Server, role: str, cookie: str = "") -> Watcher:
     d = dialect(server.kind)
     request = upgrade_request(HOST, server.port, d.path(role, "demo"), cookie)
     _, w = await asyncio.get_running_loop().create_connection(
-        lambda: Watcher(request, os.urandom(4), server.kind, role), HOST, server.port)
+        lambda: Watcher(request, os.urandom(4), server.kind, role), HOST, server.port
+    )
     await asyncio.wait_for(w.ready, 15)
     return w
 
@@ -138,12 +139,15 @@ class Generator:
         path = Path(self.cfg["result"] + ".cfg.json")
         path.write_text(json.dumps(self.cfg))
         self.proc = await asyncio.create_subprocess_exec(
-            *pinned([PY, "-m", "bench.loadgen", str(path)], self.cpus), cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            limit=2**22)
+            *pinned([PY, "-m", "bench.loadgen", str(path)], self.cpus),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=2**22,
+        )
         self.watch = Proc(self.proc.pid)
-        asyncio.create_task(self._pump())
-        asyncio.create_task(self._errors())
+        self.readers = [asyncio.create_task(self._pump()), asyncio.create_task(self._errors())]
 
     async def _pump(self) -> None:
         while True:
@@ -179,7 +183,7 @@ class Generator:
             try:
                 self.command(cmd="quit")
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 self.proc.kill()
                 await self.proc.wait()
 
@@ -196,13 +200,19 @@ def ms(v) -> float | None:
 
 
 def summarise(delays: np.ndarray) -> dict:
-    return {"n": int(len(delays)), "p50_ms": ms(pct(delays, 50)), "p90_ms": ms(pct(delays, 90)),
-            "p99_ms": ms(pct(delays, 99)), "max_ms": ms(float(delays.max())) if len(delays) else None,
-            "mean_ms": ms(float(delays.mean())) if len(delays) else None}
+    return {
+        "n": len(delays),
+        "p50_ms": ms(pct(delays, 50)),
+        "p90_ms": ms(pct(delays, 90)),
+        "p99_ms": ms(pct(delays, 99)),
+        "max_ms": ms(float(delays.max())) if len(delays) else None,
+        "mean_ms": ms(float(delays.mean())) if len(delays) else None,
+    }
 
 
-def tap_to_overlay(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], overlay: list,
-                   base: tuple[int, int]) -> tuple[np.ndarray, int]:
+def tap_to_overlay(
+    frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], overlay: list, base: tuple[int, int]
+) -> tuple[np.ndarray, int]:
     """Per like frame: the time from its send until the first overlay tally whose
     total for that side reaches the cumulative count of everything sent up to it
     (all generators merged by send time). Returns the delays and how many frames
@@ -213,7 +223,7 @@ def tap_to_overlay(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], over
     order = np.argsort(t, kind="stable")
     t, s, c = t[order], s[order], c[order]
     if not overlay:
-        return np.zeros(0), int(len(t))
+        return np.zeros(0), len(t)
     o = np.array(overlay, dtype=np.float64)
     ot = o[:, 0]
     out, missing = [], 0
@@ -254,8 +264,9 @@ def phone_delays(overlay: list, samples: list, t0: float, t1: float) -> tuple[np
 async def cpu_now(procs: dict[str, Proc | None]) -> dict[str, float]:
     out = {k: (p.cpu_s() if p is not None else 0.0) for k, p in procs.items()}
     t = psutil.cpu_times()
-    out["_system_busy"] = t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0) \
-        + getattr(t, "steal", 0)
+    out["_system_busy"] = (
+        t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0) + getattr(t, "steal", 0)
+    )
     out["_self"] = time.process_time()
     return out
 
@@ -282,16 +293,26 @@ class Cookies:
         return have[:n]
 
 
-async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, redis: Redis | None,
-                    work: Path) -> dict:
-    result: dict = {"server": kind, "phones": phones, "rate": opts.rate, "duration_s": opts.duration,
-                    "mode": opts.mode if kind == "leitai" else "embedded",
-                    "workers": opts.workers if kind == "leitai" else 1, "gens": opts.gens}
+async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, redis: Redis | None, work: Path) -> dict:
+    result: dict = {
+        "server": kind,
+        "phones": phones,
+        "rate": opts.rate,
+        "duration_s": opts.duration,
+        "mode": opts.mode if kind == "leitai" else "embedded",
+        "workers": opts.workers if kind == "leitai" else 1,
+        "gens": opts.gens,
+    }
     point_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-{phones}-", dir=work))
     pin = opts.pin
-    server = Server(kind, cpus=opts.server_cpus if pin else None, workdir=point_dir,
-                    redis_url=redis.url if (redis and kind == "leitai") else "",
-                    workers=opts.workers, env=opts.server_env)
+    server = Server(
+        kind,
+        cpus=opts.server_cpus if pin else None,
+        workdir=point_dir,
+        redis_url=redis.url if (redis and kind == "leitai") else "",
+        workers=opts.workers,
+        env=opts.server_env,
+    )
     gens: list[Generator] = []
     watchers: list[Watcher] = []
     spy: asyncio.subprocess.Process | None = None
@@ -321,13 +342,24 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
         samples_each = max(1, opts.samples // n_gens) if opts.samples else 0
         for i, n in enumerate(per):
             base = str(point_dir / f"gen{i}")
-            Path(base + ".cookies").write_text("\n".join(ids[start:start + n]) + "\n")
+            Path(base + ".cookies").write_text("\n".join(ids[start : start + n]) + "\n")
             start += n
-            cfg = {"server": kind, "host": HOST, "port": server.port, "slug": "demo", "index": i,
-                   "cookies": base + ".cookies", "result": base, "rate": opts.rate * n / phones,
-                   "votes_per_s": opts.votes_per_s / n_gens, "asks_per_s": opts.asks_per_s / n_gens,
-                   "samples": samples_each, "seed": i + 1, "concurrency": opts.concurrency,
-                   "cookie_name": "lt_device"}
+            cfg = {
+                "server": kind,
+                "host": HOST,
+                "port": server.port,
+                "slug": "demo",
+                "index": i,
+                "cookies": base + ".cookies",
+                "result": base,
+                "rate": opts.rate * n / phones,
+                "votes_per_s": opts.votes_per_s / n_gens,
+                "asks_per_s": opts.asks_per_s / n_gens,
+                "samples": samples_each,
+                "seed": i + 1,
+                "concurrency": opts.concurrency,
+                "cookie_name": "lt_device",
+            }
             g = Generator(i, cfg, opts.client_cpus if pin else None)
             await g.start()
             gens.append(g)
@@ -341,8 +373,11 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
             for k, v in r.get("failures", {}).items():
                 failures[k] = failures.get(k, 0) + v
         result["connect_failures"] = failures
-        print(f"  {result['connected']}/{phones} phones connected in {result['connect_s']}s"
-              + (f" (failures: {failures})" if failures else ""), flush=True)
+        print(
+            f"  {result['connected']}/{phones} phones connected in {result['connect_s']}s"
+            + (f" (failures: {failures})" if failures else ""),
+            flush=True,
+        )
 
         # idle: memory per connected phone, idle CPU
         procs = {"server": server.watch, **{f"gen{g.index}": g.watch for g in gens}}
@@ -358,8 +393,9 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
         result["other_cpu_idle_pct"] = other_cpu_pct(c0, c1, idle_wall)
         result["rss_before_phones_mib"] = round(rss0 / 2**20, 1)
         result["rss_idle_mib"] = round(rss1 / 2**20, 1)
-        result["rss_per_phone_kib"] = (round((rss1 - rss0) / max(1, result["connected"]) / 1024, 1)
-                                       if result["connected"] else None)
+        result["rss_per_phone_kib"] = (
+            round((rss1 - rss0) / max(1, result["connected"]) / 1024, 1) if result["connected"] else None
+        )
 
         # the measured window
         base = overlay.likes_now()
@@ -368,9 +404,21 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
             g.command(cmd="go", t0=t0, duration=opts.duration)
         if opts.profile:
             prof = opts.out / f"profile-{opts.label + '-' if opts.label else ''}{kind}-{phones}.txt"
-            spy_cmd = [str(Path(PY).parent / "py-spy"), "record", "--pid", str(server.proc.pid),
-                       "--duration", str(int(opts.duration)), "--rate", "200", "--nonblocking",
-                       "--format", "raw", "-o", str(prof)]
+            spy_cmd = [
+                str(Path(PY).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(server.proc.pid),
+                "--duration",
+                str(int(opts.duration)),
+                "--rate",
+                "200",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "-o",
+                str(prof),
+            ]
             if kind == "leitai" and opts.workers > 1:
                 spy_cmd.append("--subprocesses")
             if opts.profile_native:  # py-spy must stop the process for native stacks
@@ -380,7 +428,9 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
             await asyncio.sleep(max(0.0, t0 - time.monotonic()))
             spy = await asyncio.create_subprocess_exec(
                 *pinned(spy_cmd, opts.client_cpus if pin else None),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
             result["profile"] = str(prof)
             procs["pyspy"] = Proc(spy.pid)
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
@@ -431,11 +481,15 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
         frames, tallies, samples = [], [], []
         held, lost, replies, windows = 0, {}, {}, []
         for r in reports:
-            basepath = r["path"][:-len(".json")]
+            basepath = r["path"][: -len(".json")]
             data = orjson.loads(Path(r["path"]).read_bytes())
-            frames.append((np.fromfile(basepath + ".t", dtype=np.float64),
-                           np.fromfile(basepath + ".s", dtype=np.uint8),
-                           np.fromfile(basepath + ".c", dtype=np.uint8)))
+            frames.append(
+                (
+                    np.fromfile(basepath + ".t", dtype=np.float64),
+                    np.fromfile(basepath + ".s", dtype=np.uint8),
+                    np.fromfile(basepath + ".c", dtype=np.uint8),
+                )
+            )
             tallies += data["tallies"]
             samples += data["samples"]
             held += data["held"]
@@ -456,15 +510,18 @@ async def run_point(opts: Options, kind: str, phones: int, cookies: Cookies, red
         in_window = [x for x in overlay.tallies if t0 <= x[0] < t1]
         result["overlay_tallies_per_s"] = round(len(in_window) / opts.duration, 2)
         gaps = np.diff(np.array([x[0] for x in in_window])) if len(in_window) > 1 else np.zeros(0)
-        result["overlay_gap_ms"] = {"p50": ms(pct(gaps, 50)), "p99": ms(pct(gaps, 99)),
-                                    "max": ms(float(gaps.max())) if len(gaps) else None}
-        result["console_tallies_per_s"] = round(
-            len([x for x in console.tallies if t0 <= x[0] < t1]) / opts.duration, 2)
+        result["overlay_gap_ms"] = {
+            "p50": ms(pct(gaps, 50)),
+            "p99": ms(pct(gaps, 99)),
+            "max": ms(float(gaps.max())) if len(gaps) else None,
+        }
+        result["console_tallies_per_s"] = round(len([x for x in console.tallies if t0 <= x[0] < t1]) / opts.duration, 2)
         per_phone = np.array(tallies, dtype=np.float64) / opts.duration
         result["phone_tallies_per_s"] = {
             "mean": round(float(per_phone.mean()), 2) if len(per_phone) else None,
             "min": round(float(per_phone.min()), 2) if len(per_phone) else None,
-            "p1": round(pct(per_phone, 1), 2) if len(per_phone) else None}
+            "p1": round(pct(per_phone, 1), 2) if len(per_phone) else None,
+        }
         pdel, pmiss = phone_delays(overlay.tallies, samples, t0, t1)
         result["overlay_to_phone"] = {**summarise(pdel), "missing": pmiss, "phones_sampled": len(samples)}
         result["server_drops_logged"] = server.drops
@@ -499,8 +556,7 @@ async def wait_quiet(limit_pct: float, timeout: float, need_s: int = 3) -> dict:
         await asyncio.sleep(1.0)
         b = psutil.cpu_times()
         own_b = time.process_time()
-        busy = sum(getattr(b, f, 0) - getattr(a, f, 0)
-                   for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+        busy = sum(getattr(b, f, 0) - getattr(a, f, 0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
         last = round(100 * (busy - (own_b - own_a)), 1)
         quiet = quiet + 1 if last < limit_pct else 0
         waited = time.monotonic() - started
@@ -518,8 +574,17 @@ def machine() -> dict:
     except OSError:
         pass
     versions = {}
-    for name in ("websockets", "python-socketio", "python-engineio", "uvicorn", "uvloop", "httptools",
-                 "orjson", "starlette", "redis"):
+    for name in (
+        "websockets",
+        "python-socketio",
+        "python-engineio",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "orjson",
+        "starlette",
+        "redis",
+    ):
         try:
             from importlib.metadata import version
 
@@ -527,17 +592,29 @@ def machine() -> dict:
         except Exception:
             pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "server"], cwd=ROOT, capture_output=True,
-                                    text=True).stdout.strip())
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "server"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        )
     except OSError:
         commit, dirty = "", False
-    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version(), "packages": versions,
-            "commit": commit + ("+dirty(server/)" if dirty else ""),
-            "redis": (subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
-                      if shutil.which("redis-server") else "")}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "commit": commit + ("+dirty(server/)" if dirty else ""),
+        "redis": (
+            subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+            if shutil.which("redis-server")
+            else ""
+        ),
+    }
 
 
 async def run_all(opts: Options) -> dict:
@@ -562,38 +639,52 @@ async def run_all(opts: Options) -> dict:
                     results.append({"server": kind, "phones": phones, "skipped": "could not hold fewer phones"})
                     print(f"\n== {kind}, {phones} phones: skipped (it could not hold fewer)", flush=True)
                     continue
-                print(f"\n== {kind}, {phones} phones, {opts.rate:g} like-frames/s for {opts.duration:g}s"
-                      + (f", Redis mode, {opts.workers} process(es)" if kind == "leitai" and redis else ""),
-                      flush=True)
+                print(
+                    f"\n== {kind}, {phones} phones, {opts.rate:g} like-frames/s for {opts.duration:g}s"
+                    + (f", Redis mode, {opts.workers} process(es)" if kind == "leitai" and redis else ""),
+                    flush=True,
+                )
                 best = None
                 for attempt in range(1 + opts.retries):
                     quiet = None
                     if opts.quiet_wait > 0:
                         quiet = await wait_quiet(opts.quiet_pct, opts.quiet_wait)
                         if quiet["waited_s"] > 5 or not quiet["quiet"]:
-                            print(f"  waited {quiet['waited_s']}s for the machine to be quiet "
-                                  f"(other load now {quiet['other_cpu_pct_before']}% of a core)", flush=True)
+                            print(
+                                f"  waited {quiet['waited_s']}s for the machine to be quiet "
+                                f"(other load now {quiet['other_cpu_pct_before']}% of a core)",
+                                flush=True,
+                            )
                     try:
                         r = await run_point(opts, kind, phones, cookies, redis, work)
                     except Exception as exc:
                         import traceback
 
-                        r = {"server": kind, "phones": phones, "error": f"{type(exc).__name__}: {exc}"[:2000],
-                             "traceback": traceback.format_exc()[-3000:]}
+                        r = {
+                            "server": kind,
+                            "phones": phones,
+                            "error": f"{type(exc).__name__}: {exc}"[:2000],
+                            "traceback": traceback.format_exc()[-3000:],
+                        }
                         print(r["traceback"], flush=True)
                     r["attempt"] = attempt + 1
                     if quiet is not None:
                         r["quiet_wait"] = quiet
                     disturbed = r.get("other_cpu_pct", 0) > opts.quiet_pct * 2
                     r["disturbed"] = disturbed
-                    if best is None or ("error" in best and "error" not in r) or (
-                            "error" not in r and r.get("other_cpu_pct", 0) < best.get("other_cpu_pct", 0)):
+                    if (
+                        best is None
+                        or ("error" in best and "error" not in r)
+                        or ("error" not in r and r.get("other_cpu_pct", 0) < best.get("other_cpu_pct", 0))
+                    ):
                         best = r  # the least disturbed attempt
                     if not disturbed:
                         break
-                    print(f"  other work used {r.get('other_cpu_pct')}% of a core during the window: "
-                          f"{'trying again' if attempt < opts.retries else 'keeping it, marked disturbed'}",
-                          flush=True)
+                    print(
+                        f"  other work used {r.get('other_cpu_pct')}% of a core during the window: "
+                        f"{'trying again' if attempt < opts.retries else 'keeping it, marked disturbed'}",
+                        flush=True,
+                    )
                 r = best
                 results.append(r)
                 if "error" in r or r.get("held", 0) < 0.95 * phones:
@@ -608,10 +699,15 @@ async def run_all(opts: Options) -> dict:
         if redis is not None:
             await redis.stop()
         shutil.rmtree(work, ignore_errors=True)
-    return {"label": opts.label, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-            "elapsed_s": round(time.time() - started, 1), "command": " ".join(sys.argv),
-            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.__dict__.items()},
-            "machine": machine(), "results": results}
+    return {
+        "label": opts.label,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "elapsed_s": round(time.time() - started, 1),
+        "command": " ".join(sys.argv),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.__dict__.items()},
+        "machine": machine(),
+        "results": results,
+    }
 
 
 def _cpus(spec: str) -> list[int]:
@@ -629,17 +725,25 @@ def parse(argv: list[str] | None = None) -> Options:
     ap = argparse.ArgumentParser(
         prog="scripts/bench",
         description="Leitai benchmark: phones, likes, tap->overlay delay, against a raw `websockets` "
-                    "server and python-socketio. See docs/performance.md.")
-    ap.add_argument("--quick", action="store_true",
-                    help="one small point per server, finishes in under a minute "
-                         "(defaults: 1000 phones, 2000 frames/s, 5 s)")
-    ap.add_argument("--servers", default=",".join(SERVERS),
-                    help="comma list of leitai,websockets,socketio (default: all three)")
+        "server and python-socketio. See docs/performance.md.",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="one small point per server, finishes in under a minute (defaults: 1000 phones, 2000 frames/s, 5 s)",
+    )
+    ap.add_argument(
+        "--servers", default=",".join(SERVERS), help="comma list of leitai,websockets,socketio (default: all three)"
+    )
     ap.add_argument("--phones", default=None, help="phone counts to sweep, comma list (default 1000,2500,5000,10000)")
     ap.add_argument("--rate", type=float, default=None, help="like frames per second over all phones (default 10000)")
     ap.add_argument("--duration", type=float, default=None, help="seconds of load per point (default 20)")
-    ap.add_argument("--mode", choices=("embedded", "redis"), default="embedded",
-                    help="Leitai's mode; redis starts a throwaway redis-server on a free port")
+    ap.add_argument(
+        "--mode",
+        choices=("embedded", "redis"),
+        default="embedded",
+        help="Leitai's mode; redis starts a throwaway redis-server on a free port",
+    )
     ap.add_argument("--workers", type=int, default=1, help="Leitai server processes (Redis mode)")
     ap.add_argument("--gens", type=int, default=1, help="load-generator processes")
     ap.add_argument("--samples", type=int, default=200, help="phones that record every tally (for delays)")
@@ -647,30 +751,55 @@ def parse(argv: list[str] | None = None) -> Options:
     ap.add_argument("--asks-per-s", type=float, default=2.0)
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores with taskset")
     ap.add_argument("--server-cpus", default="0", help="cores for the server (taskset -c), default 0")
-    ap.add_argument("--client-cpus", default="1",
-                    help="cores for the generators, this coordinator, Redis and py-spy; default 1")
+    ap.add_argument(
+        "--client-cpus", default="1", help="cores for the generators, this coordinator, Redis and py-spy; default 1"
+    )
     ap.add_argument("--out", default=str(ROOT / "bench-results"), help="directory for the JSON results")
-    ap.add_argument("--chart", default=None, help="PNG chart path (default docs/perf-p99.png; "
-                                                  "in quick mode bench-results/perf-p99-quick.png)")
+    ap.add_argument(
+        "--chart",
+        default=None,
+        help="PNG chart path (default docs/perf-p99.png; in quick mode bench-results/perf-p99-quick.png)",
+    )
     ap.add_argument("--no-chart", action="store_true")
-    ap.add_argument("--profile", action="store_true",
-                    help="py-spy each server during each window (raw stacks in --out, top entries in the JSON)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy each server during each window (raw stacks in --out, top entries in the JSON)",
+    )
     ap.add_argument("--profile-native", action="store_true", help="with --profile: include native (C) frames")
     ap.add_argument("--settle", type=float, default=10.0, help="seconds to wait for the last likes to show")
-    ap.add_argument("--keep-going", action="store_true",
-                    help="try larger phone counts even after a server failed to hold fewer")
+    ap.add_argument(
+        "--keep-going", action="store_true", help="try larger phone counts even after a server failed to hold fewer"
+    )
     ap.add_argument("--concurrency", type=int, default=100, help="phones connecting at once, per generator")
     ap.add_argument("--label", default="", help="a name for this run, kept in the JSON")
-    ap.add_argument("--quiet-wait", type=float, default=None,
-                    help="before each point wait up to this many seconds for other work on the machine "
-                         "to drop below --quiet-pct (default 180; 0 in quick mode)")
-    ap.add_argument("--quiet-pct", type=float, default=25.0,
-                    help="'quiet' means other processes use less than this %% of one core (default 25)")
-    ap.add_argument("--retries", type=int, default=None,
-                    help="re-run a point whose window other work disturbed (other CPU > 2x --quiet-pct), "
-                         "this many times (default 2; 0 in quick mode)")
-    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra environment for the server (repeatable), e.g. PHONE_TICK_MS=250")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help="before each point wait up to this many seconds for other work on the machine "
+        "to drop below --quiet-pct (default 180; 0 in quick mode)",
+    )
+    ap.add_argument(
+        "--quiet-pct",
+        type=float,
+        default=25.0,
+        help="'quiet' means other processes use less than this %% of one core (default 25)",
+    )
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="re-run a point whose window other work disturbed (other CPU > 2x --quiet-pct), "
+        "this many times (default 2; 0 in quick mode)",
+    )
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the server (repeatable), e.g. PHONE_TICK_MS=250",
+    )
     a = ap.parse_args(argv)
     servers = [s.strip() for s in a.servers.split(",") if s.strip()]
     for s in servers:
@@ -701,16 +830,35 @@ def parse(argv: list[str] | None = None) -> Options:
     for item in a.server_env:
         k, _, v = item.partition("=")
         env[k] = v
-    return Options(servers=servers, phones=phones, rate=rate, duration=duration, mode=a.mode,
-                   workers=a.workers, gens=a.gens, samples=a.samples, votes_per_s=a.votes_per_s,
-                   asks_per_s=a.asks_per_s, pin=not a.no_pin and shutil.which("taskset") is not None
-                   and (os.cpu_count() or 1) > 1,
-                   server_cpus=a.server_cpus, client_cpus=a.client_cpus, out=Path(a.out), chart=chart,
-                   quick=a.quick, profile=a.profile or a.profile_native, profile_native=a.profile_native, settle_s=settle, idle_s=idle, keep_going=a.keep_going,
-                   concurrency=a.concurrency, label=a.label, server_env=env,
-                   quiet_wait=a.quiet_wait if a.quiet_wait is not None else (0.0 if a.quick else 180.0),
-                   quiet_pct=a.quiet_pct,
-                   retries=a.retries if a.retries is not None else (0 if a.quick else 2))
+    return Options(
+        servers=servers,
+        phones=phones,
+        rate=rate,
+        duration=duration,
+        mode=a.mode,
+        workers=a.workers,
+        gens=a.gens,
+        samples=a.samples,
+        votes_per_s=a.votes_per_s,
+        asks_per_s=a.asks_per_s,
+        pin=not a.no_pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) > 1,
+        server_cpus=a.server_cpus,
+        client_cpus=a.client_cpus,
+        out=Path(a.out),
+        chart=chart,
+        quick=a.quick,
+        profile=a.profile or a.profile_native,
+        profile_native=a.profile_native,
+        settle_s=settle,
+        idle_s=idle,
+        keep_going=a.keep_going,
+        concurrency=a.concurrency,
+        label=a.label,
+        server_env=env,
+        quiet_wait=a.quiet_wait if a.quiet_wait is not None else (0.0 if a.quick else 180.0),
+        quiet_pct=a.quiet_pct,
+        retries=a.retries if a.retries is not None else (0 if a.quick else 2),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -718,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import resource
 
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):
         pass

@@ -83,8 +83,16 @@ class Proc:
 class Server:
     """One server under test, started on a free port and stopped at the end."""
 
-    def __init__(self, kind: str, *, cpus: str | None, workdir: Path, redis_url: str = "",
-                 workers: int = 1, env: dict | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        cpus: str | None,
+        workdir: Path,
+        redis_url: str = "",
+        workers: int = 1,
+        env: dict | None = None,
+    ) -> None:
         self.kind = kind
         self.cpus = cpus
         self.workdir = workdir
@@ -105,12 +113,21 @@ class Server:
         if self.kind == "leitai":
             data = self.workdir / "data"
             data.mkdir(parents=True, exist_ok=True)
-            env.update(PORT="0", HOST=HOST, DATA_DIR=str(data), HOST_TOKEN=HOST_TOKEN,
-                       SECRET_KEY=SECRET, SOCKETS_PER_IP="0", DEVICES_PER_IP_PER_MIN="0",
-                       LOG_LEVEL="info", WORKERS=str(self.workers))
+            env.update(
+                PORT="0",
+                HOST=HOST,
+                DATA_DIR=str(data),
+                HOST_TOKEN=HOST_TOKEN,
+                SECRET_KEY=SECRET,
+                SOCKETS_PER_IP="0",
+                DEVICES_PER_IP_PER_MIN="0",
+                LOG_LEVEL="info",
+                WORKERS=str(self.workers),
+            )
             if self.redis_url:
-                env.update(REDIS_URL=self.redis_url,
-                           REDIS_PREFIX=f"bench{os.getpid()}x{int(time.time() * 1000) % 10**8}")
+                env.update(
+                    REDIS_URL=self.redis_url, REDIS_PREFIX=f"bench{os.getpid()}x{int(time.time() * 1000) % 10**8}"
+                )
             env.update(self.extra_env)
             return [PY, "-m", "server"], env
         module = {"websockets": "bench.baseline_websockets", "socketio": "bench.baseline_socketio"}[self.kind]
@@ -120,8 +137,14 @@ class Server:
     async def start(self, timeout: float = 30) -> "Server":
         cmd, env = self.command()
         self.proc = await asyncio.create_subprocess_exec(
-            *pinned(cmd, self.cpus), cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=2**20)
+            *pinned(cmd, self.cpus),
+            cwd=ROOT,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            limit=2**20,
+        )
         ready = asyncio.get_running_loop().create_future()
         started = 0
 
@@ -150,7 +173,7 @@ class Server:
         self._pump = asyncio.create_task(pump())
         try:
             await asyncio.wait_for(ready, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.stop()
             raise RuntimeError(f"{self.kind} did not start:\n" + "\n".join(self.log)) from None
         self.watch = Proc(self.proc.pid)
@@ -163,8 +186,8 @@ class Server:
         try:
             self.proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(self.proc.wait(), 20)
-        except asyncio.TimeoutError:
-            for pid in (self.watch.pids() if self.watch else [self.proc.pid]):
+        except TimeoutError:
+            for pid in self.watch.pids() if self.watch else [self.proc.pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -175,7 +198,7 @@ class Server:
         if self._pump is not None:
             try:
                 await asyncio.wait_for(self._pump, 5)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 self._pump.cancel()
 
 
@@ -193,10 +216,22 @@ class Redis:
         return f"redis://{HOST}:{self.port}/0"
 
     async def start(self) -> "Redis":
-        cmd = ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "",
-               "--appendonly", "no", "--loglevel", "warning"]
+        cmd = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
         self.proc = await asyncio.create_subprocess_exec(
-            *pinned(cmd, self.cpus), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            *pinned(cmd, self.cpus), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
         for _ in range(100):
             try:
                 reader, writer = await asyncio.open_connection(HOST, self.port)

@@ -38,8 +38,14 @@ def client_frame(payload: bytes, key: bytes, opcode: int = OP_TEXT) -> bytes:
 
 def upgrade_request(host: str, port: int, path: str, cookie: str = "") -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
-             "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
     if cookie:
         lines.append(f"Cookie: {cookie}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -48,7 +54,7 @@ def upgrade_request(host: str, port: int, path: str, cookie: str = "") -> bytes:
 class WSClient(asyncio.Protocol):
     """One client socket. Subclasses override `on_open`, `on_text`, `on_lost`."""
 
-    __slots__ = ("transport", "key", "request", "buf", "open", "closed", "close_code", "status")
+    __slots__ = ("buf", "close_code", "closed", "key", "open", "request", "status", "transport")
 
     def __init__(self, request: bytes, key: bytes) -> None:
         self.transport: asyncio.Transport | None = None
@@ -79,12 +85,12 @@ class WSClient(asyncio.Protocol):
             if end < 0:
                 self.buf = data
                 return
-            self.status = data[:data.find(b"\r\n")]
+            self.status = data[: data.find(b"\r\n")]
             if not data.startswith(b"HTTP/1.1 101"):
                 self.transport.close()
                 return
             self.open = True
-            data = data[end + 4:]
+            data = data[end + 4 :]
             self.on_open()
         pos, n = 0, len(data)
         while n - pos >= 2:
@@ -99,7 +105,7 @@ class WSClient(asyncio.Protocol):
             else:
                 if n - pos < 10:
                     break
-                b1 = int.from_bytes(data[pos + 2:pos + 10], "big")
+                b1 = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 start = pos + 10
             end = start + b1
             if end > n:
@@ -163,8 +169,9 @@ def cookies_of(head: bytes) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in _COOKIE.findall(head)}
 
 
-async def fetch_cookies(host: str, port: int, path: str, name: str, n: int,
-                        conns: int = 8, timeout: float = 120.0) -> list[str]:
+async def fetch_cookies(
+    host: str, port: int, path: str, name: str, n: int, conns: int = 8, timeout: float = 120.0
+) -> list[str]:
     """`n` fresh device cookies, one GET each, on `conns` keep-alive connections
     (reconnecting whenever the server closes one)."""
     out: list[str] = []
@@ -207,8 +214,10 @@ async def fetch_cookies(host: str, port: int, path: str, name: str, n: int,
 async def post_form(host: str, port: int, path: str, form: str) -> tuple[int, dict[str, str]]:
     reader, writer = await asyncio.open_connection(host, port)
     body = form.encode()
-    raw = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    raw = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
     try:
         status, head, _ = await _request(reader, writer, raw)
     finally:

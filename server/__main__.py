@@ -12,29 +12,43 @@ from .settings import Settings
 def main() -> None:
     settings = Settings.from_env()
     if settings.workers > 1 and settings.embedded:
-        sys.exit("WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
-                 "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS.")
+        sys.exit(
+            "WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
+            "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS."
+        )
     token = settings.resolved_host_token()
     shown = token if not settings.host_token else "(set by HOST_TOKEN, not shown)"
     os.environ["HOST_TOKEN"] = token  # workers read the same token
     os.environ.setdefault("SECRET_KEY", settings.resolved_secret())
     base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
     mode = f"Redis ({settings.redis_url.split('@')[-1]})" if settings.redis_url else f"embedded ({settings.data_dir})"
-    print(f"""
+    print(
+        f"""
   Leitai 擂台 — {mode}, {settings.workers} process(es)
   Audience  {base}/s/demo
   Overlay   {base}/overlay/demo     (OBS Browser Source, 1920x1080)
   Console   {base}/console/demo
   Producer  {base}/shows
   Host token: {shown}
-""", flush=True)
+""",
+        flush=True,
+    )
     uvicorn.run(
-        "server.app:create_app", factory=True,
-        host=settings.host, port=settings.port, workers=settings.workers,
-        loop="uvloop", http="httptools", ws="websockets-sansio",
-        ws_max_size=settings.ws_max_size, ws_per_message_deflate=False,
-        ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_timeout_s,
-        timeout_graceful_shutdown=5, log_level=settings.log_level, server_header=False,
+        "server.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_size,
+        ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
+        timeout_graceful_shutdown=5,
+        log_level=settings.log_level,
+        server_header=False,
         log_config=log_config(settings.log_format, settings.log_level),
     )
 

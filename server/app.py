@@ -64,12 +64,17 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
     store = make_store(settings)
     metrics: Metrics | None = None
-    node = Node(settings, store, WordFilter.default().flagged,
-                observe_tick=lambda seconds: metrics.tick_seconds.observe(seconds) if metrics else None)
+    node = Node(
+        settings,
+        store,
+        WordFilter.default().flagged,
+        observe_tick=lambda seconds: metrics.tick_seconds.observe(seconds) if metrics else None,
+    )
     fast_path = FastPath()
     metrics = Metrics(node, fast_path)
-    auth = Auth(settings.resolved_secret(), settings.resolved_host_token(), settings.session_max_age_s,
-                settings.allowed_origins)
+    auth = Auth(
+        settings.resolved_secret(), settings.resolved_host_token(), settings.session_max_age_s, settings.allowed_origins
+    )
     lt = Leitai(settings, node, auth, fast_path, metrics)
 
     @contextlib.asynccontextmanager
@@ -89,10 +94,15 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
             await node.stop()
 
     app = Starlette(
-        routes=[*pages.routes, *api.routes, *producer.routes,
-                Mount("/static", Static(directory=str(STATIC), check_dir=False), name="static")],
+        routes=[
+            *pages.routes,
+            *api.routes,
+            *producer.routes,
+            Mount("/static", Static(directory=str(STATIC), check_dir=False), name="static"),
+        ],
         middleware=[Middleware(SecurityHeaders)],
-        lifespan=lifespan)
+        lifespan=lifespan,
+    )
     app.state.leitai = lt
     app.state.new_devices = NewDevices(settings.devices_per_ip_per_min)
     return SocketsFirst(app, SocketServer(lt))

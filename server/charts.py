@@ -9,9 +9,9 @@ The caller may insert the result into HTML as-is.
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Callable, Sequence
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 FALLBACK = "#8a93a6"
@@ -109,10 +109,13 @@ def label(v: float) -> str:
 
 
 def _open(width: int, height: int, title: str, desc: str, css: str) -> list[str]:
-    return [f'<svg xmlns="http://www.w3.org/2000/svg" class="{text(css)}" viewBox="0 0 {width} {height}" '
-            f'role="img" preserveAspectRatio="xMidYMid meet" font-family="{text(FONT)}" '
-            f'font-size="13" fill="{INK}">',
-            f"<title>{text(title)}</title>", f"<desc>{text(desc)}</desc>" if desc else ""]
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{text(css)}" viewBox="0 0 {width} {height}" '
+        f'role="img" preserveAspectRatio="xMidYMid meet" font-family="{text(FONT)}" '
+        f'font-size="13" fill="{INK}">',
+        f"<title>{text(title)}</title>",
+        f"<desc>{text(desc)}</desc>" if desc else "",
+    ]
 
 
 def _legend(frame: Frame, series: Sequence[Series]) -> str:
@@ -121,8 +124,10 @@ def _legend(frame: Frame, series: Sequence[Series]) -> str:
     for s in reversed(series):
         w = 22 + _text_width(s.name, 13)
         x -= w
-        out.append(f'<g class="legend-item"><rect x="{num(x)}" y="12" width="12" height="12" rx="3" '
-                   f'fill="{color(s.color)}"/><text x="{num(x + 17)}" y="22.5" fill="{INK}">{text(s.name)}</text></g>')
+        out.append(
+            f'<g class="legend-item"><rect x="{num(x)}" y="12" width="12" height="12" rx="3" '
+            f'fill="{color(s.color)}"/><text x="{num(x + 17)}" y="22.5" fill="{INK}">{text(s.name)}</text></g>'
+        )
         x -= 14
     return "".join(out)
 
@@ -134,10 +139,12 @@ def _text_width(s: str, size: float) -> float:
 
 def _empty(frame: Frame, message: str) -> str:
     cx, cy = (frame.x0 + frame.x1) / 2, (frame.y0 + frame.y1) / 2
-    return (f'<rect x="{num(frame.x0)}" y="{num(frame.y1)}" width="{num(frame.x1 - frame.x0)}" '
-            f'height="{num(frame.y0 - frame.y1)}" rx="6" fill="#f6f7fa"/>'
-            f'<text class="empty" x="{num(cx)}" y="{num(cy + 5)}" text-anchor="middle" fill="{MUTED}" '
-            f'font-size="15">{text(message)}</text>')
+    return (
+        f'<rect x="{num(frame.x0)}" y="{num(frame.y1)}" width="{num(frame.x1 - frame.x0)}" '
+        f'height="{num(frame.y0 - frame.y1)}" rx="6" fill="#f6f7fa"/>'
+        f'<text class="empty" x="{num(cx)}" y="{num(cy + 5)}" text-anchor="middle" fill="{MUTED}" '
+        f'font-size="15">{text(message)}</text>'
+    )
 
 
 def _y_axis(frame: Frame, ticks: list[float], caption: str) -> list[str]:
@@ -146,18 +153,27 @@ def _y_axis(frame: Frame, ticks: list[float], caption: str) -> list[str]:
     out = []
     for t in ticks:
         y = frame.y0 - (frame.y0 - frame.y1) * t / top
-        out.append(f'<line x1="{num(frame.x0)}" x2="{num(frame.x1)}" y1="{num(y)}" y2="{num(y)}" '
-                   f'stroke="{GRID if t else AXIS}" stroke-width="1"/>')
-        out.append(f'<text x="{num(frame.x0 - 8)}" y="{num(y + 4)}" text-anchor="end" fill="{MUTED}" '
-                   f'font-size="12">{text(f"{t / 1000:g}k" if kilo and t and top < 10_000_000 else short(t))}</text>')
+        out.append(
+            f'<line x1="{num(frame.x0)}" x2="{num(frame.x1)}" y1="{num(y)}" y2="{num(y)}" '
+            f'stroke="{GRID if t else AXIS}" stroke-width="1"/>'
+        )
+        out.append(
+            f'<text x="{num(frame.x0 - 8)}" y="{num(y + 4)}" text-anchor="end" fill="{MUTED}" '
+            f'font-size="12">{text(f"{t / 1000:g}k" if kilo and t and top < 10_000_000 else short(t))}</text>'
+        )
     if caption:
         out.append(f'<text x="{num(frame.x0)}" y="22.5" fill="{MUTED}" font-size="12">{text(caption)}</text>')
     return out
 
 
-def _x_axis(frame: "Frame", lo: float, hi: float, px: Callable[[float], float],
-            x_format: Callable[[float], str],
-            x_ticks: Callable[[float, float], Sequence[float]] | None) -> list[str]:
+def _x_axis(
+    frame: "Frame",
+    lo: float,
+    hi: float,
+    px: Callable[[float], float],
+    x_format: Callable[[float], str],
+    x_ticks: Callable[[float, float], Sequence[float]] | None,
+) -> list[str]:
     n = 6 if frame.x1 - frame.x0 > 400 else 3
     tick_xs = list(x_ticks(lo, hi)) if x_ticks else []
     if not tick_xs:
@@ -166,14 +182,17 @@ def _x_axis(frame: "Frame", lo: float, hi: float, px: Callable[[float], float],
     for x in tick_xs:
         at = px(x)
         anchor = "start" if at - frame.x0 < 24 else "end" if frame.x1 - at < 24 else "middle"
-        parts.append(f'<line x1="{num(at)}" x2="{num(at)}" y1="{num(frame.y0)}" y2="{num(frame.y0 + 4)}" '
-                     f'stroke="{AXIS}"/><text x="{num(at)}" y="{num(frame.y0 + 20)}" text-anchor="{anchor}" '
-                     f'fill="{MUTED}" font-size="12">{text(x_format(x))}</text>')
+        parts.append(
+            f'<line x1="{num(at)}" x2="{num(at)}" y1="{num(frame.y0)}" y2="{num(frame.y0 + 4)}" '
+            f'stroke="{AXIS}"/><text x="{num(at)}" y="{num(frame.y0 + 20)}" text-anchor="{anchor}" '
+            f'fill="{MUTED}" font-size="12">{text(x_format(x))}</text>'
+        )
     return parts
 
 
-def _line(frame: "Frame", s: "Series", px: Callable[[float], float], py: Callable[[float], float],
-          area: bool) -> list[str]:
+def _line(
+    frame: "Frame", s: "Series", px: Callable[[float], float], py: Callable[[float], float], area: bool
+) -> list[str]:
     """One series: its runs of points (a None y breaks the line), filled below with `area`."""
     c = color(s.color)
     runs: list[list[tuple[float, float]]] = [[]]
@@ -189,21 +208,34 @@ def _line(frame: "Frame", s: "Series", px: Callable[[float], float], py: Callabl
             continue
         path = " ".join(f"{num(x)},{num(y)}" for x, y in run)
         if area and len(run) > 1:
-            parts.append(f'<polygon points="{num(run[0][0])},{num(frame.y0)} {path} '
-                         f'{num(run[-1][0])},{num(frame.y0)}" fill="{c}" fill-opacity="0.12"/>')
+            parts.append(
+                f'<polygon points="{num(run[0][0])},{num(frame.y0)} {path} '
+                f'{num(run[-1][0])},{num(frame.y0)}" fill="{c}" fill-opacity="0.12"/>'
+            )
         if len(run) > 1:
-            parts.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2.5" '
-                         f'stroke-linejoin="round" stroke-linecap="round"/>')
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2.5" '
+                f'stroke-linejoin="round" stroke-linecap="round"/>'
+            )
         if len(run) <= 40:
             parts += [f'<circle cx="{num(x)}" cy="{num(y)}" r="3" fill="{c}"/>' for x, y in run]
     return parts
 
 
-def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", empty: str = "—",
-               x_format: Callable[[float], str] = lambda x: str(x), width: int = 720,
-               height: int = 300, area: bool = False,
-               x_ticks: Callable[[float, float], Sequence[float]] | None = None, pad: float = 1,
-               css: str = "chart line-chart") -> str:
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    y_label: str = "",
+    empty: str = "—",
+    x_format: Callable[[float], str] = lambda x: str(x),
+    width: int = 720,
+    height: int = 300,
+    area: bool = False,
+    x_ticks: Callable[[float, float], Sequence[float]] | None = None,
+    pad: float = 1,
+    css: str = "chart line-chart",
+) -> str:
     """Lines over a numeric x axis (e.g. ms timestamps) with a 0-based y axis.
 
     A `None` y breaks the line. `x_ticks(lo, hi)` picks the labelled x values
@@ -239,18 +271,19 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", empty
     return "".join(parts)
 
 
-TIME_STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
-                172800, 604800)
+TIME_STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
 
 def time_ticks(offset_ms: int = 0, most: int = 7, min_step_ms: int = 0) -> Callable[[float, float], list[float]]:
     """Tick picker for ms-timestamp axes: round seconds, minutes, hours or days in local
     time (`offset_ms` is the time zone's offset from UTC), at most `most` of them."""
+
     def pick(lo: float, hi: float) -> list[float]:
         steps = [s * 1000 for s in TIME_STEPS_S if s * 1000 >= min_step_ms]
         step = next((m for m in steps if (hi - lo) / m <= most - 1), steps[-1])
         first = math.ceil((lo + offset_ms) / step) * step - offset_ms
-        out, x = [], first
+        out: list[float] = []
+        x = float(first)
         while x <= hi and len(out) <= most:
             out.append(x)
             x += step
@@ -259,9 +292,19 @@ def time_ticks(offset_ms: int = 0, most: int = 7, min_step_ms: int = 0) -> Calla
     return pick
 
 
-def bar_chart(groups: Sequence[str], series: Sequence[Series], *, title: str, y_label: str = "",
-              empty: str = "—", badges: Sequence[str | None] = (), badge_text: str = "",
-              width: int = 720, height: int = 300, css: str = "chart bar-chart") -> str:
+def bar_chart(
+    groups: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    y_label: str = "",
+    empty: str = "—",
+    badges: Sequence[str | None] = (),
+    badge_text: str = "",
+    width: int = 720,
+    height: int = 300,
+    css: str = "chart bar-chart",
+) -> str:
     """Grouped vertical bars: one group per label, one bar per series in its colour.
 
     `badges[i]` names the series (by index as a string, e.g. "0") that won group i;
@@ -289,26 +332,35 @@ def bar_chart(groups: Sequence[str], series: Sequence[Series], *, title: str, y_
             x, y = gx + bw * i, frame.y0 - h
             won = g < len(badges) and badges[g] == str(i)
             outline = f' stroke="{INK}" stroke-width="2"' if won else ""
-            parts.append(f'<rect class="bar" x="{num(x + 2)}" y="{num(y)}" width="{num(bw - 4)}" '
-                         f'height="{num(max(h, 0))}" rx="3" fill="{color(s.color)}"{outline}>'
-                         f'<title>{text(name)} · {text(s.name)}: {text(label(v))}</title></rect>')
-            parts.append(f'<text x="{num(x + bw / 2)}" y="{num(y - 6)}" text-anchor="middle" '
-                         f'font-size="12" fill="{INK}">{text(label(v))}</text>')
+            parts.append(
+                f'<rect class="bar" x="{num(x + 2)}" y="{num(y)}" width="{num(bw - 4)}" '
+                f'height="{num(max(h, 0))}" rx="3" fill="{color(s.color)}"{outline}>'
+                f"<title>{text(name)} · {text(s.name)}: {text(label(v))}</title></rect>"
+            )
+            parts.append(
+                f'<text x="{num(x + bw / 2)}" y="{num(y - 6)}" text-anchor="middle" '
+                f'font-size="12" fill="{INK}">{text(label(v))}</text>'
+            )
             if won and badge_text:
-                parts.append(f'<g class="badge"><rect x="{num(x + bw / 2 - 16)}" y="{num(y - 38)}" width="32" '
-                             f'height="18" rx="9" fill="#f5b400"/><text x="{num(x + bw / 2)}" y="{num(y - 25)}" '
-                             f'text-anchor="middle" font-size="11" font-weight="700" fill="#5a1500">'
-                             f'{text(badge_text)}</text></g>')
+                parts.append(
+                    f'<g class="badge"><rect x="{num(x + bw / 2 - 16)}" y="{num(y - 38)}" width="32" '
+                    f'height="18" rx="9" fill="#f5b400"/><text x="{num(x + bw / 2)}" y="{num(y - 25)}" '
+                    f'text-anchor="middle" font-size="11" font-weight="700" fill="#5a1500">'
+                    f"{text(badge_text)}</text></g>"
+                )
         shown = name if len(name) <= max_chars else name[: max_chars - 1] + "…"
-        parts.append(f'<text x="{num(frame.x0 + span * g + span / 2)}" y="{num(frame.y0 + 20)}" '
-                     f'text-anchor="middle" font-size="12" fill="{INK}">{text(shown)}</text>')
+        parts.append(
+            f'<text x="{num(frame.x0 + span * g + span / 2)}" y="{num(frame.y0 + 20)}" '
+            f'text-anchor="middle" font-size="12" fill="{INK}">{text(shown)}</text>'
+        )
     parts.append(_legend(frame, series) if len(series) > 1 else "")
     parts.append("</svg>")
     return "".join(parts)
 
 
-def hbar_chart(bars: Sequence[Bar], *, title: str, empty: str = "—", width: int = 720,
-               css: str = "chart hbar-chart") -> str:
+def hbar_chart(
+    bars: Sequence[Bar], *, title: str, empty: str = "—", width: int = 720, css: str = "chart hbar-chart"
+) -> str:
     """Horizontal bars with their label on the left and the value at the end."""
     row = 34
     label_w = max([_text_width(b.label, 13) for b in bars] + [40]) + 20
@@ -323,14 +375,21 @@ def hbar_chart(bars: Sequence[Bar], *, title: str, empty: str = "—", width: in
     for i, b in enumerate(bars):
         y = frame.y1 + row * i
         w = (frame.x1 - frame.x0) * b.value / top
-        parts.append(f'<text x="{num(frame.x0 - 12)}" y="{num(y + 18)}" text-anchor="end" fill="{INK}">'
-                     f'{text(b.label)}</text>')
-        parts.append(f'<rect x="{num(frame.x0)}" y="{num(y + 4)}" width="{num(frame.x1 - frame.x0)}" '
-                     f'height="20" rx="4" fill="#f1f3f7"/>')
+        parts.append(
+            f'<text x="{num(frame.x0 - 12)}" y="{num(y + 18)}" text-anchor="end" fill="{INK}">{text(b.label)}</text>'
+        )
+        parts.append(
+            f'<rect x="{num(frame.x0)}" y="{num(y + 4)}" width="{num(frame.x1 - frame.x0)}" '
+            f'height="20" rx="4" fill="#f1f3f7"/>'
+        )
         if b.value:
-            parts.append(f'<rect class="bar" x="{num(frame.x0)}" y="{num(y + 4)}" width="{num(max(w, 3))}" '
-                         f'height="20" rx="4" fill="{color(b.color)}"/>')
-        parts.append(f'<text x="{num(frame.x0 + max(w, 3) + 8)}" y="{num(y + 18)}" fill="{INK}" '
-                     f'font-weight="700">{text(label(b.value))}</text>')
+            parts.append(
+                f'<rect class="bar" x="{num(frame.x0)}" y="{num(y + 4)}" width="{num(max(w, 3))}" '
+                f'height="20" rx="4" fill="{color(b.color)}"/>'
+            )
+        parts.append(
+            f'<text x="{num(frame.x0 + max(w, 3) + 8)}" y="{num(y + 18)}" fill="{INK}" '
+            f'font-weight="700">{text(label(b.value))}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

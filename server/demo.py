@@ -14,7 +14,12 @@ DEMO_SLUG = "demo"
 
 SIDES = {
     "a": {"name": DEFAULT_SIDE_NAMES["a"], "guest": "王伟", "org": "澳洋医院党委副书记", "color": DEFAULT_COLORS["a"]},
-    "b": {"name": DEFAULT_SIDE_NAMES["b"], "guest": "杨玭", "org": "市公益组织联合会党支部书记", "color": DEFAULT_COLORS["b"]},
+    "b": {
+        "name": DEFAULT_SIDE_NAMES["b"],
+        "guest": "杨玭",
+        "org": "市公益组织联合会党支部书记",
+        "color": DEFAULT_COLORS["b"],
+    },
 }
 
 PLAN = [
@@ -35,8 +40,7 @@ async def ensure_demo(store: Store, settings) -> bool:
     if await store.list_shows():
         return False
     now = int(time.time() * 1000)
-    state = new_show(DEMO_SLUG, "先锋擂台 · 书记PK", SIDES, PLAN,
-                     time.strftime("%Y-%m-%d"), now, status="live")
+    state = new_show(DEMO_SLUG, "先锋擂台 · 书记PK", SIDES, PLAN, time.strftime("%Y-%m-%d"), now, status="live")
     try:
         await store.create_show(state)
     except Conflict:

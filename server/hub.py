@@ -23,11 +23,23 @@ ROLES = ("audience", "overlay", "console")
 class Conn:
     """One socket: who it is, and a non-blocking way to write to it."""
 
-    __slots__ = ("writer", "role", "slug", "device", "dhash", "ip", "closed", "strikes",
-                 "valid_seen", "banned", "held", "holder", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "banned",
+        "closed",
+        "device",
+        "dhash",
+        "held",
+        "holder",
+        "ip",
+        "role",
+        "slug",
+        "strikes",
+        "valid_seen",
+        "writer",
+    )
 
-    def __init__(self, writer: Writer, role: str, slug: str, device: str = "", dhash: str = "",
-                 ip: str = "") -> None:
+    def __init__(self, writer: Writer, role: str, slug: str, device: str = "", dhash: str = "", ip: str = "") -> None:
         self.writer = writer
         self.role, self.slug = role, slug
         self.device, self.dhash, self.ip = device, dhash, ip

@@ -47,22 +47,29 @@ class _Collector:
         for code, n in STATS.errors.items():
             errors.add_metric([code], n)
         yield errors
-        yield CounterMetricFamily("leitai_clients_dropped", "Clients dropped for falling behind",
-                                  value=STATS.dropped)
-        yield CounterMetricFamily("leitai_likes_dropped", "Likes lost: the store stayed unreachable "
-                                  "past OUTAGE_LIKES_MAX", value=STATS.likes_dropped)
+        yield CounterMetricFamily("leitai_clients_dropped", "Clients dropped for falling behind", value=STATS.dropped)
+        yield CounterMetricFamily(
+            "leitai_likes_dropped",
+            "Likes lost: the store stayed unreachable past OUTAGE_LIKES_MAX",
+            value=STATS.likes_dropped,
+        )
         fast = self.fast_path
         if fast is not None:
-            yield GaugeMetricFamily("leitai_fast_path", "1 while every socket takes the fast write path",
-                                    value=1 if fast.in_use else 0)
+            yield GaugeMetricFamily(
+                "leitai_fast_path", "1 while every socket takes the fast write path", value=1 if fast.in_use else 0
+            )
             paths = CounterMetricFamily("leitai_socket_paths", "Sockets by write path", labels=["path"])
             for path, n in fast.paths.items():
                 paths.add_metric([path], n)
             yield paths
-        yield CounterMetricFamily("leitai_redis_reconnects", "Times the Redis subscription was re-established",
-                                  value=getattr(self.node.store, "reconnects", 0))
-        yield GaugeMetricFamily("leitai_shows_loaded", "Shows with a replica in this process",
-                                value=len(self.node.shows))
+        yield CounterMetricFamily(
+            "leitai_redis_reconnects",
+            "Times the Redis subscription was re-established",
+            value=getattr(self.node.store, "reconnects", 0),
+        )
+        yield GaugeMetricFamily(
+            "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
+        )
 
 
 class Metrics:
@@ -70,8 +77,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(node, fast_path))
         self.tick_seconds = Histogram(
-            "leitai_tick_seconds", "Duration of one tick (flush likes, send tallies)",
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), registry=self.registry)
+            "leitai_tick_seconds",
+            "Duration of one tick (flush likes, send tallies)",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -16,25 +16,33 @@ from .domain.questions import STATUSES as QUESTION_STATUSES
 from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S, ROUND_STATUSES
 from .domain.show import MAX_POINTS
 
-SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error",
-                "reload")
+SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error", "reload")
 STATE_TYPES = ("snapshot", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")
 AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote")
-MODERATION_TYPES = ("question.approve", "question.reject", "question.feature",
-                    "question.unfeature", "question.answered")
+MODERATION_TYPES = (
+    "question.approve",
+    "question.reject",
+    "question.feature",
+    "question.unfeature",
+    "question.answered",
+)
 ROUND_TYPES = ("round.start", "round.pause", "round.resume", "round.end")
-CONSOLE_TYPES = ("hello", *MODERATION_TYPES, *ROUND_TYPES, "points.set", "device.ban", "device.unban",
-                 "overlay.reload")
+CONSOLE_TYPES = ("hello", *MODERATION_TYPES, *ROUND_TYPES, "points.set", "device.ban", "device.unban", "overlay.reload")
 CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
-ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large",
-               "unavailable")
+ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large", "unavailable")
 TRANSIENT_CODES = frozenset(("unavailable", "rate_limited"))  # worth retrying with the same id
 ROLES = ("audience", "overlay", "console")
-ROLE_TYPES = {"audience": frozenset(AUDIENCE_TYPES), "console": frozenset(CONSOLE_TYPES),
-              "overlay": frozenset()}
-CLOSE_CODES = {"policy": 1008, "too_large": 1009, "restart": 1012, "try_again": 1013,
-               "unauthorized": 4401, "forbidden": 4403, "not_found": 4404}
+ROLE_TYPES = {"audience": frozenset(AUDIENCE_TYPES), "console": frozenset(CONSOLE_TYPES), "overlay": frozenset()}
+CLOSE_CODES = {
+    "policy": 1008,
+    "too_large": 1009,
+    "restart": 1012,
+    "try_again": 1013,
+    "unauthorized": 4401,
+    "forbidden": 4403,
+    "not_found": 4404,
+}
 FATAL_CLOSE_CODES = (4401, 4403, 4404)
 MAX_COUNT = 50  # taps in one like frame
 MAX_ID = 64
@@ -44,8 +52,7 @@ LIKE_BATCH_MS = 250  # phones send at most one like frame per side this often
 class ProtocolError(Exception):
     """A message that cannot be carried out, answered with an `error` reply."""
 
-    def __init__(self, code: str, message: str, msg_id: str | None = None,
-                 retry_ms: int | None = None) -> None:
+    def __init__(self, code: str, message: str, msg_id: str | None = None, retry_ms: int | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.msg_id, self.retry_ms = code, message, msg_id, retry_ms
 
@@ -61,7 +68,7 @@ class Reply:
     id: str | None
     code: str | None = None
     message: str = ""
-    extra: dict | None = None  # an ack's extra fields, e.g. {"question": "q18"}
+    extra: dict[str, Any] | None = None  # an ack's extra fields, e.g. {"question": "q18"}
     retry_ms: int | None = None
 
     @classmethod
@@ -102,25 +109,25 @@ class Message:
     device: str = ""
 
 
-def _str(data: dict, key: str, msg_id: str | None, required: bool = True) -> str:
+def _str(data: dict[str, Any], key: str, msg_id: str | None, required: bool = True) -> str:
     value = data.get(key, None if required else "")
     if not isinstance(value, str):
         raise ProtocolError("invalid", f"{key} must be a string", msg_id)
     return value
 
 
-def _int(data: dict, key: str, msg_id: str | None) -> int:
+def _int(data: dict[str, Any], key: str, msg_id: str | None) -> int:
     value = data.get(key)
     if type(value) is not int:  # bool is not a count
         raise ProtocolError("invalid", f"{key} must be an integer", msg_id)
     return value
 
 
-def _side(data: dict, msg_id: str | None) -> str:
+def _side(data: dict[str, Any], msg_id: str | None) -> str:
     side = data.get("side")
     if side not in SIDES:
         raise ProtocolError("invalid", "side must be 'a' or 'b'", msg_id)
-    return side
+    return str(side)
 
 
 def parse(raw: str, role: str) -> Message:
@@ -148,13 +155,11 @@ def parse(raw: str, role: str) -> Message:
     if kind == "vote":
         return Message(kind, msg_id, side=_side(data, msg_id))
     if kind == "ask":
-        return Message(kind, msg_id, text=_str(data, "text", msg_id),
-                       name=_str(data, "name", msg_id, required=False))
+        return Message(kind, msg_id, text=_str(data, "text", msg_id), name=_str(data, "name", msg_id, required=False))
     if kind == "upvote" or kind in MODERATION_TYPES:
         return Message(kind, msg_id, question=_str(data, "question", msg_id))
     if kind == "round.start":
-        return Message(kind, msg_id, topic=_str(data, "topic", msg_id),
-                       duration_s=_int(data, "duration_s", msg_id))
+        return Message(kind, msg_id, topic=_str(data, "topic", msg_id), duration_s=_int(data, "duration_s", msg_id))
     if kind in ("device.ban", "device.unban"):
         device = _str(data, "device", msg_id)
         if not 1 <= len(device) <= 64:
@@ -165,7 +170,7 @@ def parse(raw: str, role: str) -> Message:
     return Message(kind, msg_id)  # round.pause/resume/end, overlay.reload
 
 
-def encode(frame: dict) -> bytes:
+def encode(frame: dict[str, Any]) -> bytes:
     return orjson.dumps(frame)
 
 
@@ -178,13 +183,16 @@ def error(code: str, message: str, msg_id: str | None = None, **extra: Any) -> b
     return Reply(msg_id, code, message, None, extra.get("retry_ms")).encode()
 
 
-def rules(limits: TextLimits) -> dict:
+def rules(limits: TextLimits) -> dict[str, Any]:
     """Everything the browser must agree with the server on, from one source."""
     return {
-        "types": {"server": list(SERVER_TYPES), "client": list(CLIENT_TYPES),
-                  "state": list(STATE_TYPES), "discrete": list(DISCRETE_TYPES),
-                  "roles": {role: sorted(types, key=CLIENT_TYPES.index)
-                            for role, types in ROLE_TYPES.items()}},
+        "types": {
+            "server": list(SERVER_TYPES),
+            "client": list(CLIENT_TYPES),
+            "state": list(STATE_TYPES),
+            "discrete": list(DISCRETE_TYPES),
+            "roles": {role: sorted(types, key=CLIENT_TYPES.index) for role, types in ROLE_TYPES.items()},
+        },
         "errors": list(ERROR_CODES),
         "close": CLOSE_CODES,
         "fatal_close": list(FATAL_CLOSE_CODES),
@@ -193,9 +201,15 @@ def rules(limits: TextLimits) -> dict:
         "side_names": DEFAULT_SIDE_NAMES,
         "round_statuses": list(ROUND_STATUSES),
         "question_statuses": list(QUESTION_STATUSES),
-        "limits": {"questionChars": limits.question, "nameChars": limits.name,
-                   "topicChars": limits.topic, "titleChars": limits.title,
-                   "likeBatchMax": MAX_COUNT, "likeIntervalMs": LIKE_BATCH_MS,
-                   "durationMin": MIN_DURATION_S, "durationMax": MAX_DURATION_S,
-                   "pointsMax": MAX_POINTS},
+        "limits": {
+            "questionChars": limits.question,
+            "nameChars": limits.name,
+            "topicChars": limits.topic,
+            "titleChars": limits.title,
+            "likeBatchMax": MAX_COUNT,
+            "likeIntervalMs": LIKE_BATCH_MS,
+            "durationMin": MIN_DURATION_S,
+            "durationMax": MAX_DURATION_S,
+            "pointsMax": MAX_POINTS,
+        },
     }

@@ -16,7 +16,7 @@ report's series start after the last reset, and the report says so.
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 import orjson
 
@@ -91,12 +91,23 @@ def total_votes(state: ShowState) -> int:
 def episode_stats(state: ShowState, viewers_now: int | None = None) -> EpisodeStats:
     c = state.counters
     return EpisodeStats(
-        slug=state.slug, title=state.title, date=state.date, status=state.status,
-        created=state.created, sides=state.sides, likes=dict(c.likes),
+        slug=state.slug,
+        title=state.title,
+        date=state.date,
+        status=state.status,
+        created=state.created,
+        sides=state.sides,
+        likes=dict(c.likes),
         viewers=c.viewers if viewers_now is None else viewers_now,
-        peak_viewers=c.peak_viewers, unique_viewers=c.unique_viewers, votes=total_votes(state),
-        rounds=len(state.rounds) + (1 if state.round.open else 0), rounds_won=dict(state.rounds_won),
-        points=dict(state.points), questions=question_counts(state), rehearsal=state.rehearsal)
+        peak_viewers=c.peak_viewers,
+        unique_viewers=c.unique_viewers,
+        votes=total_votes(state),
+        rounds=len(state.rounds) + (1 if state.round.open else 0),
+        rounds_won=dict(state.rounds_won),
+        points=dict(state.points),
+        questions=question_counts(state),
+        rehearsal=state.rehearsal,
+    )
 
 
 # -- the season -----------------------------------------------------------------------
@@ -121,7 +132,8 @@ class SeasonTotals:
 def season_totals(stats: list[EpisodeStats]) -> SeasonTotals:
     aired = [s for s in stats if s.aired]
     return SeasonTotals(
-        episodes=len(stats), aired=len(aired),
+        episodes=len(stats),
+        aired=len(aired),
         likes=sum(s.likes_total for s in aired),
         peak_max=max((s.peak_viewers for s in aired), default=0),
         peak_sum=sum(s.peak_viewers for s in aired),
@@ -129,7 +141,8 @@ def season_totals(stats: list[EpisodeStats]) -> SeasonTotals:
         votes=sum(s.votes for s in aired),
         received=sum(s.received for s in aired),
         approved=sum(s.approved for s in aired),
-        answered=sum(s.answered for s in aired))
+        answered=sum(s.answered for s in aired),
+    )
 
 
 def episode_order(stats: list[EpisodeStats]) -> list[EpisodeStats]:
@@ -246,13 +259,33 @@ def round_rows(state: ShowState, events: list[dict], now: int) -> list[RoundRow]
             started[index] = int(e["ts"])
         if r.get("status") == "finished":
             run[index] = int(r.get("elapsed_ms", 0))
-    rows = [RoundRow(int(r["index"]), str(r.get("topic", "")), "finished", int(r.get("duration_s", 0)),
-                     run.get(int(r["index"])), started.get(int(r["index"])), dict(r.get("votes") or {}),
-                     r.get("winner")) for r in state.rounds]
+    rows = [
+        RoundRow(
+            int(r["index"]),
+            str(r.get("topic", "")),
+            "finished",
+            int(r.get("duration_s", 0)),
+            run.get(int(r["index"])),
+            started.get(int(r["index"])),
+            dict(r.get("votes") or {}),
+            r.get("winner"),
+        )
+        for r in state.rounds
+    ]
     rnd = state.round
     if rnd.open:
-        rows.append(RoundRow(rnd.index, rnd.topic, rnd.status, rnd.duration_s, rnd.run_ms(now),
-                             started.get(rnd.index), dict(state.counters.votes), None))
+        rows.append(
+            RoundRow(
+                rnd.index,
+                rnd.topic,
+                rnd.status,
+                rnd.duration_s,
+                rnd.run_ms(now),
+                started.get(rnd.index),
+                dict(state.counters.votes),
+                None,
+            )
+        )
     return rows
 
 
@@ -261,27 +294,46 @@ def build(state: ShowState, timeline: list[dict], now: int, sample_ms: int = 10_
     after = timeline[start:]
     samples = [e for e in after if e.get("type") == "sample"]
     events = [e for e in after if e.get("type") != "sample"]
-    questions = [QuestionRow(q.id, q.created, q.name, q.text, q.status, q.upvotes, q.flagged)
-                 for q in sorted(state.questions.values(), key=lambda q: (q.created, q.id))]
+    questions = [
+        QuestionRow(q.id, q.created, q.name, q.text, q.status, q.upvotes, q.flagged)
+        for q in sorted(state.questions.values(), key=lambda q: (q.created, q.id))
+    ]
     return Report(
-        stats=episode_stats(state), likes_per_minute=likes_per_minute(samples),
-        viewers=viewers_series(samples, sample_ms), rounds=round_rows(state, after, now),
-        questions=questions, by_state=question_counts(state), reset_at=reset_at,
-        before_reset=start, entries=len(timeline), samples=len(samples),
+        stats=episode_stats(state),
+        likes_per_minute=likes_per_minute(samples),
+        viewers=viewers_series(samples, sample_ms),
+        rounds=round_rows(state, after, now),
+        questions=questions,
+        by_state=question_counts(state),
+        reset_at=reset_at,
+        before_reset=start,
+        entries=len(timeline),
+        samples=len(samples),
         first_ts=int(timeline[0]["ts"]) if timeline else None,
-        last_ts=int(timeline[-1]["ts"]) if timeline else None, events=events)
+        last_ts=int(timeline[-1]["ts"]) if timeline else None,
+        events=events,
+    )
 
 
 # -- the export ---------------------------------------------------------------------------
 
 CSV_FIXED = ("seq", "ts", "time", "type")
-CSV_EXTRA = ("likes_a", "likes_b", "votes_a", "votes_b", "viewers", "round", "question_id",
-             "question_status", "question_text")
+CSV_EXTRA = (
+    "likes_a",
+    "likes_b",
+    "votes_a",
+    "votes_b",
+    "viewers",
+    "round",
+    "question_id",
+    "question_status",
+    "question_text",
+)
 CSV_COLUMNS = (*CSV_FIXED, "data", *CSV_EXTRA)
 
 
 def iso_utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def export_entries(timeline: list[dict]) -> list[dict]:
@@ -305,17 +357,25 @@ def _extras(entry: dict) -> dict[str, object]:
     extra: dict[str, object] = dict.fromkeys(CSV_EXTRA, "")
     if entry["type"] == "sample":
         likes, votes = entry.get("likes") or {}, entry.get("votes") or {}
-        extra.update(likes_a=likes.get("a", ""), likes_b=likes.get("b", ""), votes_a=votes.get("a", ""),
-                     votes_b=votes.get("b", ""), viewers=entry.get("viewers", ""),
-                     round=entry.get("round", ""))
+        extra.update(
+            likes_a=likes.get("a", ""),
+            likes_b=likes.get("b", ""),
+            votes_a=votes.get("a", ""),
+            votes_b=votes.get("b", ""),
+            viewers=entry.get("viewers", ""),
+            round=entry.get("round", ""),
+        )
     elif entry["type"] == "question":
         q = entry.get("question") or {}
-        extra.update(question_id=q.get("id", ""), question_status=q.get("status", ""),
-                     question_text=_cell(str(q.get("text", ""))))
+        extra.update(
+            question_id=q.get("id", ""),
+            question_status=q.get("status", ""),
+            question_text=_cell(str(q.get("text", ""))),
+        )
     elif entry["type"] == "round":
         r = entry.get("round") or {}
         extra.update(round=r.get("index", ""))
-        if "rounds" in entry and entry["rounds"]:
+        if entry.get("rounds"):
             last = entry["rounds"][-1]
             votes = last.get("votes") or {}
             if r.get("status") == "finished":
@@ -334,17 +394,26 @@ def to_csv(entries: list[dict]) -> str:
     for e in entries:
         data = {k: v for k, v in e.items() if k not in CSV_FIXED}
         extra = _extras(e)
-        writer.writerow([e["seq"], e["ts"], e["time"], e["type"],
-                         orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode(),
-                         *[extra[c] for c in CSV_EXTRA]])
+        writer.writerow(
+            [
+                e["seq"],
+                e["ts"],
+                e["time"],
+                e["type"],
+                orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode(),
+                *[extra[c] for c in CSV_EXTRA],
+            ]
+        )
     return buf.getvalue()
 
 
 def from_csv(text: str) -> list[dict]:
     """The entries of a `to_csv` export (a leading byte-order mark is fine)."""
     rows = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    return [{"seq": int(r["seq"]), "ts": int(r["ts"]), "time": r["time"], "type": r["type"],
-             **orjson.loads(r["data"])} for r in rows]
+    return [
+        {"seq": int(r["seq"]), "ts": int(r["ts"]), "time": r["time"], "type": r["type"], **orjson.loads(r["data"])}
+        for r in rows
+    ]
 
 
 # -- text for people -----------------------------------------------------------------------
@@ -380,7 +449,7 @@ def _round_down(n: int, unit: int, name: str) -> str:
 
 
 def local(ms: int, tz: tzinfo | None) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz or timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz or UTC)
 
 
 def clock(ms: int | None, tz: tzinfo | None, seconds: bool = False) -> str:

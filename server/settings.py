@@ -5,13 +5,15 @@ The README's settings and limits tables list the same names.
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from .domain import LIMITS, TextLimits
 
 
-def _env(name: str, default, cast=str):
+def _env(name: str, default: Any, cast: Callable[[str], Any] = str) -> Any:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -77,8 +79,8 @@ class Settings:
     reject_flagged: bool = False
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
-        values = {}
+    def from_env(cls, **overrides: Any) -> "Settings":
+        values: dict[str, Any] = {}
         for f in fields(cls):
             default = f.default
             if f.name == "allowed_origins":

@@ -48,7 +48,7 @@ class Writer(Protocol):
 class TransportWriter:
     """The fast path: the same framed bytes go to every transport, no task, no await."""
 
-    __slots__ = ("proto", "transport", "limit", "ws")
+    __slots__ = ("limit", "proto", "transport", "ws")
 
     def __init__(self, ws: Any, proto: Any, limit: int, sndbuf: int) -> None:
         self.ws, self.proto, self.transport, self.limit = ws, proto, proto.transport, limit
@@ -87,7 +87,7 @@ class QueueWriter:
         self.ws, self.limit = ws, limit
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.queued = 0
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[Any] | None = None
         self.dead = False
 
     def write(self, payload: bytes, wire: bytes) -> bool:
@@ -149,8 +149,11 @@ class FastPath:
             log.info("socket write path: fast (frames written once to each transport)")
         except Exception as exc:  # any surprise means: not available
             self.available, self.reason = False, str(exc)
-            log.warning("socket write path: queue per connection, NOT the fast path (%s); "
-                        "run with uvicorn's ws='websockets-sansio' and the pinned versions", exc)
+            log.warning(
+                "socket write path: queue per connection, NOT the fast path (%s); "
+                "run with uvicorn's ws='websockets-sansio' and the pinned versions",
+                exc,
+            )
         return self
 
     def writer(self, ws: Any, limit: int, sndbuf: int) -> Writer:
@@ -176,16 +179,16 @@ def _check_libraries() -> type:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     from uvicorn.server import ServerState
 
-    config = uvicorn.Config(app=None, ws="websockets-sansio", log_config=None)  # logging untouched
+    config = uvicorn.Config(app="server.app:create_app", ws="websockets-sansio", log_config=None)  # not loaded
     proto = WebSocketsSansIOProtocol(config, ServerState(), {})
     for attr in ("transport", "close_sent"):
         if not hasattr(proto, attr):
             raise RuntimeError(f"uvicorn {uvicorn.__version__}: the protocol has no {attr!r}")
 
-    async def receive() -> dict:
+    async def receive() -> dict[str, Any]:
         return {}
 
-    ws = WebSocket({"type": "websocket", "path": "/", "headers": []}, receive, proto.send)
+    ws = WebSocket({"type": "websocket", "path": "/", "headers": []}, receive, proto.send)  # type: ignore[arg-type]
     if getattr(getattr(ws, "_send", None), "__self__", None) is not proto:
         raise RuntimeError("starlette WebSocket no longer keeps the server's send as _send")
     return WebSocketsSansIOProtocol

@@ -12,6 +12,7 @@ the limits; `TextLimits` carries them into the domain, the forms and, through
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 SIDES = ("a", "b")
 DEFAULT_COLORS = {"a": "#d7263d", "b": "#1b6fd1"}
@@ -46,8 +47,9 @@ class DomainError(Exception):
     (`form.err.<key>` in the string catalog); `message` is the English text.
     """
 
-    def __init__(self, code: str, message: str, field: str = "", key: str = "",
-                 params: dict | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, field: str = "", key: str = "", params: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -1,11 +1,11 @@
 """Audience questions and their moderation."""
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from . import DomainError
 
-PENDING, APPROVED, FEATURED, ANSWERED, REJECTED = (
-    "pending", "approved", "featured", "answered", "rejected")
+PENDING, APPROVED, FEATURED, ANSWERED, REJECTED = ("pending", "approved", "featured", "answered", "rejected")
 STATUSES = (PENDING, APPROVED, FEATURED, ANSWERED, REJECTED)
 PUBLIC = frozenset((APPROVED, FEATURED, ANSWERED))
 
@@ -34,17 +34,23 @@ class Question:
     def public(self) -> bool:
         return self.status in PUBLIC
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         return asdict(self)
 
-    def public_view(self) -> dict:
-        return {"id": self.id, "text": self.text, "name": self.name, "status": self.status,
-                "upvotes": self.upvotes, "created": self.created}
+    def public_view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "name": self.name,
+            "status": self.status,
+            "upvotes": self.upvotes,
+            "created": self.created,
+        }
 
-    def redacted_view(self) -> dict:
+    def redacted_view(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status}
 
-    def console_view(self) -> dict:
+    def console_view(self) -> dict[str, Any]:
         view = self.public_view()
         view["device"] = self.device
         if self.flagged:
@@ -52,7 +58,7 @@ class Question:
         return view
 
     @classmethod
-    def from_record(cls, data: dict) -> "Question":
+    def from_record(cls, data: dict[str, Any]) -> "Question":
         return cls(**data)
 
 

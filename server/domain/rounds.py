@@ -6,6 +6,7 @@ before that), so the remaining time is exact after any number of pauses.
 """
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from . import DomainError
 
@@ -36,7 +37,7 @@ class Round:
     def remaining_ms(self, now: int) -> int:
         return max(0, self.duration_s * 1000 - self.run_ms(now))
 
-    def view(self, now: int) -> dict:
+    def view(self, now: int) -> dict[str, Any]:
         """What clients see: no raw clock fields, the remaining time instead."""
         return {
             "index": self.index,
@@ -46,11 +47,11 @@ class Round:
             "remaining_ms": self.remaining_ms(now),
         }
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, data: dict) -> "Round":
+    def from_record(cls, data: dict[str, Any]) -> "Round":
         return cls(**data)
 
 

@@ -19,7 +19,7 @@ checked against the fields it read (compare-and-set).
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -58,14 +58,14 @@ class ShowState:
     title: str = ""
     status: str = "live"
     sides: dict[str, dict[str, str]] = field(default_factory=dict)
-    plan: list[dict] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
     date: str = ""
     created: int = 0
     rehearsal: int = 0
     featured: str | None = None
     banned: list[str] = field(default_factory=list)  # device hashes
     round: Round = field(default_factory=Round)
-    rounds: list[dict] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
     rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
     points: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
     questions: dict[str, Question] = field(default_factory=dict)
@@ -75,7 +75,7 @@ class ShowState:
 
     # -- folding events --------------------------------------------------
 
-    def apply(self, event: dict) -> None:
+    def apply(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "question":
             q = Question.from_record(event["question"])
@@ -124,25 +124,40 @@ class ShowState:
 
     # -- views -----------------------------------------------------------
 
-    def tally(self) -> dict:
+    def tally(self) -> dict[str, Any]:
         c = self.counters
-        return {"likes": c.likes, "votes": c.votes, "points": self.points,
-                "viewers": c.viewers, "rounds_won": self.rounds_won,
-                "peak_viewers": c.peak_viewers, "unique_viewers": c.unique_viewers,
-                "overlays": c.overlays}
+        return {
+            "likes": c.likes,
+            "votes": c.votes,
+            "points": self.points,
+            "viewers": c.viewers,
+            "rounds_won": self.rounds_won,
+            "peak_viewers": c.peak_viewers,
+            "unique_viewers": c.unique_viewers,
+            "overlays": c.overlays,
+        }
 
-    def view(self, now: int, console: bool) -> dict:
+    def view(self, now: int, console: bool) -> dict[str, Any]:
         """The snapshot's `show`. `questions` is the last key (see Hub's audience splice)."""
         if console:
             qs = [q.console_view() for q in reversed(self.questions.values())]
         else:
             qs = [q.public_view() for q in self.questions.values() if q.public]
-        return {"slug": self.slug, "title": self.title, "status": self.status,
-                "sides": self.sides, "plan": self.plan, "date": self.date,
-                "rehearsal": self.rehearsal, "round": self.round.view(now),
-                "rounds": self.rounds, "featured": self.featured, "tally": self.tally(),
-                **({"banned": self.banned} if console else {}),
-                "questions": qs}
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "status": self.status,
+            "sides": self.sides,
+            "plan": self.plan,
+            "date": self.date,
+            "rehearsal": self.rehearsal,
+            "round": self.round.view(now),
+            "rounds": self.rounds,
+            "featured": self.featured,
+            "tally": self.tally(),
+            **({"banned": self.banned} if console else {}),
+            "questions": qs,
+        }
 
 
 def question_field(q: Question) -> bytes:
@@ -151,7 +166,7 @@ def question_field(q: Question) -> bytes:
     return dumps(record)
 
 
-def fields_of(event: dict) -> dict[str, bytes]:
+def fields_of(event: dict[str, Any]) -> dict[str, bytes]:
     """The stored fields an event writes."""
     kind = event["type"]
     if kind == "question":
@@ -169,17 +184,17 @@ def fields_of(event: dict) -> dict[str, bytes]:
     raise ValueError(kind)
 
 
-def is_public(event: dict) -> bool:
-    return event.get("public", True)
+def is_public(event: dict[str, Any]) -> bool:
+    return bool(event.get("public", True))
 
 
-def private(event: dict) -> dict:
+def private(event: dict[str, Any]) -> dict[str, Any]:
     """Mark an event as one phones and overlays do not see."""
     event["public"] = False
     return event
 
 
-def event_views(event: dict, now: int) -> tuple[dict, dict | None, dict | None]:
+def event_views(event: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """(console, public, mine) bodies of an event's frame. `public` is None when
     phones and overlays do not see the event; `mine` is the asker's own view of a
     question they may not otherwise see (sent without a seq)."""
@@ -208,15 +223,19 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EPISODE_FIELDS = ("slug", "title", "date", "status", "sides", "plan")
 
 
-def check_episode(data: dict, limits: TextLimits = LIMITS) -> tuple[dict, list[DomainError]]:
+class Problem(Protocol):
+    def __call__(self, at: str, key: str, message: str, **params: Any) -> None: ...
+
+
+def check_episode(data: dict[str, Any], limits: TextLimits = LIMITS) -> tuple[dict[str, Any], list[DomainError]]:
     """Validate the episode fields present in `data` (slug, title, date, status,
     sides, plan): their clean values, and every problem found (empty if none).
     The producer form shows all the problems; the API and the socket the first."""
     problems: list[DomainError] = []
-    clean: dict = {}
+    clean: dict[str, Any] = {}
 
-    def problem(field: str, key: str, message: str, **params: Any) -> None:
-        problems.append(DomainError("invalid", message, field, key, params))
+    def problem(at: str, key: str, message: str, **params: Any) -> None:
+        problems.append(DomainError("invalid", message, at, key, params))
 
     if "slug" in data:
         slug = data["slug"]
@@ -244,7 +263,7 @@ def check_episode(data: dict, limits: TextLimits = LIMITS) -> tuple[dict, list[D
     return clean, problems
 
 
-def _check_sides(sides: Any, limits: TextLimits, problem) -> dict[str, dict[str, str]]:
+def _check_sides(sides: Any, limits: TextLimits, problem: "Problem") -> dict[str, dict[str, str]]:
     if not isinstance(sides, dict) or set(sides) != set(SIDES):
         problem("sides", "sides", "sides must have exactly a and b")
         return {}
@@ -259,8 +278,13 @@ def _check_sides(sides: Any, limits: TextLimits, problem) -> dict[str, dict[str,
             limit = limits.side_field(name)
             value = side.get(name, "")
             if not isinstance(value, str) or len(value) > limit:
-                problem(f"sides.{key}.{name}", "too_long", f"sides.{key}.{name} must be text of at most {limit}",
-                        field=name, n=limit)
+                problem(
+                    f"sides.{key}.{name}",
+                    "too_long",
+                    f"sides.{key}.{name} must be text of at most {limit}",
+                    field=name,
+                    n=limit,
+                )
                 value = ""
             clean[name] = value
         color = side.get("color") or DEFAULT_COLORS[key]
@@ -273,7 +297,7 @@ def _check_sides(sides: Any, limits: TextLimits, problem) -> dict[str, dict[str,
     return out
 
 
-def _check_plan(plan: Any, limits: TextLimits, problem) -> list[dict]:
+def _check_plan(plan: Any, limits: TextLimits, problem: "Problem") -> list[dict[str, Any]]:
     if not isinstance(plan, list):
         problem("plan", "plan", "plan must be a list")
         return []
@@ -286,29 +310,47 @@ def _check_plan(plan: Any, limits: TextLimits, problem) -> list[dict]:
             continue
         topic, duration = item.get("topic"), item.get("duration_s", 300)
         if not isinstance(topic, str) or not 1 <= len(topic) <= limits.topic:
-            problem(f"plan.{i}.topic", "topic", f"plan topic {i} must be 1..{limits.topic} characters",
-                    n=i, max=limits.topic)
+            problem(
+                f"plan.{i}.topic",
+                "topic",
+                f"plan topic {i} must be 1..{limits.topic} characters",
+                n=i,
+                max=limits.topic,
+            )
         if type(duration) is not int or not rmod.MIN_DURATION_S <= duration <= rmod.MAX_DURATION_S:
-            problem(f"plan.{i}.duration_s", "duration", f"plan duration {i} must be "
-                    f"{rmod.MIN_DURATION_S}..{rmod.MAX_DURATION_S} seconds",
-                    n=i, lo=rmod.MIN_DURATION_S, hi=rmod.MAX_DURATION_S)
+            problem(
+                f"plan.{i}.duration_s",
+                "duration",
+                f"plan duration {i} must be {rmod.MIN_DURATION_S}..{rmod.MAX_DURATION_S} seconds",
+                n=i,
+                lo=rmod.MIN_DURATION_S,
+                hi=rmod.MAX_DURATION_S,
+            )
         out.append({"topic": topic, "duration_s": duration})
     return out
 
 
-def new_show(slug: str, title: str, sides: Any, plan: list | None = None, date: str = "",
-             now: int = 0, status: str = "live", limits: TextLimits = LIMITS) -> ShowState:
-    clean, problems = check_episode({"slug": slug, "title": title, "sides": sides, "plan": plan or [],
-                                     "date": date, "status": status}, limits)
+def new_show(
+    slug: str,
+    title: str,
+    sides: Any,
+    plan: list[Any] | None = None,
+    date: str = "",
+    now: int = 0,
+    status: str = "live",
+    limits: TextLimits = LIMITS,
+) -> ShowState:
+    clean, problems = check_episode(
+        {"slug": slug, "title": title, "sides": sides, "plan": plan or [], "date": date, "status": status}, limits
+    )
     if problems:
         raise problems[0]
-    return ShowState(slug, title=title, status=status, sides=clean["sides"], plan=clean["plan"],
-                     date=date, created=now)
+    return ShowState(slug, title=title, status=status, sides=clean["sides"], plan=clean["plan"], date=date, created=now)
 
 
-def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict]:
+def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict[str, Any]]:
     changed, featured = qmod.moderate(state.questions, state.featured, qid, action)
-    events: list[dict] = []
+    events: list[dict[str, Any]] = []
     for q in changed:
         event = {"type": "question", "question": q.record()}
         # phones and overlays hear of it only if it is, or was, public
@@ -318,13 +360,16 @@ def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict]:
     return events
 
 
-def decide_round(state: ShowState, action: str, now: int, topic: str = "",
-                 duration_s: int = 0, votes: dict[str, int] | None = None) -> list[dict]:
+def decide_round(
+    state: ShowState, action: str, now: int, topic: str = "", duration_s: int = 0, votes: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
     current = state.round
     if action == "start":
         new = rmod.start(current, topic, duration_s, now)
-        return [{"type": "round", "round": new.record()},
-                *([{"type": "show", "show": {"status": "live"}}] if state.status == "draft" else [])]
+        return [
+            {"type": "round", "round": new.record()},
+            *([{"type": "show", "show": {"status": "live"}}] if state.status == "draft" else []),
+        ]
     if action == "pause":
         return [{"type": "round", "round": rmod.pause(current, now).record()}]
     if action == "resume":
@@ -333,17 +378,15 @@ def decide_round(state: ShowState, action: str, now: int, topic: str = "",
         new = rmod.end(current, now)
         tally = dict(votes or {"a": 0, "b": 0})
         win = rmod.winner(tally)
-        result = {"index": new.index, "topic": new.topic, "duration_s": new.duration_s,
-                  "votes": tally, "winner": win}
+        result = {"index": new.index, "topic": new.topic, "duration_s": new.duration_s, "votes": tally, "winner": win}
         won = dict(state.rounds_won)
         if win:
             won[win] = won.get(win, 0) + 1
-        return [{"type": "round", "round": new.record(), "rounds": [*state.rounds, result],
-                 "rounds_won": won}]
+        return [{"type": "round", "round": new.record(), "rounds": [*state.rounds, result], "rounds_won": won}]
     raise DomainError("invalid", f"unknown round action {action}")
 
 
-def decide_points(state: ShowState, side: str, points: int) -> list[dict]:
+def decide_points(state: ShowState, side: str, points: int) -> list[dict[str, Any]]:
     if side not in SIDES:
         raise DomainError("invalid", "side must be a or b")
     if not 0 <= points <= MAX_POINTS:
@@ -354,7 +397,7 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict]:
 EDITABLE = ("title", "date", "status", "sides", "plan")
 
 
-def decide_edit(state: ShowState, changes: dict, limits: TextLimits = LIMITS) -> list[dict]:
+def decide_edit(state: ShowState, changes: dict[str, Any], limits: TextLimits = LIMITS) -> list[dict[str, Any]]:
     """Producer edits of an episode: title, date, status, sides, round plan."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -366,25 +409,30 @@ def decide_edit(state: ShowState, changes: dict, limits: TextLimits = LIMITS) ->
     return [{"type": "show", "show": clean}] if clean else []
 
 
-def decide_reset(state: ShowState, now: int) -> list[dict]:
+def decide_reset(state: ShowState, now: int) -> list[dict[str, Any]]:
     """A rehearsal reset: rounds, points and results back to zero, marked in the show."""
     if state.round.open:
         raise DomainError("conflict", "end the running round before a reset")
     on_air = state.questions.get(state.featured) if state.featured else None
-    off_air = ([{"type": "question", "question": replace(on_air, status=qmod.APPROVED).record()}]
-               if on_air is not None and on_air.status == qmod.FEATURED else [])
-    return [*off_air,
-            {"type": "round", "round": Round().record(), "rounds": [], "rounds_won": {"a": 0, "b": 0}},
-            {"type": "points", "points": {"a": 0, "b": 0}},
-            {"type": "show", "show": {"rehearsal": now, "featured": None}}]
+    off_air = (
+        [{"type": "question", "question": replace(on_air, status=qmod.APPROVED).record()}]
+        if on_air is not None and on_air.status == qmod.FEATURED
+        else []
+    )
+    return [
+        *off_air,
+        {"type": "round", "round": Round().record(), "rounds": [], "rounds_won": {"a": 0, "b": 0}},
+        {"type": "points", "points": {"a": 0, "b": 0}},
+        {"type": "show", "show": {"rehearsal": now, "featured": None}},
+    ]
 
 
-def decide_ban(state: ShowState, device: str, ban: bool) -> list[dict]:
+def decide_ban(state: ShowState, device: str, ban: bool) -> list[dict[str, Any]]:
     """Ban (or unban) a device; a ban also rejects its questions, taking them off every screen."""
     banned = set(state.banned)
     if (device in banned) == ban:
         raise DomainError("conflict", "already banned" if ban else "not banned")
-    events: list[dict] = []
+    events: list[dict[str, Any]] = []
     featured = state.featured
     if ban:
         banned.add(device)
@@ -396,7 +444,7 @@ def decide_ban(state: ShowState, device: str, ban: bool) -> list[dict]:
                     featured = None
     else:
         banned.discard(device)
-    change: dict = {"banned": sorted(banned)}
+    change: dict[str, Any] = {"banned": sorted(banned)}
     show_event = {"type": "show", "show": change}
     if featured != state.featured:
         change["featured"] = featured

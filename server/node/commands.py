@@ -8,6 +8,7 @@ catch up through the event stream and decide again.
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..domain import DomainError, TextLimits
 from ..domain import show as dshow
@@ -18,7 +19,7 @@ from ..store import Conflict, Store
 from .replica import Runtime, now_ms
 
 CAS_RETRIES = 8
-Decide = Callable[[ShowState], Awaitable[list[dict]]]
+Decide = Callable[[ShowState], Awaitable[list[dict[str, Any]]]]
 
 
 class Commands:
@@ -36,8 +37,7 @@ class Commands:
                     return state
                 names = {name for event in events for name in dshow.fields_of(event)}
                 try:
-                    await self.store.commit(state.slug, events,
-                                            {n: dshow.field_value(state, n) for n in names})
+                    await self.store.commit(state.slug, events, {n: dshow.field_value(state, n) for n in names})
                     return state
                 except Conflict:
                     await asyncio.sleep(0.02 * (attempt + 1))
@@ -48,14 +48,13 @@ class Commands:
         slug = rt.state.slug
         kind = msg.type
 
-        async def decide(state: ShowState) -> list[dict]:
+        async def decide(state: ShowState) -> list[dict[str, Any]]:
             if kind.startswith("question."):
                 return dshow.decide_moderation(state, msg.question, kind.split(".", 1)[1])
             if kind == "round.start":
                 topic = single_line(msg.topic)
                 if len(topic) > self.limits.topic:
-                    raise ProtocolError("too_large", f"a topic has at most {self.limits.topic} characters",
-                                        msg.id)
+                    raise ProtocolError("too_large", f"a topic has at most {self.limits.topic} characters", msg.id)
                 if not topic:
                     raise ProtocolError("invalid", "a round needs a topic", msg.id)
                 return dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
@@ -74,15 +73,16 @@ class Commands:
         if kind == "device.ban" and state.round.open:
             await self.store.unvote(slug, state.round.index, msg.device)
 
-    async def edit_show(self, rt: Runtime, changes: dict) -> None:
-        async def decide(state: ShowState) -> list[dict]:
+    async def edit_show(self, rt: Runtime, changes: dict[str, Any]) -> None:
+        async def decide(state: ShowState) -> list[dict[str, Any]]:
             return dshow.decide_edit(state, changes, self.limits)
 
         await self.commit_decided(rt, decide)
 
     async def rehearsal_reset(self, rt: Runtime) -> None:
         """Zero an episode's counters (after the producer confirmed it)."""
-        async def decide(state: ShowState) -> list[dict]:
+
+        async def decide(state: ShowState) -> list[dict[str, Any]]:
             return dshow.decide_reset(state, now_ms())
 
         await self.commit_decided(rt, decide)

@@ -26,8 +26,9 @@ Handler = Callable[[Runtime, Conn, Message, float], Awaitable[Reply | None]]
 
 
 class Handlers:
-    def __init__(self, settings: Settings, store: Store, commands: Commands,
-                 flagged: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, commands: Commands, flagged: Callable[[str], bool] | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.commands = commands
@@ -40,8 +41,13 @@ class Handlers:
             "ask": Budget(1.0 / s.question_interval_s, 1.0, "one question every few seconds; try again shortly"),
             "console": Budget(s.console_rate, s.console_burst),
         }
-        audience: dict[str, Handler] = {"hello": self.hello, "like": self.like, "vote": self.vote,
-                                        "ask": self.ask, "upvote": self.upvote}
+        audience: dict[str, Handler] = {
+            "hello": self.hello,
+            "like": self.like,
+            "vote": self.vote,
+            "ask": self.ask,
+            "upvote": self.upvote,
+        }
         self.table = audience  # console types fall through to `host`
 
     async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
@@ -134,8 +140,7 @@ class Handlers:
         count = await self.store.upvote(rt.state.slug, q.id, conn.dhash)
         if count is None:
             raise DomainError("conflict", "already upvoted")
-        await self.store.commit(rt.state.slug, [{"type": "question",
-                                                 "question": replace(q, upvotes=count).record()}])
+        await self.store.commit(rt.state.slug, [{"type": "question", "question": replace(q, upvotes=count).record()}])
         return Reply.ack(msg.id) if msg.id else None
 
     # -- console -------------------------------------------------------------------------

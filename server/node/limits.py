@@ -14,6 +14,7 @@ values (not encoded bytes) under a byte budget, oldest first out.
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from ..domain.ratelimit import TokenBucket
 from ..protocol import ProtocolError, Reply
@@ -84,7 +85,7 @@ class ReplyCache:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._done: OrderedDict[tuple[str, str], Reply] = OrderedDict()
-        self._running: dict[tuple[str, str], asyncio.Future] = {}
+        self._running: dict[tuple[str, str], asyncio.Future[Any]] = {}
 
     def __len__(self) -> int:
         return len(self._done)

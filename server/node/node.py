@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from ..domain import DomainError
 from ..domain.show import ShowState
@@ -32,8 +33,13 @@ def device_hash(device: str) -> str:
 
 
 class Node:
-    def __init__(self, settings: Settings, store: Store, flagged: Callable[[str], bool] | None = None,
-                 observe_tick: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        flagged: Callable[[str], bool] | None = None,
+        observe_tick: Callable[[float], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.tasks = Tasks()
@@ -42,7 +48,7 @@ class Node:
         self.commands = Commands(store, settings.text_limits)
         self.handlers = Handlers(settings, store, self.commands, flagged)
         self.ticker = Ticker(settings, store, self.replicas, observe_tick)
-        self._tick_task: asyncio.Task | None = None
+        self._tick_task: asyncio.Task[Any] | None = None
 
     @property
     def shows(self) -> dict[str, Runtime]:
@@ -94,7 +100,7 @@ class Node:
     async def create_show(self, state: ShowState) -> None:
         await self.store.create_show(state)
 
-    async def edit_show(self, slug: str, changes: dict) -> None:
+    async def edit_show(self, slug: str, changes: dict[str, Any]) -> None:
         await self.commands.edit_show(await self._known(slug), changes)
 
     async def rehearsal_reset(self, slug: str) -> None:
@@ -107,7 +113,7 @@ class Node:
         """The show as the store has it now, with its counters (for reports)."""
         return await self.store.load(slug)
 
-    async def timeline(self, slug: str) -> list[dict]:
+    async def timeline(self, slug: str) -> list[dict[str, Any]]:
         return await self.store.timeline(slug)
 
     async def ready(self) -> bool:

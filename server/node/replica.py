@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import protocol
 from ..domain import show as dshow
@@ -44,7 +45,7 @@ class Runtime:
     fast_tally: bytes = b""
     phone_tallies: list[bytes] = field(default_factory=list)  # last tally sent, per phone group
     resyncing: bool = False
-    held_events: list[tuple[int, int, dict]] = field(default_factory=list)  # arrived while resyncing
+    held_events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)  # arrived while resyncing
     synced: asyncio.Event = field(default_factory=asyncio.Event)  # clear while resyncing
 
     def __post_init__(self) -> None:
@@ -58,7 +59,7 @@ class Replicas:
         self.reply_cache_bytes = reply_cache_bytes
         self.tasks = tasks
         self.shows: dict[str, Runtime] = {}
-        self._loading: dict[str, asyncio.Future] = {}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
         store.on_event = self.on_event
         store.on_signal = self.on_signal
         store.on_resync = self.on_resync
@@ -82,13 +83,14 @@ class Replicas:
         rt = self.shows.get(slug)
         if rt is None:
             groups = self.phone_groups
-            rt = self.shows[slug] = Runtime(state, Room(groups), ReplyCache(self.reply_cache_bytes),
-                                            phone_tallies=[b""] * groups)
+            rt = self.shows[slug] = Runtime(
+                state, Room(groups), ReplyCache(self.reply_cache_bytes), phone_tallies=[b""] * groups
+            )
         return rt
 
     # -- events from the store -------------------------------------------------
 
-    def on_event(self, slug: str, seq: int, pseq: int, event: dict) -> None:
+    def on_event(self, slug: str, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
         if rt is None:
             return
@@ -103,7 +105,7 @@ class Replicas:
             return
         self._apply(rt, seq, pseq, event)
 
-    def _apply(self, rt: Runtime, seq: int, pseq: int, event: dict) -> None:
+    def _apply(self, rt: Runtime, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt.state.apply(event)
         rt.state.seq = seq
         if pseq:
@@ -114,7 +116,7 @@ class Replicas:
                 conn.banned = conn.dhash in banned
         self.fan_out(rt, seq, pseq, event)
 
-    def fan_out(self, rt: Runtime, seq: int, pseq: int, event: dict) -> None:
+    def fan_out(self, rt: Runtime, seq: int, pseq: int, event: dict[str, Any]) -> None:
         """Consoles get every event under `seq`; phones and overlays get the public
         ones under `pseq`; an asker gets their own not-yet-public question without a
         seq (it is theirs, not part of the show's public stream)."""
@@ -128,7 +130,7 @@ class Replicas:
             if owners:
                 room.send_group(owners, protocol.encode(mine))
 
-    def on_signal(self, slug: str, frame: dict) -> None:
+    def on_signal(self, slug: str, frame: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
         if rt is not None and frame.get("type") == "reload":
             rt.room.broadcast(("overlay",), protocol.encode(frame))
@@ -197,7 +199,7 @@ class Replicas:
         conn.stop()
         rt.room.remove(conn)
 
-    async def _personal(self, rt: Runtime, conn: Conn) -> dict | None:
+    async def _personal(self, rt: Runtime, conn: Conn) -> dict[str, Any] | None:
         """What only this phone sees in its snapshot (its vote and upvotes)."""
         if conn.role != "audience":
             return None
@@ -208,21 +210,23 @@ class Replicas:
             vote, upvoted = None, []
         return {"vote": vote if state.round.index else None, "upvoted": upvoted}
 
-    def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict | None) -> None:
+    def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False
         conn.send(protocol.encode(snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned)))
 
 
-def snapshot(state: ShowState, role: str, dhash: str = "", personal: dict | None = None,
-             banned: bool = False) -> dict:
+def snapshot(
+    state: ShowState, role: str, dhash: str = "", personal: dict[str, Any] | None = None, banned: bool = False
+) -> dict[str, Any]:
     """The first frame of a socket: the whole show as its role may see it."""
     now = now_ms()
     seq = state.seq if role == "console" else state.pseq
-    frame: dict = {"type": "snapshot", "seq": seq, "role": role, "server_time": now}
+    frame: dict[str, Any] = {"type": "snapshot", "seq": seq, "role": role, "server_time": now}
     show = state.view(now, console=role == "console")
     if role == "audience":
-        own = [{**q.public_view(), "mine": True} for q in state.questions.values()
-               if q.device == dhash and not q.public]
+        own = [
+            {**q.public_view(), "mine": True} for q in state.questions.values() if q.device == dhash and not q.public
+        ]
         show["questions"].extend(own)
         frame["you"] = {"vote": None, "upvoted": [], **(personal or {}), "banned": banned}
     frame["show"] = show

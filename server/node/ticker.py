@@ -22,8 +22,9 @@ log = logging.getLogger("leitai.node")
 
 
 class Ticker:
-    def __init__(self, settings: Settings, store: Store, replicas: Replicas,
-                 observe: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, replicas: Replicas, observe: Callable[[float], None] | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.replicas = replicas
@@ -65,14 +66,19 @@ class Ticker:
         slug = state.slug
         deltas = rt.likes.drain()
         try:
-            counters = await self.store.tick(slug, deltas, state.round.index,
-                                             rt.room.count("audience"), rt.room.count("overlay"))
+            counters = await self.store.tick(
+                slug, deltas, state.round.index, rt.room.count("audience"), rt.room.count("overlay")
+            )
         except StoreUnavailable:
             dropped = rt.likes.restore(deltas, self.settings.outage_likes_max)
             if dropped:
                 STATS.likes_dropped += dropped
-                log.error("%d likes on %s dropped: the store is unreachable and %d are kept",
-                          dropped, slug, self.settings.outage_likes_max)
+                log.error(
+                    "%d likes on %s dropped: the store is unreachable and %d are kept",
+                    dropped,
+                    slug,
+                    self.settings.outage_likes_max,
+                )
             return
         state.counters = counters
         body = protocol.encode({"type": "tally", **state.tally()})
@@ -86,8 +92,15 @@ class Ticker:
             room.send_group(room.phone_groups[phone_group], protocol.with_seq(state.pseq, body))
         if sample_due and room:
             try:
-                await self.store.sample(slug, state.seq, {
-                    "likes": counters.likes, "votes": counters.votes, "viewers": counters.viewers,
-                    "round": state.round.index})
+                await self.store.sample(
+                    slug,
+                    state.seq,
+                    {
+                        "likes": counters.likes,
+                        "votes": counters.votes,
+                        "viewers": counters.viewers,
+                        "round": state.round.index,
+                    },
+                )
             except StoreUnavailable:
                 pass

@@ -8,12 +8,13 @@ the events and are read once per tick.
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 from ..domain.show import Counters, ShowState
 from ..settings import Settings
 
-EventSink = Callable[[str, int, int, dict], None]  # (slug, seq, pseq or 0, event)
-SignalSink = Callable[[str, dict], None]
+EventSink = Callable[[str, int, int, dict[str, Any]], None]  # (slug, seq, pseq or 0, event)
+SignalSink = Callable[[str, dict[str, Any]], None]
 ResyncSink = Callable[[], None]
 
 
@@ -36,14 +37,16 @@ class Store(ABC):
         self.on_signal = lambda slug, frame: None
         self.on_resync = lambda: None
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect, load, start background work."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Finish pending writes and let go of resources."""
 
     @abstractmethod
     async def ready(self) -> bool: ...
 
-    async def flush(self) -> None:
+    async def flush(self) -> None:  # noqa: B027 - optional hook
         """Wait until every write queued before this call has been made (a barrier for tests)."""
 
     @abstractmethod
@@ -58,8 +61,9 @@ class Store(ABC):
         """The show's state with its seq and current counters, read atomically."""
 
     @abstractmethod
-    async def commit(self, slug: str, events: list[dict],
-                     expect: dict[str, bytes | None] | None = None) -> int:
+    async def commit(
+        self, slug: str, events: list[dict[str, Any]], expect: dict[str, bytes | None] | None = None
+    ) -> int:
         """Persist events under the next seqs and publish them; return the last seq.
 
         A public event (see domain.show.is_public) also takes the next public
@@ -70,7 +74,7 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def signal(self, slug: str, frame: dict) -> None:
+    async def signal(self, slug: str, frame: dict[str, Any]) -> None:
         """A frame for every process's sockets that changes no state (e.g. reload)."""
 
     @abstractmethod
@@ -96,8 +100,9 @@ class Store(ABC):
     async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]: ...
 
     @abstractmethod
-    async def tick(self, slug: str, likes: dict[str, int], round_index: int,
-                   viewers: int, overlays: int = 0) -> Counters:
+    async def tick(
+        self, slug: str, likes: dict[str, int], round_index: int, viewers: int, overlays: int = 0
+    ) -> Counters:
         """Add this process's coalesced likes, report its viewers and overlays, read the counters."""
 
     @abstractmethod
@@ -109,11 +114,11 @@ class Store(ABC):
         """Count a device towards the show's unique viewers."""
 
     @abstractmethod
-    async def sample(self, slug: str, seq: int, data: dict) -> None:
+    async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         """Append a counters sample to the timeline."""
 
     @abstractmethod
-    async def timeline(self, slug: str) -> list[dict]:
+    async def timeline(self, slug: str) -> list[dict[str, Any]]:
         """Every timeline entry: {"seq", "ts", "type", ...}."""
 
 

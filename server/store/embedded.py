@@ -16,8 +16,8 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -32,22 +32,27 @@ log = logging.getLogger("leitai.store")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS field (show TEXT, name TEXT, value BLOB, PRIMARY KEY (show, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counter (show TEXT, name TEXT, value INTEGER, PRIMARY KEY (show, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS vote (show TEXT, round INTEGER, device TEXT, side TEXT, PRIMARY KEY (show, round, device)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS upvote (show TEXT, question TEXT, device TEXT, PRIMARY KEY (show, question, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vote (show TEXT, round INTEGER, device TEXT, side TEXT,
+                                 PRIMARY KEY (show, round, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upvote (show TEXT, question TEXT, device TEXT,
+                                   PRIMARY KEY (show, question, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device (show TEXT, device TEXT, PRIMARY KEY (show, device)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS timeline (n INTEGER PRIMARY KEY AUTOINCREMENT, show TEXT, seq INTEGER, ts INTEGER, data BLOB);
+CREATE TABLE IF NOT EXISTS timeline (n INTEGER PRIMARY KEY AUTOINCREMENT, show TEXT, seq INTEGER, ts INTEGER,
+                                     data BLOB);
 CREATE INDEX IF NOT EXISTS timeline_show ON timeline (show, n);
 """
 
 SET_FIELD = "INSERT OR REPLACE INTO field VALUES (?, ?, ?)"
 SET_COUNTER = "INSERT OR REPLACE INTO counter VALUES (?, ?, ?)"
-ADD_COUNTER = ("INSERT INTO counter VALUES (?, ?, ?) "
-               "ON CONFLICT (show, name) DO UPDATE SET value = value + excluded.value")
-MAX_COUNTER = ("INSERT INTO counter VALUES (?, ?, ?) "
-               "ON CONFLICT (show, name) DO UPDATE SET value = max(value, excluded.value)")
+ADD_COUNTER = (
+    "INSERT INTO counter VALUES (?, ?, ?) ON CONFLICT (show, name) DO UPDATE SET value = value + excluded.value"
+)
+MAX_COUNTER = (
+    "INSERT INTO counter VALUES (?, ?, ?) ON CONFLICT (show, name) DO UPDATE SET value = max(value, excluded.value)"
+)
 ADD_TIMELINE = "INSERT INTO timeline (show, seq, ts, data) VALUES (?, ?, ?, ?)"
 
-Statements = list[tuple[str, tuple]]
+Statements = list[tuple[str, tuple[Any, ...]]]
 Done = Callable[[BaseException | None], None]
 
 
@@ -74,9 +79,9 @@ class _Show:
 
 @dataclass
 class _Commit:
-    events: list[dict]
+    events: list[dict[str, Any]]
     expect: dict[str, bytes | None] | None
-    future: asyncio.Future
+    future: asyncio.Future[int]
 
 
 class _Writer(threading.Thread):
@@ -84,7 +89,7 @@ class _Writer(threading.Thread):
 
     def __init__(self, path: str, synchronous: str, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(name="leitai-sqlite", daemon=True)
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.loop = loop
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -142,7 +147,7 @@ class EmbeddedStore(Store):
         self.shows: dict[str, _Show] = {}
         self.creating: set[str] = set()
         self.writer: _Writer | None = None
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     # -- life ------------------------------------------------------------------
 
@@ -178,7 +183,7 @@ class EmbeddedStore(Store):
                 s.likes[name[-1]] = value
             elif name in ("seq", "pseq", "qid", "peak"):
                 setattr(s, name, value)
-        for slug, s in self.shows.items():  # a question id is never given twice
+        for _slug, s in self.shows.items():  # a question id is never given twice
             ids = [int(n[3:]) for n in s.fields if n.startswith("q:q") and n[3:].isdigit()]
             s.qid = max([s.qid, *ids])
         for show, rnd, device, side in db.execute("SELECT show, round, device, side FROM vote"):
@@ -198,7 +203,7 @@ class EmbeddedStore(Store):
 
     # -- writing ---------------------------------------------------------------
 
-    def _write(self, stmts: Statements, after: Callable[[], Any] | None = None) -> asyncio.Future:
+    def _write(self, stmts: Statements, after: Callable[[], Any] | None = None) -> asyncio.Future[Any]:
         """Queue statements; the future resolves once they are committed, with what
         `after` (run at that moment, in commit order) returns. If the write fails,
         `after` does not run and the future fails with StoreUnavailable."""
@@ -214,7 +219,7 @@ class EmbeddedStore(Store):
                 return
             try:
                 future.set_result(after() if after is not None else None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+            except BaseException as exc:
                 future.set_exception(exc)
 
         self.writer.submit(stmts, done)
@@ -243,8 +248,9 @@ class EmbeddedStore(Store):
         fields = state.fields()
         self.creating.add(slug)
         try:
-            await self._write([(SET_FIELD, (slug, k, v)) for k, v in fields.items()]
-                              + [(SET_COUNTER, (slug, "seq", 0))])
+            await self._write(
+                [(SET_FIELD, (slug, k, v)) for k, v in fields.items()] + [(SET_COUNTER, (slug, "seq", 0))]
+            )
             self.shows[slug] = _Show(dict(fields))
         finally:
             self.creating.discard(slug)
@@ -259,8 +265,9 @@ class EmbeddedStore(Store):
         state.counters = self._counters(s, state.round.index, 0)
         return state
 
-    async def commit(self, slug: str, events: list[dict],
-                     expect: dict[str, bytes | None] | None = None) -> int:
+    async def commit(
+        self, slug: str, events: list[dict[str, Any]], expect: dict[str, bytes | None] | None = None
+    ) -> int:
         s = self._show(slug)
         commit = _Commit(events, expect, asyncio.get_running_loop().create_future())
         s.pending.append(commit)
@@ -281,7 +288,7 @@ class EmbeddedStore(Store):
                 written: dict[str, bytes] = {}  # fields written by earlier commits of the batch
                 seq, pseq = s.seq, s.pseq
                 stmts: Statements = []
-                accepted: list[tuple[_Commit, list[tuple[int, int, dict]]]] = []
+                accepted: list[tuple[_Commit, list[tuple[int, int, dict[str, Any]]]]] = []
                 now = now_ms()
                 for commit in batch:
                     if not _expected(commit.expect, written, s.fields):
@@ -318,7 +325,7 @@ class EmbeddedStore(Store):
         finally:
             s.flushing = False
 
-    async def signal(self, slug: str, frame: dict) -> None:
+    async def signal(self, slug: str, frame: dict[str, Any]) -> None:
         self.on_signal(slug, frame)
 
     async def next_question_id(self, slug: str) -> str:
@@ -335,8 +342,15 @@ class EmbeddedStore(Store):
             s.votes[round_index][device] = side
             s.vcount[round_index] = vmod.change(s.vcount[round_index], previous, side)
 
-        await self._write([("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",  # guard: vote durability
-                            (slug, round_index, device, side))], apply)
+        await self._write(
+            [
+                (
+                    "INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",  # guard: vote durability
+                    (slug, round_index, device, side),
+                )
+            ],
+            apply,
+        )
 
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
         s = self._show(slug)
@@ -346,8 +360,9 @@ class EmbeddedStore(Store):
             if previous is not None:
                 s.vcount[round_index][previous] -= 1
 
-        await self._write([("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?",
-                            (slug, round_index, device))], apply)
+        await self._write(
+            [("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?", (slug, round_index, device))], apply
+        )
 
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         s = self._show(slug)
@@ -367,18 +382,25 @@ class EmbeddedStore(Store):
             return len(voters)
 
         count: int | None = await self._write(
-            [("INSERT OR IGNORE INTO upvote VALUES (?, ?, ?)", (slug, qid, device))], apply)
+            [("INSERT OR IGNORE INTO upvote VALUES (?, ?, ?)", (slug, qid, device))], apply
+        )
         return count
 
     async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
         return dict(self._show(slug).vcount[round_index])
 
     def _counters(self, s: _Show, round_index: int, viewers: int) -> Counters:
-        return Counters(dict(s.likes), dict(s.vcount[round_index]) if round_index else {"a": 0, "b": 0},
-                        viewers, s.peak, len(s.devices))
+        return Counters(
+            dict(s.likes),
+            dict(s.vcount[round_index]) if round_index else {"a": 0, "b": 0},
+            viewers,
+            s.peak,
+            len(s.devices),
+        )
 
-    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int,
-                   overlays: int = 0) -> Counters:
+    async def tick(
+        self, slug: str, likes: dict[str, int], round_index: int, viewers: int, overlays: int = 0
+    ) -> Counters:
         s = self._show(slug)
         stmts: Statements = [(ADD_COUNTER, (slug, "likes:" + side, n)) for side, n in likes.items() if n]
         if viewers > s.peak:
@@ -405,22 +427,27 @@ class EmbeddedStore(Store):
             s.peak = 0
             s.devices.clear()
 
-        await self._write([
-            ("DELETE FROM vote WHERE show = ?", (slug,)),
-            ("DELETE FROM device WHERE show = ?", (slug,)),
-            *[(SET_COUNTER, (slug, name, 0)) for name in ("likes:a", "likes:b", "peak")]], apply)
+        await self._write(
+            [
+                ("DELETE FROM vote WHERE show = ?", (slug,)),
+                ("DELETE FROM device WHERE show = ?", (slug,)),
+                *[(SET_COUNTER, (slug, name, 0)) for name in ("likes:a", "likes:b", "peak")],
+            ],
+            apply,
+        )
 
     async def see_device(self, slug: str, device: str) -> None:
         s = self._show(slug)
         if device not in s.devices:
-            await self._write([("INSERT OR IGNORE INTO device VALUES (?, ?)", (slug, device))],
-                              lambda: s.devices.add(device))
+            await self._write(
+                [("INSERT OR IGNORE INTO device VALUES (?, ?)", (slug, device))], lambda: s.devices.add(device)
+            )
 
-    async def sample(self, slug: str, seq: int, data: dict) -> None:
+    async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         self._submit([(ADD_TIMELINE, (slug, seq, now_ms(), orjson.dumps({"type": "sample", **data})))])
 
-    async def timeline(self, slug: str) -> list[dict]:
-        def read() -> list[dict]:
+    async def timeline(self, slug: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
             db = sqlite3.connect(self.path)
             try:
                 rows = db.execute("SELECT seq, ts, data FROM timeline WHERE show = ? ORDER BY n", (slug,))
@@ -431,8 +458,7 @@ class EmbeddedStore(Store):
         return await asyncio.to_thread(read)
 
 
-def _expected(expect: dict[str, bytes | None] | None, written: dict[str, bytes],
-              fields: dict[str, bytes]) -> bool:
+def _expected(expect: dict[str, bytes | None] | None, written: dict[str, bytes], fields: dict[str, bytes]) -> bool:
     """Does every expected field still hold its value (counting earlier writes of the batch)?"""
     for name, value in (expect or {}).items():
         current = written.get(name, fields.get(name))

@@ -15,6 +15,8 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -23,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
+from ..settings import Settings
 from . import Conflict, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.redis")
@@ -106,43 +109,54 @@ return 0
 """
 
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+T = TypeVar("T")
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
+def connect(url: str) -> Any:
+    """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
+    return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
     to follow the master that Sentinel names."""
-    options = dict(socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1),
-                   health_check_interval=5)
+    options: dict[str, Any] = dict(
+        socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1), health_check_interval=5
+    )
     if url.startswith("redis+sentinel://"):
         from redis.asyncio.sentinel import Sentinel
 
-        hosts, _, rest = url[len("redis+sentinel://"):].partition("/")
+        hosts, _, rest = url[len("redis+sentinel://") :].partition("/")
         master, _, db = rest.partition("/")
-        nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
-                 for h in hosts.split(",")]
-        sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)
+        nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379) for h in hosts.split(",")]
+        sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
         return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
     return aioredis.from_url(url, **options)
 
 
-def _counts(raw: dict) -> dict[str, int]:
+def _counts(raw: dict[bytes, Any]) -> dict[str, int]:
     return {"a": int(raw.get(b"a", 0)), "b": int(raw.get(b"b", 0))}
 
 
 class RedisStore(Store):
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.prefix = settings.redis_prefix
         self.channel = f"{self.prefix}:events"
         self.proc = uuid.uuid4().hex[:12]
-        self.redis = connect(settings.redis_url)
-        self.listener: asyncio.Task | None = None
+        self.redis: Any = connect(settings.redis_url)
+        self.listener: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
         self._closing = False
-        self._scripts = {name: self.redis.register_script(src) for name, src in
-                         (("commit", COMMIT), ("vote", VOTE), ("unvote", UNVOTE), ("upvote", UPVOTE), ("peak", PEAK),
-                          ("create", CREATE), ("sample", SAMPLE))}
+        self._scripts = {
+            name: self.redis.register_script(src)
+            for name, src in (
+                ("commit", COMMIT),
+                ("vote", VOTE),
+                ("unvote", UNVOTE),
+                ("upvote", UPVOTE),
+                ("peak", PEAK),
+                ("create", CREATE),
+                ("sample", SAMPLE),
+            )
+        }
         self._subscribed = asyncio.Event()
 
     def k(self, slug: str, name: str) -> str:
@@ -154,17 +168,20 @@ class RedisStore(Store):
         self.listener = asyncio.create_task(self._listen(), name="leitai-redis-listener")
         try:
             await asyncio.wait_for(self._subscribed.wait(), 5)
-        except asyncio.TimeoutError:
-            log.error("Redis at %s is not reachable; serving will resume when it is",
-                      self.settings.redis_url.split("@")[-1])
+        except TimeoutError:
+            log.error(
+                "Redis at %s is not reachable; serving will resume when it is", self.settings.redis_url.split("@")[-1]
+            )
         await self._warn_persistence()
 
     async def _warn_persistence(self) -> None:
         try:
-            aof = await self.redis.config_get("appendonly")
+            aof: dict[Any, Any] = await self.redis.config_get("appendonly")
             if aof.get(b"appendonly", aof.get("appendonly")) in (b"no", "no"):
-                log.warning("Redis has AOF off (appendonly no): a Redis restart loses the show's "
-                            "state. See docs/deploy.md (appendonly yes, appendfsync everysec).")
+                log.warning(
+                    "Redis has AOF off (appendonly no): a Redis restart loses the show's "
+                    "state. See docs/deploy.md (appendonly yes, appendfsync everysec)."
+                )
         except ERRORS:
             pass  # CONFIG may be disabled on managed Redis
 
@@ -234,7 +251,7 @@ class RedisStore(Store):
         except ERRORS:
             return False
 
-    async def _call(self, coro):
+    async def _call(self, coro: Awaitable[T]) -> T:
         try:
             return await coro
         except ResponseError:
@@ -254,14 +271,15 @@ class RedisStore(Store):
             args += [name, value]
         # the script touches only the show's own slot (Cluster-safe); the global list
         # of shows is added to afterwards
-        created = await self._call(self._scripts["create"](
-            keys=[self.k(state.slug, "f"), self.k(state.slug, "seq")], args=args))
+        created = await self._call(
+            self._scripts["create"](keys=[self.k(state.slug, "f"), self.k(state.slug, "seq")], args=args)
+        )
         if not created:
             raise Conflict(state.slug)
         await self._call(self.redis.sadd(f"{self.prefix}:shows", state.slug))
 
     async def load(self, slug: str) -> ShowState | None:
-        async def read():
+        async def read() -> Any:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self.k(slug, "f")).get(self.k(slug, "seq")).hgetall(self.k(slug, "upv"))
                 pipe.get(self.k(slug, "pseq"))
@@ -271,17 +289,19 @@ class RedisStore(Store):
         fields, seq, upv, pseq, likes, peak, uniq = await self._call(read())
         if not fields:
             return None
-        state = ShowState.from_fields(slug, {k.decode(): v for k, v in fields.items()},
-                                      {k.decode(): int(v) for k, v in upv.items()})
+        state = ShowState.from_fields(
+            slug, {k.decode(): v for k, v in fields.items()}, {k.decode(): int(v) for k, v in upv.items()}
+        )
         state.seq, state.pseq = int(seq or 0), int(pseq or 0)
         votes = await self.vote_counts(slug, state.round.index) if state.round.index else {"a": 0, "b": 0}
         state.counters = Counters(_counts(likes), votes, 0, int(peak or 0), int(uniq))
         return state
 
-    async def commit(self, slug: str, events: list[dict],
-                     expect: dict[str, bytes | None] | None = None) -> int:
+    async def commit(
+        self, slug: str, events: list[dict[str, Any]], expect: dict[str, bytes | None] | None = None
+    ) -> int:
         now = int(time.time() * 1000)
-        args: list = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
+        args: list[Any] = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
         for name, value in (expect or {}).items():
             # "" must be absent; "=v" must be v; "?v" must be v or absent (a default)
             args += [name, b"" if value is None else (b"?" if isinstance(value, OrAbsent) else b"=") + value]
@@ -291,29 +311,37 @@ class RedisStore(Store):
             args += [orjson.dumps(event), 1 if is_public(event) else 0, len(fields)]
             for name, value in fields.items():
                 args += [name, value]
-        seq = await self._call(self._scripts["commit"](
-            keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")],
-            args=args))
+        seq = await self._call(
+            self._scripts["commit"](
+                keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args=args
+            )
+        )
         if seq == -1:
             raise Conflict(slug)
         return int(seq)
 
-    async def signal(self, slug: str, frame: dict) -> None:
+    async def signal(self, slug: str, frame: dict[str, Any]) -> None:
         await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
 
     async def next_question_id(self, slug: str) -> str:
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
 
     async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
-        await self._call(self._scripts["vote"](
-            keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device, side]))
+        await self._call(
+            self._scripts["vote"](
+                keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device, side]
+            )
+        )
 
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
-        await self._call(self._scripts["unvote"](
-            keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device]))
+        await self._call(
+            self._scripts["unvote"](
+                keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device]
+            )
+        )
 
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
-        async def read():
+        async def read() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hget(self.k(slug, f"v:{round_index}"), device).smembers(self.k(slug, f"upd:{device}"))
                 return await pipe.execute()
@@ -322,20 +350,24 @@ class RedisStore(Store):
         return (vote.decode() if vote else None), sorted(q.decode() for q in upvoted)
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
-        count = await self._call(self._scripts["upvote"](
-            keys=[self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")],
-            args=[device, qid]))
+        count = await self._call(
+            self._scripts["upvote"](
+                keys=[self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")],
+                args=[device, qid],
+            )
+        )
         return None if count == -1 else int(count)
 
     async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
         return _counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{round_index}"))))
 
-    async def tick(self, slug: str, likes: dict[str, int], round_index: int, viewers: int,
-                   overlays: int = 0) -> Counters:
+    async def tick(
+        self, slug: str, likes: dict[str, int], round_index: int, viewers: int, overlays: int = 0
+    ) -> Counters:
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
 
-        async def run():
+        async def run() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for side, n in likes.items():
                     if n:
@@ -361,8 +393,14 @@ class RedisStore(Store):
         peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
         if random.random() < 0.01:  # now and then, forget processes that died
             await self._call(self._prune(slug, now))
-        return Counters(_counts(like_counts), _counts(vote_counts) if round_index else {"a": 0, "b": 0},
-                        total, int(peak), int(uniq), total_overlays)
+        return Counters(
+            _counts(like_counts),
+            _counts(vote_counts) if round_index else {"a": 0, "b": 0},
+            total,
+            int(peak),
+            int(uniq),
+            total_overlays,
+        )
 
     async def _prune(self, slug: str, now: int) -> None:
         dead = await self.redis.zrangebyscore(self.k(slug, "alive"), "-inf", now - 60_000)
@@ -371,7 +409,7 @@ class RedisStore(Store):
             await self.redis.zrem(self.k(slug, "alive"), *dead)
 
     async def reset_counters(self, slug: str) -> None:
-        async def run():
+        async def run() -> Any:
             keys = [self.k(slug, name) for name in ("likes", "peak", "dev")]
             for pattern in ("v:*", "vc:*"):
                 keys += [key async for key in self.redis.scan_iter(match=self.k(slug, pattern), count=1000)]
@@ -382,18 +420,21 @@ class RedisStore(Store):
     async def see_device(self, slug: str, device: str) -> None:
         await self._call(self.redis.sadd(self.k(slug, "dev"), device))
 
-    async def sample(self, slug: str, seq: int, data: dict) -> None:
+    async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         """One sample per interval for the whole show: the first process to claim it writes it."""
         now = int(time.time() * 1000)
         period = max(1, self.settings.sample_s)
         bucket = now // (period * 1000)
         body = orjson.dumps({"type": "sample", **data})
-        await self._call(self._scripts["sample"](
-            keys=[self.k(slug, f"sample:{bucket}"), self.k(slug, "tl")],
-            args=[period * 2, self.settings.timeline_max, seq, now, body]))
+        await self._call(
+            self._scripts["sample"](
+                keys=[self.k(slug, f"sample:{bucket}"), self.k(slug, "tl")],
+                args=[period * 2, self.settings.timeline_max, seq, now, body],
+            )
+        )
 
-    async def timeline(self, slug: str) -> list[dict]:
-        out: list[dict] = []
+    async def timeline(self, slug: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         last = "-"
         while True:
             batch = await self._call(self.redis.xrange(self.k(slug, "tl"), min=last, count=5000))
@@ -401,6 +442,6 @@ class RedisStore(Store):
                 batch = batch[1:]
             if not batch:
                 return out
-            for entry_id, entry in batch:
+            for _entry_id, entry in batch:
                 out.append({"seq": int(entry[b"seq"]), "ts": int(entry[b"ts"]), **orjson.loads(entry[b"e"])})
             last = batch[-1][0]

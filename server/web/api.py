@@ -37,9 +37,16 @@ async def create_show(request: Request) -> Response:
     if not isinstance(data, dict):
         return json_error(400, "invalid", "expected a JSON object")
     try:
-        state = dshow.new_show(data.get("slug", ""), data.get("title", ""), data.get("sides"),
-                               data.get("plan") or [], data.get("date", ""), now_ms(),
-                               data.get("status", "draft"), lt.settings.text_limits)
+        state = dshow.new_show(
+            data.get("slug", ""),
+            data.get("title", ""),
+            data.get("sides"),
+            data.get("plan") or [],
+            data.get("date", ""),
+            now_ms(),
+            data.get("status", "draft"),
+            lt.settings.text_limits,
+        )
         await lt.node.create_show(state)
     except DomainError as exc:
         return json_error(400, exc.code, exc.message, **({"fields": {exc.field: exc.message}} if exc.field else {}))

@@ -46,8 +46,7 @@ class Leitai:
     auth: Auth
     fast_path: FastPath
     metrics: Any
-    templates: Jinja2Templates = field(
-        default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
+    templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     version: str = field(default_factory=lambda: str(int(time.time())))
 
     def __post_init__(self) -> None:
@@ -59,9 +58,15 @@ class Leitai:
 
     def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
         lang = language(request)
-        context.update(lang=lang, t=translator(lang), v=self.version, rules=self.rules,
-                       rules_json=self.rules_json,
-                       limits=self.settings.text_limits, public_url=self.public_url(request))
+        context.update(
+            lang=lang,
+            t=translator(lang),
+            v=self.version,
+            rules=self.rules,
+            rules_json=self.rules_json,
+            limits=self.settings.text_limits,
+            public_url=self.public_url(request),
+        )
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 
     def signed_in(self, request: HTTPConnection) -> bool:

@@ -28,14 +28,22 @@ async def audience_page(request: Request) -> Response:
     if lt.device(request) is None:
         new_devices: NewDevices = request.app.state.new_devices
         if not new_devices.may_issue(client_ip(request.scope)):  # guard: device cookie rate
-            return PlainTextResponse("太多新设备，请稍后再试 / Too many new devices from this network; "
-                                     "try again in a minute.", status_code=429,
-                                     headers={"Retry-After": "60"})
+            return PlainTextResponse(
+                "太多新设备，请稍后再试 / Too many new devices from this network; try again in a minute.",
+                status_code=429,
+                headers={"Retry-After": "60"},
+            )
         _, cookie = lt.auth.new_device()
     response = lt.render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
     if cookie:
-        response.set_cookie(DEVICE_COOKIE, cookie, max_age=lt.settings.device_max_age_s,
-                            httponly=True, samesite="lax", secure=lt.secure(request))
+        response.set_cookie(
+            DEVICE_COOKIE,
+            cookie,
+            max_age=lt.settings.device_max_age_s,
+            httponly=True,
+            samesite="lax",
+            secure=lt.secure(request),
+        )
     return response
 
 
@@ -51,8 +59,16 @@ async def overlay_page(request: Request) -> Response:
     except ValueError:
         scale = 1.0
     position = q.get("position") if q.get("position") in ("top", "bottom") else "bottom"
-    return lt.render(request, "overlay.html", slug=rt.state.slug, title=rt.state.title,
-                     widgets=widgets, debug=q.get("debug") == "1", scale=scale, position=position)
+    return lt.render(
+        request,
+        "overlay.html",
+        slug=rt.state.slug,
+        title=rt.state.title,
+        widgets=widgets,
+        debug=q.get("debug") == "1",
+        scale=scale,
+        position=position,
+    )
 
 
 async def console_page(request: Request) -> Response:
@@ -73,8 +89,14 @@ def safe_next(value: str | None) -> str:
 
 
 async def login_form(request: Request) -> Response:
-    return leitai(request).render(request, "login.html", next=safe_next(request.query_params.get("next")),
-                                  error=request.query_params.get("error") == "1", slug="", title="")
+    return leitai(request).render(
+        request,
+        "login.html",
+        next=safe_next(request.query_params.get("next")),
+        error=request.query_params.get("error") == "1",
+        slug="",
+        title="",
+    )
 
 
 async def login(request: Request) -> Response:
@@ -86,8 +108,14 @@ async def login(request: Request) -> Response:
     if not lt.auth.check_token(str(form.get("token", ""))):
         return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
     response = RedirectResponse(next_url, status_code=303)
-    response.set_cookie(SESSION_COOKIE, lt.auth.new_session(), max_age=lt.settings.session_max_age_s,
-                        httponly=True, samesite="lax", secure=lt.secure(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        lt.auth.new_session(),
+        max_age=lt.settings.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=lt.secure(request),
+    )
     return response
 
 
@@ -111,9 +139,9 @@ async def qr_code(request: Request) -> Response:
         return unknown_show()
     buf = io.BytesIO()
     segno.make(f"{lt.public_url(request)}/s/{slug}", error="m").save(
-        buf, kind="svg", scale=8, border=2, dark="#111111", light="#ffffff", xmldecl=False)
-    return Response(buf.getvalue(), media_type="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=300"})
+        buf, kind="svg", scale=8, border=2, dark="#111111", light="#ffffff", xmldecl=False
+    )
+    return Response(buf.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=300"})
 
 
 routes = [

@@ -7,8 +7,8 @@ origin (403 otherwise). Numbers come from `report.py`, pictures from
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, tzinfo
-from typing import Awaitable, Callable
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -29,10 +29,14 @@ from .context import language
 from .context import leitai as _leitai
 
 Handler = Callable[[Request], Awaitable[Response]]
-DEFAULT_SIDES = {k: {"name": DEFAULT_SIDE_NAMES[k], "guest": "", "org": "", "color": DEFAULT_COLORS[k]}
-                 for k in SIDES}
-STATE_COLORS = {"pending": "#8a93a6", "approved": "#2f9e66", "featured": "#e0a100",
-                "answered": "#3567d6", "rejected": "#d64545"}
+DEFAULT_SIDES = {k: {"name": DEFAULT_SIDE_NAMES[k], "guest": "", "org": "", "color": DEFAULT_COLORS[k]} for k in SIDES}
+STATE_COLORS = {
+    "pending": "#8a93a6",
+    "approved": "#2f9e66",
+    "featured": "#e0a100",
+    "answered": "#3567d6",
+    "rejected": "#d64545",
+}
 EXPORT_FORMATS = ("json", "csv")
 
 
@@ -71,8 +75,11 @@ def page(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except StoreUnavailable:
-            return PlainTextResponse("存储暂不可用，请稍后重试 / The store is unavailable; try again shortly.",
-                                     status_code=503, headers={"Retry-After": "5"})
+            return PlainTextResponse(
+                "存储暂不可用，请稍后重试 / The store is unavailable; try again shortly.",
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
 
     return guarded
 
@@ -106,11 +113,19 @@ def api(handler: Handler) -> Handler:
 def render(request: Request, name: str, status_code: int = 200, **context) -> Response:
     tz = server_tz()
     return leitai(request).render(
-        request, name, status_code, href=lambda path, **params: with_lang(request, path, **params),
-        path=request.url.path, fmt=report.thousands,
+        request,
+        name,
+        status_code,
+        href=lambda path, **params: with_lang(request, path, **params),
+        path=request.url.path,
+        fmt=report.thousands,
         clock=lambda ms, seconds=False: report.clock(ms, tz, seconds),
-        stamp=lambda ms: report.stamp(ms, tz), duration=report.duration,
-        tz_label=report.utc_offset(tz, now_ms()), now=now_ms(), **context)
+        stamp=lambda ms: report.stamp(ms, tz),
+        duration=report.duration,
+        tz_label=report.utc_offset(tz, now_ms()),
+        now=now_ms(),
+        **context,
+    )
 
 
 async def load_states(request: Request) -> list[dshow.ShowState]:
@@ -134,9 +149,11 @@ async def all_stats(request: Request) -> list[report.EpisodeStats]:
 
 
 def headline(totals: report.SeasonTotals, t, lang: str) -> list[str]:
-    return [t("season.hl_episodes").format(n=totals.aired),
-            t("season.hl_likes").format(n=report.compact(totals.likes, lang)),
-            t("season.hl_viewers").format(n=report.compact(totals.unique_sum, lang))]
+    return [
+        t("season.hl_episodes").format(n=totals.aired),
+        t("season.hl_likes").format(n=report.compact(totals.likes, lang)),
+        t("season.hl_viewers").format(n=report.compact(totals.unique_sum, lang)),
+    ]
 
 
 # -- episodes ----------------------------------------------------------------------------------
@@ -148,26 +165,43 @@ async def shows_page(request: Request) -> Response:
     totals = report.season_totals(stats)
     lang, t = lang_t(request)
     created = request.query_params.get("created", "")
-    return render(request, "shows.html", nav="shows", stats=stats, totals=totals,
-                  headline=headline(totals, t, lang),
-                  created=created if any(s.slug == created for s in stats) else "",
-                  title=t("producer.shows_title"))
+    return render(
+        request,
+        "shows.html",
+        nav="shows",
+        stats=stats,
+        totals=totals,
+        headline=headline(totals, t, lang),
+        created=created if any(s.slug == created for s in stats) else "",
+        title=t("producer.shows_title"),
+    )
 
 
 def blank_form() -> dict:
-    return {"slug": "", "title": "", "date": datetime.now().strftime("%Y-%m-%d"), "status": "draft",
-            "sides": {k: dict(v) for k, v in DEFAULT_SIDES.items()},
-            "plan": [{"topic": "", "duration_s": 300}]}
+    return {
+        "slug": "",
+        "title": "",
+        "date": datetime.now().strftime("%Y-%m-%d"),
+        "status": "draft",
+        "sides": {k: dict(v) for k, v in DEFAULT_SIDES.items()},
+        "plan": [{"topic": "", "duration_s": 300}],
+    }
 
 
 def state_form(state: dshow.ShowState) -> dict:
-    return {"slug": state.slug, "title": state.title, "date": state.date, "status": state.status,
-            "sides": state.sides or blank_form()["sides"],
-            "plan": state.plan or blank_form()["plan"]}  # a blank row to type in; not saved if left blank
+    return {
+        "slug": state.slug,
+        "title": state.title,
+        "date": state.date,
+        "status": state.status,
+        "sides": state.sides or blank_form()["sides"],
+        "plan": state.plan or blank_form()["plan"],
+    }  # a blank row to type in; not saved if left blank
 
 
 def read_form(form: FormData) -> dict:
     """The submitted episode, as typed (for redisplay); `check_form` validates it."""
+
     def get(name: str) -> str:
         value = form.get(name, "")
         return value.strip() if isinstance(value, str) else ""
@@ -176,10 +210,17 @@ def read_form(form: FormData) -> dict:
     topics = [v.strip() if isinstance(v, str) else "" for v in form.getlist("plan_topic")]
     durations = [v.strip() if isinstance(v, str) else "" for v in form.getlist("plan_duration")]
     durations += [""] * (len(topics) - len(durations))
-    plan = [{"topic": topic, "duration_s": dur} for topic, dur in zip(topics, durations)
-            if topic or (dur and dur != "300")]
-    return {"slug": get("slug").lower(), "title": get("title"), "date": get("date"),
-            "status": get("status") or "draft", "sides": sides, "plan": plan}
+    plan = [
+        {"topic": topic, "duration_s": dur} for topic, dur in zip(topics, durations) if topic or (dur and dur != "300")
+    ]
+    return {
+        "slug": get("slug").lower(),
+        "title": get("title"),
+        "date": get("date"),
+        "status": get("status") or "draft",
+        "sides": sides,
+        "plan": plan,
+    }
 
 
 def check_form(data: dict, t, limits) -> tuple[dict, list[str]]:
@@ -192,8 +233,13 @@ def check_form(data: dict, t, limits) -> tuple[dict, list[str]]:
         except (TypeError, ValueError):
             seconds = -1
         plan.append({"topic": row["topic"], "duration_s": seconds})
-    fields = {"title": data["title"], "date": data["date"], "status": data["status"],
-              "sides": data["sides"], "plan": plan}
+    fields = {
+        "title": data["title"],
+        "date": data["date"],
+        "status": data["status"],
+        "sides": data["sides"],
+        "plan": plan,
+    }
     clean, problems = dshow.check_episode(fields, limits)
     errors = []
     for p in problems:
@@ -204,13 +250,25 @@ def check_form(data: dict, t, limits) -> tuple[dict, list[str]]:
     return clean, errors
 
 
-def form_page(request: Request, data: dict, mode: str, errors: list[str] = (), status_code: int = 200,
-              **extra) -> Response:
+def form_page(
+    request: Request, data: dict, mode: str, errors: Sequence[str] = (), status_code: int = 200, **extra
+) -> Response:
     _, t = lang_t(request)
     heading = t("form.new_title") if mode == "new" else t("form.edit_title")
-    return render(request, "show_form.html", status_code, nav="shows", form=data, mode=mode,
-                  errors=list(errors), statuses=dshow.SHOW_STATUSES, title=heading,
-                  min_s=MIN_DURATION_S, max_s=MAX_DURATION_S, **extra)
+    return render(
+        request,
+        "show_form.html",
+        status_code,
+        nav="shows",
+        form=data,
+        mode=mode,
+        errors=list(errors),
+        statuses=dshow.SHOW_STATUSES,
+        title=heading,
+        min_s=MIN_DURATION_S,
+        max_s=MAX_DURATION_S,
+        **extra,
+    )
 
 
 @page
@@ -229,8 +287,16 @@ async def create(request: Request) -> Response:
     if errors:
         return form_page(request, data, "new", errors, 400)
     try:
-        state = dshow.new_show(data["slug"], clean["title"], clean["sides"], clean["plan"],
-                               clean["date"], now_ms(), clean["status"], lt.settings.text_limits)
+        state = dshow.new_show(
+            data["slug"],
+            clean["title"],
+            clean["sides"],
+            clean["plan"],
+            clean["date"],
+            now_ms(),
+            clean["status"],
+            lt.settings.text_limits,
+        )
         await lt.node.create_show(state)
     except Conflict:
         return form_page(request, data, "new", [t("form.err.slug_taken")], 409)
@@ -244,9 +310,15 @@ async def runtime(request: Request):
 
 
 def not_found(request: Request) -> Response:
-    lang, t = lang_t(request)
-    return render(request, "producer_missing.html", 404, nav="shows", slug=request.path_params["show"],
-                  title=t("producer.not_found"))
+    _lang, t = lang_t(request)
+    return render(
+        request,
+        "producer_missing.html",
+        404,
+        nav="shows",
+        slug=request.path_params["show"],
+        title=t("producer.not_found"),
+    )
 
 
 @page
@@ -255,8 +327,7 @@ async def edit_form(request: Request) -> Response:
     if rt is None:
         return not_found(request)
     q = request.query_params
-    return form_page(request, state_form(rt.state), "edit", state=rt.state,
-                     saved=q.get("saved") == "1")
+    return form_page(request, state_form(rt.state), "edit", state=rt.state, saved=q.get("saved") == "1")
 
 
 @form_post
@@ -274,8 +345,7 @@ async def save(request: Request) -> Response:
     try:
         await lt.node.edit_show(rt.state.slug, clean)
     except DomainError as exc:
-        return form_page(request, data, "edit", [exc.message], 409 if exc.code == "conflict" else 400,
-                         state=rt.state)
+        return form_page(request, data, "edit", [exc.message], 409 if exc.code == "conflict" else 400, state=rt.state)
     return RedirectResponse(with_lang(request, f"/shows/{rt.state.slug}/edit", saved="1"), status_code=303)
 
 
@@ -290,21 +360,25 @@ async def reset(request: Request) -> Response:
     typed = form.get("confirm", "")
     slug = rt.state.slug
     if not isinstance(typed, str) or typed.strip() != slug:
-        return form_page(request, state_form(rt.state), "edit", status_code=400, state=rt.state,
-                         reset_error=t("reset.err.confirm").format(slug=slug))
+        return form_page(
+            request,
+            state_form(rt.state),
+            "edit",
+            status_code=400,
+            state=rt.state,
+            reset_error=t("reset.err.confirm").format(slug=slug),
+        )
     try:
         await lt.node.rehearsal_reset(slug)
     except DomainError as exc:
         message = t("reset.err.open_round") if exc.code == "conflict" else exc.message
-        return form_page(request, state_form(rt.state), "edit", status_code=409, state=rt.state,
-                         reset_error=message)
+        return form_page(request, state_form(rt.state), "edit", status_code=409, state=rt.state, reset_error=message)
     return RedirectResponse(with_lang(request, f"/shows/{slug}/report", reset="1"), status_code=303)
 
 
 @page
 async def show_home(request: Request) -> Response:
-    return RedirectResponse(with_lang(request, f"/shows/{request.path_params['show']}/report"),
-                            status_code=303)
+    return RedirectResponse(with_lang(request, f"/shows/{request.path_params['show']}/report"), status_code=303)
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -343,31 +417,55 @@ def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Ma
         likes_format = lambda x: report.clock(int(x), tz)  # noqa: E731 - whole minutes
     viewers_format, viewers_ticks = axis(rep.viewers)
     likes = charts.line_chart(
-        [charts.Series(side_name(state, k), side_color(state, k), rep.likes_per_minute[k])
-         for k in ("a", "b")],
-        title=t("report.chart.likes"), y_label=t("report.axis.likes_per_min"), empty=t("report.no_samples"),
-        x_format=likes_format, x_ticks=likes_ticks, pad=60_000, width=1180, height=320,
-        css="chart line-chart likes-chart")
+        [charts.Series(side_name(state, k), side_color(state, k), rep.likes_per_minute[k]) for k in ("a", "b")],
+        title=t("report.chart.likes"),
+        y_label=t("report.axis.likes_per_min"),
+        empty=t("report.no_samples"),
+        x_format=likes_format,
+        x_ticks=likes_ticks,
+        pad=60_000,
+        width=1180,
+        height=320,
+        css="chart line-chart likes-chart",
+    )
     viewers = charts.line_chart(
         [charts.Series(t("report.viewers"), "#3b4a6b", rep.viewers)],
-        title=t("report.chart.viewers"), y_label=t("report.axis.viewers"), empty=t("report.no_samples"),
-        x_format=viewers_format, area=True, x_ticks=viewers_ticks, pad=30_000, width=560,
-        css="chart line-chart viewers-chart")
-    groups = [t("round.n").format(n=r.index) + ("" if r.status == "finished" else " · " + t("report.live_round"))
-              for r in rep.rounds]
+        title=t("report.chart.viewers"),
+        y_label=t("report.axis.viewers"),
+        empty=t("report.no_samples"),
+        x_format=viewers_format,
+        area=True,
+        x_ticks=viewers_ticks,
+        pad=30_000,
+        width=560,
+        css="chart line-chart viewers-chart",
+    )
+    groups = [
+        t("round.n").format(n=r.index) + ("" if r.status == "finished" else " · " + t("report.live_round"))
+        for r in rep.rounds
+    ]
     votes = charts.bar_chart(
         groups,
-        [charts.Series(side_name(state, k), side_color(state, k), values=[r.votes.get(k, 0) for r in rep.rounds])
-         for k in ("a", "b")],
-        title=t("report.chart.votes"), y_label=t("report.axis.votes"), empty=t("report.no_rounds"),
-        badges=[{"a": "0", "b": "1"}.get(r.winner or "") for r in rep.rounds], badge_text=t("report.won"),
-        width=560, css="chart bar-chart votes-chart")
+        [
+            charts.Series(side_name(state, k), side_color(state, k), values=[r.votes.get(k, 0) for r in rep.rounds])
+            for k in ("a", "b")
+        ],
+        title=t("report.chart.votes"),
+        y_label=t("report.axis.votes"),
+        empty=t("report.no_rounds"),
+        badges=[{"a": "0", "b": "1"}.get(r.winner or "") for r in rep.rounds],
+        badge_text=t("report.won"),
+        width=560,
+        css="chart bar-chart votes-chart",
+    )
     questions = charts.hbar_chart(
         [charts.Bar(t(f"q.{s}"), rep.by_state.get(s, 0), STATE_COLORS[s]) for s in STATUSES],
-        title=t("report.chart.questions"), empty=t("report.no_questions"),
-        width=1180, css="chart hbar-chart questions-chart")
-    return {"likes": Markup(likes), "viewers": Markup(viewers), "votes": Markup(votes),
-            "questions": Markup(questions)}
+        title=t("report.chart.questions"),
+        empty=t("report.no_questions"),
+        width=1180,
+        css="chart hbar-chart questions-chart",
+    )
+    return {"likes": Markup(likes), "viewers": Markup(viewers), "votes": Markup(votes), "questions": Markup(questions)}
 
 
 @page
@@ -381,10 +479,18 @@ async def report_page(request: Request) -> Response:
     rep = report.build(state, timeline, now_ms(), lt.settings.sample_s * 1000)
     rep.stats = report.episode_stats(state, viewers_now(request, state))
     _, t = lang_t(request)
-    return render(request, "report.html", nav="shows", state=state, rep=rep, stats=rep.stats,
-                  charts=report_charts(state, rep, t), title=state.title,
-                  just_reset=request.query_params.get("reset") == "1",
-                  sides=[(k, state.sides.get(k) or DEFAULT_SIDES[k]) for k in ("a", "b")])
+    return render(
+        request,
+        "report.html",
+        nav="shows",
+        state=state,
+        rep=rep,
+        stats=rep.stats,
+        charts=report_charts(state, rep, t),
+        title=state.title,
+        just_reset=request.query_params.get("reset") == "1",
+        sides=[(k, state.sides.get(k) or DEFAULT_SIDES[k]) for k in ("a", "b")],
+    )
 
 
 # -- the season ---------------------------------------------------------------------------------
@@ -394,13 +500,25 @@ def season_charts(stats: list[report.EpisodeStats], t) -> dict[str, Markup]:
     aired = list(reversed([s for s in stats if s.aired]))[-16:]  # oldest first, the last 16
     labels = [s.date[5:] if s.date else s.slug for s in aired]
     likes = charts.bar_chart(
-        labels, [charts.Series(t("season.likes"), DEFAULT_COLORS["a"], values=[s.likes_total for s in aired])],
-        title=t("season.chart.likes"), y_label=t("season.likes"), empty=t("season.no_episodes"),
-        css="chart bar-chart season-likes", width=560, height=280)
+        labels,
+        [charts.Series(t("season.likes"), DEFAULT_COLORS["a"], values=[s.likes_total for s in aired])],
+        title=t("season.chart.likes"),
+        y_label=t("season.likes"),
+        empty=t("season.no_episodes"),
+        css="chart bar-chart season-likes",
+        width=560,
+        height=280,
+    )
     viewers = charts.bar_chart(
-        labels, [charts.Series(t("season.peak"), DEFAULT_COLORS["b"], values=[s.peak_viewers for s in aired])],
-        title=t("season.chart.viewers"), y_label=t("season.peak"), empty=t("season.no_episodes"),
-        css="chart bar-chart season-viewers", width=560, height=280)
+        labels,
+        [charts.Series(t("season.peak"), DEFAULT_COLORS["b"], values=[s.peak_viewers for s in aired])],
+        title=t("season.chart.viewers"),
+        y_label=t("season.peak"),
+        empty=t("season.no_episodes"),
+        css="chart bar-chart season-viewers",
+        width=560,
+        height=280,
+    )
     return {"likes": Markup(likes), "viewers": Markup(viewers)}
 
 
@@ -409,18 +527,39 @@ async def season_page(request: Request) -> Response:
     stats = await all_stats(request)
     totals = report.season_totals(stats)
     lang, t = lang_t(request)
-    return render(request, "season.html", nav="season", stats=stats, totals=totals,
-                  headline=headline(totals, t, lang), charts=season_charts(stats, t),
-                  compact=lambda n: report.compact(n, lang), title=t("season.title"))
+    return render(
+        request,
+        "season.html",
+        nav="season",
+        stats=stats,
+        totals=totals,
+        headline=headline(totals, t, lang),
+        charts=season_charts(stats, t),
+        compact=lambda n: report.compact(n, lang),
+        title=t("season.title"),
+    )
 
 
 def stats_json(s: report.EpisodeStats) -> dict:
-    return {"slug": s.slug, "title": s.title, "date": s.date, "status": s.status,
-            "likes": s.likes, "likes_total": s.likes_total, "viewers": s.viewers,
-            "peak_viewers": s.peak_viewers, "unique_viewers": s.unique_viewers, "votes": s.votes,
-            "rounds": s.rounds, "rounds_won": s.rounds_won, "questions": s.questions,
-            "received": s.received, "approved": s.approved, "answered": s.answered,
-            "rehearsal": s.rehearsal}
+    return {
+        "slug": s.slug,
+        "title": s.title,
+        "date": s.date,
+        "status": s.status,
+        "likes": s.likes,
+        "likes_total": s.likes_total,
+        "viewers": s.viewers,
+        "peak_viewers": s.peak_viewers,
+        "unique_viewers": s.unique_viewers,
+        "votes": s.votes,
+        "rounds": s.rounds,
+        "rounds_won": s.rounds_won,
+        "questions": s.questions,
+        "received": s.received,
+        "approved": s.approved,
+        "answered": s.answered,
+        "rehearsal": s.rehearsal,
+    }
 
 
 @api
@@ -450,11 +589,20 @@ async def export(request: Request) -> Response:
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "csv":
         # a byte-order mark so that spreadsheet programs read the Chinese text as UTF-8
-        return Response("\ufeff" + report.to_csv(entries), media_type="text/csv; charset=utf-8",
-                        headers=headers)
-    body = {"show": {"slug": state.slug, "title": state.title, "date": state.date,
-                     "status": state.status, "sides": state.sides, "rehearsal": state.rehearsal},
-            "exported": report.iso_utc(now), "seq": state.seq, "entries": entries}
+        return Response("\ufeff" + report.to_csv(entries), media_type="text/csv; charset=utf-8", headers=headers)
+    body = {
+        "show": {
+            "slug": state.slug,
+            "title": state.title,
+            "date": state.date,
+            "status": state.status,
+            "sides": state.sides,
+            "rehearsal": state.rehearsal,
+        },
+        "exported": report.iso_utc(now),
+        "seq": state.seq,
+        "entries": entries,
+    }
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, TimestampSigner
@@ -13,12 +14,16 @@ from ..domain.ratelimit import TokenBucket
 
 DEVICE_COOKIE = "lt_device"
 SESSION_COOKIE = "lt_session"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; font-src 'self' data:; frame-ancestors 'none'; "
-       "base-uri 'none'; form-action 'self'")
-HEADERS = [(b"content-security-policy", CSP.encode()),  # guard: csp
-           (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"no-referrer")]
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; font-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),  # guard: csp
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 class SecurityHeaders:
@@ -40,7 +45,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def client_ip(scope: dict) -> str:
+def client_ip(scope: Mapping[str, Any]) -> str:
     client = scope.get("client") or ("", 0)
     return str(client[0])
 
@@ -51,8 +56,7 @@ def holder_of_session(cookie: str) -> str:
 
 
 class Auth:
-    def __init__(self, secret: str, host_token: str, session_max_age_s: int,
-                 allowed_origins: tuple[str, ...]) -> None:
+    def __init__(self, secret: str, host_token: str, session_max_age_s: int, allowed_origins: tuple[str, ...]) -> None:
         self.device_signer = Signer(secret, salt="leitai.device")
         self.session_signer = TimestampSigner(secret, salt="leitai.session")
         self.host_token = host_token

@@ -97,8 +97,9 @@ class SocketServer:
         conn.holder = holder or role
         return rt, conn, session_left
 
-    async def _serve(self, ws: WebSocket, receive: Receive, rt: Runtime, conn: Conn,
-                     session_left: float | None) -> None:
+    async def _serve(
+        self, ws: WebSocket, receive: Receive, rt: Runtime, conn: Conn, session_left: float | None
+    ) -> None:
         ip = conn.ip
         self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
         expiry = None
@@ -106,7 +107,8 @@ class SocketServer:
             await ws.accept()
             if session_left is not None:  # guard: session expiry
                 expiry = asyncio.get_running_loop().call_later(
-                    session_left, lambda: self.node.tasks.spawn(conn.close(4401), "session-expired"))
+                    session_left, lambda: self.node.tasks.spawn(conn.close(4401), "session-expired")
+                )
             await self.node.join(rt, conn)
             await self._read(receive, rt, conn)
         finally:
@@ -132,7 +134,7 @@ class SocketServer:
                 # connecting; a socket that only holds a slot is closed
                 try:
                     message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await conn.close(1008)
                     return
             else:
