@@ -59,3 +59,22 @@ def test_stylesheet_side_colours_are_the_server_defaults():
     for side in ("a", "b"):
         m = re.search(rf"--{side}:\s*(#[0-9a-fA-F]{{6}})", css)
         assert m and m.group(1).lower() == DEFAULT_COLORS[side], side
+
+
+def test_every_guard_is_in_the_mutation_check_and_the_reliability_doc():
+    """A protection marked `guard: NAME` in the code has a mutation case (which
+    removes it and expects its test to fail) and a line in docs/reliability.md."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("mutation_check", str(ROOT / "scripts" / "mutation-check"))
+    spec = importlib.util.spec_from_loader("mutation_check", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    found = module.markers()
+    assert found, "no guard markers found"
+    assert set(found) == set(module.CASES), set(found) ^ set(module.CASES)
+    assert all(len(places) == 1 for places in found.values()), found
+    doc = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    missing = [name for name in module.CASES if f"`{name}`" not in doc]
+    assert not missing, f"guards not in docs/reliability.md: {missing}"

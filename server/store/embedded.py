@@ -342,13 +342,10 @@ class EmbeddedStore(Store):
             s.votes[round_index][device] = side
             s.vcount[round_index] = vmod.change(s.vcount[round_index], previous, side)
 
+        vote = ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, device, side))
+        # guard: vote durability
         await self._write(
-            [
-                (
-                    "INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)",  # guard: vote durability
-                    (slug, round_index, device, side),
-                )
-            ],
+            [vote],
             apply,
         )
 
