@@ -120,7 +120,7 @@ class Server:
                 HOST_TOKEN=HOST_TOKEN,
                 SECRET_KEY=SECRET,
                 SOCKETS_PER_IP="0",
-                DEVICES_PER_IP_PER_MIN="0",
+                VENUE_NETWORKS="127.0.0.0/8",  # every phone of the bench is on loopback: a venue
                 LOG_LEVEL="info",
                 WORKERS=str(self.workers),
             )

@@ -20,9 +20,9 @@ from .node import Node
 from .settings import Settings
 from .store import make_store
 from .transport import FastPath
-from .web import api, pages, producer
+from .web import api, devices, pages, producer
 from .web.context import Leitai
-from .web.security import Auth, NewDevices, SecurityHeaders
+from .web.security import Auth, SecurityHeaders
 from .web.sockets import SocketServer
 from .wordfilter import WordFilter
 
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         routes=[
             *pages.routes,
             *api.routes,
+            *devices.routes,
             *producer.routes,
             Mount("/static", Static(directory=str(STATIC), check_dir=False), name="static"),
         ],
@@ -104,5 +105,4 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         lifespan=lifespan,
     )
     app.state.leitai = lt
-    app.state.new_devices = NewDevices(settings.devices_per_ip_per_min)
     return SocketsFirst(app, SocketServer(lt))

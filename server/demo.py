@@ -1,6 +1,7 @@
 """The demo show that a fresh start creates: an episode in the style of 先锋擂台."""
 
 import logging
+import secrets
 import time
 
 from .domain import DEFAULT_COLORS, DEFAULT_SIDE_NAMES
@@ -40,7 +41,16 @@ async def ensure_demo(store: Store, settings) -> bool:
     if await store.list_shows():
         return False
     now = int(time.time() * 1000)
-    state = new_show(DEMO_SLUG, "先锋擂台 · 书记PK", SIDES, PLAN, time.strftime("%Y-%m-%d"), now, status="live")
+    state = new_show(
+        DEMO_SLUG,
+        "先锋擂台 · 书记PK",
+        SIDES,
+        PLAN,
+        time.strftime("%Y-%m-%d"),
+        now,
+        status="live",
+        overlay_key=secrets.token_urlsafe(12),
+    )
     try:
         await store.create_show(state)
     except Conflict:

@@ -29,13 +29,18 @@ class Conn:
         "closed",
         "device",
         "dhash",
+        "first_seen",
         "held",
         "holder",
         "ip",
+        "keyed",
+        "network",
+        "parent",
         "role",
         "slug",
         "strikes",
         "valid_seen",
+        "venue",
         "writer",
     )
 
@@ -49,6 +54,11 @@ class Conn:
         self.banned = False
         self.held = False  # True until the socket's snapshot is sent: no frame goes out before it
         self.holder = dhash or role  # whose budgets and reply cache this socket uses
+        self.parent = ""  # the device this one replaced, if the phone said (bans carry over)
+        self.network = ""  # the address's network, for per-network budgets
+        self.venue = False  # on a declared venue network
+        self.first_seen = 0  # when this device first joined the show (ms)
+        self.keyed = False  # an overlay with the show's key: one of the studio's screens
 
     def start(self) -> None:
         self.writer.start()
@@ -98,9 +108,11 @@ class Room:
         # phone still gets one every PHONE_TICK_MS but no tick writes to all of them.
         self.phone_groups: list[set[Conn]] = [set() for _ in range(max(1, phone_groups))]
         self._group_of: dict[Conn, int] = {}
+        self.screens = 0  # overlays with the show's key
 
     def add(self, conn: Conn) -> None:
         self.conns[conn.role].add(conn)
+        self.screens += conn.keyed
         if conn.role == "audience":
             group = min(range(len(self.phone_groups)), key=lambda g: len(self.phone_groups[g]))
             self.phone_groups[group].add(conn)
@@ -109,7 +121,9 @@ class Room:
             self.by_device[conn.dhash].add(conn)
 
     def remove(self, conn: Conn) -> None:
-        self.conns[conn.role].discard(conn)
+        if conn in self.conns[conn.role]:
+            self.conns[conn.role].discard(conn)
+            self.screens -= conn.keyed
         group = self._group_of.pop(conn, None)
         if group is not None:
             self.phone_groups[group].discard(conn)

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from .domain import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, SIDES, TextLimits
+from .domain.integrity import REASONS
 from .domain.questions import STATUSES as QUESTION_STATUSES
 from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S, ROUND_STATUSES
 from .domain.show import MAX_POINTS
@@ -28,9 +29,21 @@ MODERATION_TYPES = (
     "question.answered",
 )
 ROUND_TYPES = ("round.start", "round.pause", "round.resume", "round.end")
-CONSOLE_TYPES = ("hello", *MODERATION_TYPES, *ROUND_TYPES, "points.set", "device.ban", "device.unban", "overlay.reload")
+CONSOLE_TYPES = (
+    "hello",
+    *MODERATION_TYPES,
+    *ROUND_TYPES,
+    "points.set",
+    "device.ban",
+    "device.unban",
+    "overlay.reload",
+    "overlay.rekey",
+    "votes.release",
+    "venue.add",
+    "venue.remove",
+)
 CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
-ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large", "unavailable")
+ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large", "unavailable", "ended")
 TRANSIENT_CODES = frozenset(("unavailable", "rate_limited"))  # worth retrying with the same id
 ROLES = ("audience", "overlay", "console")
 ROLE_TYPES = {"audience": frozenset(AUDIENCE_TYPES), "console": frozenset(CONSOLE_TYPES), "overlay": frozenset()}
@@ -70,6 +83,11 @@ class Reply:
     message: str = ""
     extra: dict[str, Any] | None = None  # an ack's extra fields, e.g. {"question": "q18"}
     retry_ms: int | None = None
+    raw: bytes | None = None  # a remembered reply, sent again as it was
+
+    @classmethod
+    def remembered(cls, raw: bytes) -> "Reply":
+        return cls(None, None, "", None, None, raw)
 
     @classmethod
     def ack(cls, msg_id: str | None, **extra: Any) -> "Reply":
@@ -84,6 +102,8 @@ class Reply:
         return self.code in TRANSIENT_CODES
 
     def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         if self.code is None:
             return orjson.dumps({"type": "ack", "id": self.id, **(self.extra or {})})
         frame: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
@@ -107,6 +127,8 @@ class Message:
     duration_s: int = 0
     points: int = 0
     device: str = ""
+    reason: str = ""
+    network: str = ""
 
 
 def _str(data: dict[str, Any], key: str, msg_id: str | None, required: bool = True) -> str:
@@ -165,9 +187,28 @@ def parse(raw: str, role: str) -> Message:
         if not 1 <= len(device) <= 64:
             raise ProtocolError("invalid", "device must be a device id from a question", msg_id)
         return Message(kind, msg_id, device=device)
+    if kind == "votes.release":
+        reason = data.get("reason", "")
+        if reason not in ("", *REASONS):
+            raise ProtocolError("invalid", f"reason must be one of {', '.join(REASONS)} (or empty: all)", msg_id)
+        return Message(kind, msg_id, reason=reason)
+    if kind in ("venue.add", "venue.remove"):
+        network = _str(data, "network", msg_id)
+        if not 1 <= len(network) <= 64:
+            raise ProtocolError("invalid", 'network must be a CIDR such as 10.20.0.0/16, or "here"', msg_id)
+        return Message(kind, msg_id, network=network)
     if kind == "points.set":
         return Message(kind, msg_id, side=_side(data, msg_id), points=_int(data, "points", msg_id))
     return Message(kind, msg_id)  # round.pause/resume/end, overlay.reload
+
+
+def frame_id(raw: str | None) -> str | None:
+    """The `id` of a frame that will not be carried out, so that its refusal can name it."""
+    try:
+        msg_id = orjson.loads(raw)["id"] if raw else None
+    except Exception:
+        return None
+    return msg_id if isinstance(msg_id, str) and 1 <= len(msg_id) <= MAX_ID else None
 
 
 def encode(frame: dict[str, Any]) -> bytes:

@@ -163,6 +163,11 @@ class RoundRow:
     started: int | None  # when it first started
     votes: dict
     winner: str | None
+    held: dict = field(default_factory=dict)  # votes held back, by reason (domain.integrity)
+
+    @property
+    def held_total(self) -> int:
+        return sum(int(n) for n in self.held.values())
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,7 @@ def round_rows(state: ShowState, events: list[dict], now: int) -> list[RoundRow]
             started.get(int(r["index"])),
             dict(r.get("votes") or {}),
             r.get("winner"),
+            dict(r.get("held") or {}) if isinstance(r.get("held"), dict) else {},
         )
         for r in state.rounds
     ]
@@ -284,6 +290,7 @@ def round_rows(state: ShowState, events: list[dict], now: int) -> list[RoundRow]
                 started.get(rnd.index),
                 dict(state.counters.votes),
                 None,
+                dict(state.counters.held_reasons),
             )
         )
     return rows

@@ -51,13 +51,18 @@ class Settings:
     socket_sndbuf: int = 64 * 1024
     sockets_per_device: int = 8
     sockets_per_ip: int = 2000
+    overlays_per_ip: int = 4  # overlay sockets without the show's key, per address
+    connect_rate: float = 1.0  # new sockets per device per second (a reconnect loop is refused 1013)
+    connect_burst: float = 10.0
     # text limits
     question_max: int = LIMITS.question
     name_max: int = LIMITS.name
     topic_max: int = LIMITS.topic
-    # per-device rates
-    like_rate: float = 20.0
-    like_burst: float = 40.0
+    # per-device rates (shared by the device's sockets, across processes in Redis mode)
+    frame_rate: float = 30.0  # every client frame, answered or not
+    frame_burst: float = 60.0
+    like_rate: float = 15.0  # taps counted per second (a person taps ~10/s)
+    like_burst: float = 60.0
     question_interval_s: float = 10.0
     vote_rate: float = 2.0
     vote_burst: float = 5.0
@@ -67,7 +72,18 @@ class Settings:
     console_burst: float = 40.0
     flood_strikes: int = 50
     reply_cache_bytes: int = 4 * 1024 * 1024
-    devices_per_ip_per_min: int = 120
+    reply_ttl_s: int = 3600
+    # devices and votes (docs/reliability.md, "Integrity")
+    venue_networks: tuple[str, ...] = ()
+    network_prefix_v4: int = 24
+    network_prefix_v6: int = 56
+    device_pow_cost: int = 2000  # PBKDF2 iterations per attempt of a new device's proof of work
+    device_pow_free: int = 50  # new devices per network per hour before the work grows
+    device_pow_max_factor: int = 16
+    vote_min_watch_s: float = 20.0
+    votes_per_network: int = 150  # counted votes per network per round, outside venues
+    vote_burst_max: int = 20  # same-side votes per network per minute from devices new to the show
+    vote_young_s: int = 600
     # sessions
     session_max_age_s: int = 12 * 3600
     device_max_age_s: int = 365 * 24 * 3600
@@ -83,8 +99,8 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             default = f.default
-            if f.name == "allowed_origins":
-                raw = os.environ.get("ALLOWED_ORIGINS", "")
+            if isinstance(default, tuple):  # comma-separated lists
+                raw = os.environ.get(f.name.upper(), "")
                 values[f.name] = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
                 continue
             cast = type(default)

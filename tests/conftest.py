@@ -28,9 +28,11 @@ class Server:
 
     def __init__(self, data_dir: str | None = None, **env: str) -> None:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="leitai-test-")
+        # Tests pay a token proof of work per device and may vote at once; the tests of
+        # those rules set them back to their defaults (test_integrity.py).
         self.env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "DATA_DIR": self.data_dir,
                     "HOST_TOKEN": TOKEN, "SECRET_KEY": "test-secret", "LOG_LEVEL": "info",
-                    "PYTHONUNBUFFERED": "1", **env}
+                    "PYTHONUNBUFFERED": "1", "DEVICE_POW_COST": "1", "VOTE_MIN_WATCH_S": "0", **env}
         self.env.pop("REDIS_URL", None) if "REDIS_URL" not in env else None
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -122,11 +124,31 @@ def host_cookies(base: str) -> dict[str, str]:
         return {"lt_session": r.cookies["lt_session"]}
 
 
-def device_cookie(base: str, slug: str) -> str:
-    with httpx.Client(base_url=base) as http:
+def solve(challenge: dict) -> str:
+    """The page's proof of work, done the same way in Python (ALTCHA)."""
+    import altcha
+
+    ch = altcha.Challenge.from_dict(challenge)
+    return altcha.Payload(ch, altcha.solve_challenge(ch)).to_base64()
+
+
+def device_cookie(base: str, slug: str, headers: dict | None = None, previous: str = "") -> str:
+    """A device as a phone gets one: with the page on a venue network, else by
+    solving the proof of work the page would solve."""
+    return new_device(base, slug, headers, previous)[0]
+
+
+def new_device(base: str, slug: str, headers: dict | None = None, previous: str = "") -> tuple[str, str]:
+    """(cookie, memory token) of a new device."""
+    with httpx.Client(base_url=base, headers=headers or {}) as http:
         r = http.get(f"/s/{slug}")
-        assert r.status_code == 200
-        return r.cookies["lt_device"]
+        assert r.status_code == 200, r.status_code
+        if "lt_device" in r.cookies:
+            return r.cookies["lt_device"], ""
+        challenge = http.get("/api/device/challenge").json()
+        r = http.post("/api/device", json={"payload": solve(challenge), "previous": previous})
+        assert r.status_code == 200, r.text
+        return r.cookies["lt_device"], r.json()["memory"]
 
 
 def create_show(base: str, slug: str | None = None, **fields) -> str:

@@ -3,10 +3,11 @@
 import pytest
 
 from server.domain import DomainError
+from server.domain.integrity import VoteCounts
 from server.domain import rounds as r
 from server.domain import show as s
 from server.domain import votes
-from server.domain.likes import LikeBuffer
+from server.domain.likes import LikeBuffer, split
 from server.domain.questions import Question
 from server.domain.ratelimit import TokenBucket
 from server.domain.text import normalise, single_line
@@ -100,10 +101,12 @@ def test_round_end_counts_wins():
     st = state_with()
     for ev in s.decide_round(st, "start", 0, "t", 60):
         st.apply(ev)
-    for ev in s.decide_round(st, "end", 1000, votes={"a": 5, "b": 2}):
+    counts = VoteCounts({"a": 5, "b": 2}, {"a": 0, "b": 3}, {"network": 3, "burst": 0})
+    for ev in s.decide_round(st, "end", 1000, votes=counts):
         st.apply(ev)
-    assert st.rounds_won == {"a": 1, "b": 0}
-    assert st.rounds[-1] == {"index": 1, "topic": "t", "duration_s": 60, "votes": {"a": 5, "b": 2}, "winner": "a"}
+    assert st.rounds_won == {"a": 1, "b": 0}  # the held votes do not count
+    assert st.rounds[-1] == {"index": 1, "topic": "t", "duration_s": 60, "votes": {"a": 5, "b": 2},
+                             "held": {"network": 3, "burst": 0}, "winner": "a"}
 
 
 def test_state_round_trips_through_fields():
@@ -154,11 +157,37 @@ def test_token_bucket():
 
 def test_like_buffer_restore_is_bounded():
     buf = LikeBuffer()
-    buf.add("a", 5)
+    buf.add("d1", "a", 5)
     d = buf.drain()
-    assert not buf
-    assert buf.restore({"a": 5, "b": 10}, cap=8) == 7
-    assert buf.pending == {"a": 5, "b": 3}
+    assert not buf and d == {"d1": [5, 0]}
+    assert buf.restore({"d1": [5, 0], "d2": [0, 10]}, cap=8) == 7
+    assert buf.pending == {"d1": [5, 0], "d2": [0, 3]} and buf.sides() == {"a": 5, "b": 3}
+
+
+def test_a_devices_capped_taps_split_between_sides():
+    assert split([30, 0], 20) == [20, 0]
+    assert split([3, 4], 20) == [3, 4]
+    assert split([30, 10], 20) == [15, 5]
+    assert split([0, 0], 5) == [0, 0]
+
+
+def test_networks_and_the_vote_rules():
+    from server.domain import integrity as i
+
+    assert i.network_of("203.0.113.77") == "203.0.113.0/24"
+    assert i.network_of("2001:db8:1:2:3::9") == "2001:db8:1::/56"
+    assert i.network_of("::ffff:203.0.113.9") == "203.0.113.0/24"
+    assert i.network_of("bogus") == "unknown" and i.masked("203.0.113.0/24") == "203.0.113.x"
+    venue = i.parse_networks(["10.20.0.0/16"])
+    assert i.in_networks("10.20.3.4", venue) and not i.in_networks("10.21.0.1", venue)
+    policy = i.VotePolicy(per_network=2, burst=3)
+    v = i.Voter("n1", False, 0)
+    assert i.assess(None, "a", v, 0, policy, 1, 0).status == "counted"
+    assert i.assess(None, "a", v, 0, policy, 2, 0).reason == "network"
+    assert i.assess(None, "a", v, 0, policy, 0, 4).reason == "burst"
+    assert i.assess(None, "a", i.Voter("n1", True, 0), 0, policy, 99, 99).status == "counted"
+    held = i.Ballot("a", "held", "network", "n1")
+    assert i.assess(held, "b", v, 0, policy, 0, 0) == i.Ballot("b", "held", "network", "n1")
 
 
 def test_normalise_keeps_chinese_punctuation():

@@ -10,7 +10,8 @@ import pytest
 from server.domain.show import new_show
 from server.hub import Conn
 from server.node import Node
-from server.node.limits import Budget, Buckets, ReplyCache, reply_size
+from server.domain.ratelimit import Buckets
+from server.store.replies import MemoryReplies, entry_size
 from server.protocol import Message, Reply
 from server.settings import Settings
 from server.store.embedded import EmbeddedStore
@@ -54,8 +55,8 @@ def frames(conn: Conn) -> list[dict]:
 
 @pytest.fixture
 async def node():
-    settings = Settings.from_env(data_dir=tempfile.mkdtemp(prefix="leitai-node-"), like_burst=5,
-                                 like_rate=1)
+    settings = Settings.from_env(data_dir=tempfile.mkdtemp(prefix="leitai-node-"), question_interval_s=60,
+                                 vote_min_watch_s=0)
     store = EmbeddedStore(settings)
     n = Node(settings, store)
     await store.start()  # no ticker: the tests tick by hand
@@ -90,8 +91,8 @@ async def test_replies_are_typed_and_a_resent_id_is_applied_once(node):
     assert await node.handle(rt, phone, Message("like", None, side="a", count=2)) is None
     first = await node.handle(rt, phone, Message("like", "m1", side="a", count=3))
     again = await node.handle(rt, phone, Message("like", "m1", side="a", count=3))
-    assert isinstance(first, Reply) and first.ok and again is first
-    assert rt.likes.pending == {"a": 5, "b": 0}
+    assert isinstance(first, Reply) and first.ok and again.encode() == first.encode()
+    assert rt.likes.sides() == {"a": 5, "b": 0}
     bad = await node.handle(rt, phone, Message("vote", "m2", side="a"))
     assert bad.code == "conflict" and b'"code":"conflict"' in bad.encode()
 
@@ -99,15 +100,13 @@ async def test_replies_are_typed_and_a_resent_id_is_applied_once(node):
 async def test_budgets_belong_to_the_device_not_the_socket(node):
     rt = await node.runtime("s1")
     one, two = fake_conn(), fake_conn()
-    codes = [(await node.handle(rt, one, Message("like", f"a{i}", side="a", count=1))).code
-             for i in range(5)]
-    assert codes == [None] * 5
-    limited = await node.handle(rt, two, Message("like", "b1", side="a", count=1))
+    assert (await node.handle(rt, one, Message("ask", "a1", text="第一个问题"))).ok
+    limited = await node.handle(rt, two, Message("ask", "b1", text="第二个问题"))
     assert limited.code == "rate_limited" and limited.retry_ms > 0
     node.leave(rt, one)
     node.leave(rt, two)
     back = fake_conn()  # the same device on a new socket
-    assert (await node.handle(rt, back, Message("like", "c1", side="a", count=1))).code == "rate_limited"
+    assert (await node.handle(rt, back, Message("ask", "c1", text="第三个问题"))).code == "rate_limited"
 
 
 async def test_a_gap_in_the_events_resyncs_every_socket(node):
@@ -125,7 +124,7 @@ async def test_the_tick_sends_a_tally_only_when_it_changed(node):
     rt = await node.runtime("s1")
     overlay = fake_conn("overlay")
     await node.join(rt, overlay)
-    rt.likes.add("a", 4)
+    rt.likes.add("dev1", "a", 4)
     await node.ticker.tick()
     await node.ticker.tick()
     tallies = [f for f in frames(overlay) if f["type"] == "tally"]
@@ -136,7 +135,7 @@ async def test_likes_the_store_refused_go_back_to_the_buffer(node):
     from server.store import StoreUnavailable
 
     rt = await node.runtime("s1")
-    rt.likes.add("b", 7)
+    rt.likes.add("dev1", "b", 7)
 
     async def refuse(*args, **kwargs):
         raise StoreUnavailable("down")
@@ -144,36 +143,28 @@ async def test_likes_the_store_refused_go_back_to_the_buffer(node):
     real = node.store.tick
     node.store.tick = refuse  # type: ignore[method-assign]
     await node.ticker.tick(final=True)
-    assert rt.likes.pending == {"a": 0, "b": 7}
+    assert rt.likes.sides() == {"a": 0, "b": 7}
     node.store.tick = real  # type: ignore[method-assign]
     await node.ticker.tick(final=True)
-    assert rt.likes.pending == {"a": 0, "b": 0} and rt.state.counters.likes["b"] == 7
+    assert rt.likes.sides() == {"a": 0, "b": 0} and rt.state.counters.likes["b"] == 7
 
 
-def test_the_reply_cache_keeps_to_its_byte_budget():
-    cache = ReplyCache(max_bytes=10_000)
-    loop = asyncio.new_event_loop()
-    try:
-        for i in range(1000):
-            key = ("dev", f"m{i}")
-            loop.run_until_complete(_claim_settle(cache, key, Reply.ack(f"m{i}", question=f"q{i}")))
-    finally:
-        loop.close()
+async def test_the_reply_cache_keeps_to_its_byte_budget():
+    cache = MemoryReplies(max_bytes=10_000, ttl_s=60)
+    for i in range(1000):
+        key = ("dev", f"m{i}")
+        assert await cache.begin(key) is None
+        await cache.finish(key, Reply.ack(f"m{i}", question=f"q{i}").encode())
     assert 0 < cache.bytes <= 10_000 and len(cache) < 1000
-    assert cache.bytes == sum(reply_size(k, r) for k, r in cache._done.items())
-
-
-async def _claim_settle(cache: ReplyCache, key: tuple[str, str], reply: Reply) -> None:
-    cache.claim(key)
-    cache.settle(key, reply)
+    assert cache.bytes == sum(entry_size(k, r) for k, (_, r) in cache._done.items())
+    assert await cache.begin(("dev", "m999")) == Reply.ack("m999", question="q999").encode()
 
 
 def test_buckets_are_forgotten_once_full_again():
     buckets = Buckets()
-    budget = Budget(rate=10, burst=20)
     for i in range(100):
-        buckets.take(f"dev{i}", "like", budget, now=0.0)
+        buckets.take(f"dev{i}", "like", 10, 20, now=0.0)
     assert len(buckets) == 100
     for i in range(60):  # later traffic sweeps out what is full again (2 s at 10/s refills 20)
-        buckets.take("busy", "like", budget, now=3.0 + i * 0.001)
+        buckets.take("busy", "like", 10, 20, now=3.0 + i * 0.001)
     assert len(buckets) < 10

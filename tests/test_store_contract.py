@@ -4,15 +4,24 @@ import asyncio
 import itertools
 import os
 import tempfile
+import time
 
 import pytest
 
 from server.domain.questions import Question
 from server.domain.show import new_show
 from server.settings import Settings
+from server.domain.integrity import Voter
 from server.store import Conflict, Store, make_store
 
 SIDES = {"a": {"name": "红方"}, "b": {"name": "蓝方"}}
+RULES = {"votes_per_network": 3, "vote_burst_max": 4, "like_rate": 10.0, "like_burst": 20.0}
+NOW = int(time.time() * 1000)
+OLD = Voter("10.0.0.0/24", False, 0)  # a device that has watched for a long time
+
+
+def voter(network: str = "10.0.0.0/24", venue: bool = False, young: bool = False) -> Voter:
+    return Voter(network, venue, NOW if young else 0)
 _n = itertools.count()
 
 
@@ -21,9 +30,9 @@ async def store(request):
     if request.param == "redis":
         srv = request.getfixturevalue("redis_server")
         settings = Settings.from_env(redis_url=srv.url, data_dir=tempfile.mkdtemp(),
-                                     redis_prefix=f"contract{next(_n)}")
+                                     redis_prefix=f"contract{next(_n)}", **RULES)
     else:
-        settings = Settings.from_env(redis_url="", data_dir=tempfile.mkdtemp())
+        settings = Settings.from_env(redis_url="", data_dir=tempfile.mkdtemp(), **RULES)
     st = make_store(settings)
     events: list[tuple[str, int, dict]] = []
     pseqs: list[int] = []
@@ -86,13 +95,13 @@ async def test_compare_and_set(store: Store):
 
 async def test_votes_last_write_wins(store: Store):
     await store.create_show(new_show("s4", "T", SIDES))
-    await store.vote("s4", 1, "d1", "a")
-    await store.vote("s4", 1, "d1", "a")
-    await store.vote("s4", 1, "d2", "a")
-    await store.vote("s4", 1, "d1", "b")
-    await store.vote("s4", 2, "d1", "a")
-    assert await store.vote_counts("s4", 1) == {"a": 1, "b": 1}
-    assert await store.vote_counts("s4", 2) == {"a": 1, "b": 0}
+    await store.vote("s4", 1, "d1", "a", OLD)
+    await store.vote("s4", 1, "d1", "a", OLD)
+    await store.vote("s4", 1, "d2", "a", OLD)
+    await store.vote("s4", 1, "d1", "b", OLD)
+    await store.vote("s4", 2, "d1", "a", OLD)
+    assert (await store.vote_counts("s4", 1)).counted == {"a": 1, "b": 1}
+    assert (await store.vote_counts("s4", 2)).counted == {"a": 1, "b": 0}
     assert (await store.device_state("s4", 1, "d1"))[0] == "b"
 
 
@@ -106,11 +115,11 @@ async def test_upvotes_once_per_device(store: Store):
 
 async def test_tick_adds_likes_and_reports_viewers(store: Store):
     await store.create_show(new_show("s6", "T", SIDES))
-    await store.see_device("s6", "d1")
-    await store.see_device("s6", "d1")
+    first = await store.see_device("s6", "d1")
+    assert await store.see_device("s6", "d1") == first > 0  # first seen stays
     await store.see_device("s6", "d2")
-    c = await store.tick("s6", {"a": 5, "b": 0}, 0, 3)
-    c = await store.tick("s6", {"a": 1, "b": 2}, 0, 2)
+    c = await store.tick("s6", {"d1": [5, 0]}, 0, 3)
+    c = await store.tick("s6", {"d1": [1, 0], "d2": [0, 2]}, 0, 2)
     assert c.likes == {"a": 6, "b": 2} and c.viewers == 2 and c.peak_viewers == 3 and c.unique_viewers == 2
     assert (await store.load("s6")).counters.likes == {"a": 6, "b": 2}
 
@@ -139,22 +148,22 @@ async def test_timeline_has_every_event_and_samples(store: Store):
 
 async def test_unvote(store: Store):
     await store.create_show(new_show("s9", "T", SIDES))
-    await store.vote("s9", 1, "d1", "a")
-    await store.vote("s9", 1, "d2", "b")
+    await store.vote("s9", 1, "d1", "a", OLD)
+    await store.vote("s9", 1, "d2", "b", OLD)
     await store.unvote("s9", 1, "d1")
     await store.unvote("s9", 1, "d1")  # twice: no effect
     await store.unvote("s9", 1, "nobody")
-    assert await store.vote_counts("s9", 1) == {"a": 0, "b": 1}
+    assert (await store.vote_counts("s9", 1)).counted == {"a": 0, "b": 1}
     assert (await store.device_state("s9", 1, "d1"))[0] is None
 
 
 async def test_reset_counters(store: Store):
     await store.create_show(new_show("s10", "T", SIDES))
-    await store.tick("s10", {"a": 5, "b": 1}, 1, 4)
-    await store.vote("s10", 1, "d1", "a")
+    await store.tick("s10", {"d1": [5, 1]}, 1, 4)
+    await store.vote("s10", 1, "d1", "a", OLD)
     await store.see_device("s10", "d1")
     await store.reset_counters("s10")
-    c = await store.tick("s10", {"a": 0, "b": 0}, 1, 0)
+    c = await store.tick("s10", {}, 1, 0)
     assert c.likes == {"a": 0, "b": 0} and c.votes == {"a": 0, "b": 0}
     assert c.peak_viewers == 0 and c.unique_viewers == 0
 
@@ -184,3 +193,68 @@ async def test_public_sequence_skips_private_events(store: Store):
     assert store.pseqs == [0, 1, 0, 2]
     state = await store.load("s12")
     assert (state.seq, state.pseq) == (4, 2)
+
+
+# -- integrity: both stores carry out domain.integrity the same way -----------------------------
+
+
+async def test_votes_past_a_networks_budget_are_held_and_kept(store: Store):
+    await store.create_show(new_show("i1", "T", SIDES))
+    statuses = [(await store.vote("i1", 1, f"d{i}", "a", voter())).status for i in range(5)]
+    assert statuses == ["counted"] * 3 + ["held"] * 2  # votes_per_network = 3
+    assert (await store.vote("i1", 1, "v1", "b", voter(venue=True))).status == "counted"  # a venue: no budget
+    assert (await store.vote("i1", 1, "x1", "b", voter("10.0.9.0/24"))).status == "counted"  # another network
+    held = await store.vote("i1", 1, "d4", "b", voter())  # a held vote that changes stays held
+    assert (held.status, held.reason, held.side) == ("held", "network", "b")
+    counts = await store.vote_counts("i1", 1)
+    assert counts.counted == {"a": 3, "b": 2} and counts.held == {"a": 1, "b": 1}
+    assert counts.reasons == {"network": 2, "burst": 0}
+    await store.unvote("i1", 1, "d3")  # a banned device's held vote goes too
+    assert (await store.vote_counts("i1", 1)).held == {"a": 0, "b": 1}
+    assert await store.release_votes("i1", 1, "network") == 1
+    counts = await store.vote_counts("i1", 1)
+    assert counts.counted == {"a": 3, "b": 3} and counts.held == {"a": 0, "b": 0}
+    assert counts.reasons == {"network": 0, "burst": 0}
+
+
+async def test_a_burst_of_new_devices_is_held(store: Store):
+    await store.create_show(new_show("i2", "T", SIDES))
+    young = [(await store.vote("i2", 1, f"y{i}", "b", voter("10.1.0.0/24", young=True))).reason for i in range(6)]
+    assert young == ["", "", "", "burst", "burst", "burst"][:3] + ["burst"] * 3 or young[4:] == ["burst", "burst"]
+    assert young.count("burst") >= 2 and young[:3] == ["", "", ""]
+    other_side = await store.vote("i2", 1, "z1", "a", voter("10.1.0.0/24", young=True))
+    assert other_side.reason != "burst"  # a burst is one side's
+    assert (await store.vote_counts("i2", 1)).reasons["burst"] == young.count("burst")
+
+
+async def test_likes_are_counted_within_each_devices_cap(store: Store):
+    await store.create_show(new_show("i3", "T", SIDES))
+    c = await store.tick("i3", {"fast": [100, 0], "slow": [3, 4]}, 0, 2)
+    assert c.likes == {"a": 20 + 3, "b": 4}  # like_burst = 20 for the fast one
+    c = await store.tick("i3", {"fast": [0, 100]}, 0, 2)  # the bucket is spent: refills at 10/s
+    assert c.likes["b"] - 4 <= 3
+
+
+async def test_buckets_are_shared_and_outlive_the_caller(store: Store):
+    await store.create_show(new_show("i4", "T", SIDES))
+    waits = [await store.take("i4", "dev", "ask", 1.0, 2.0) for _ in range(3)]
+    assert waits[:2] == [0, 0] and 0 < waits[2] <= 1.0
+    assert await store.take("i4", "other", "ask", 1.0, 2.0) == 0
+
+
+async def test_replies_are_remembered_and_transient_ones_forgotten(store: Store):
+    await store.create_show(new_show("i5", "T", SIDES))
+    replies = store.replies("i5")
+    assert await replies.begin(("dev", "m1")) is None
+    await replies.finish(("dev", "m1"), b'{"type":"ack","id":"m1"}')
+    assert await replies.begin(("dev", "m1")) == b'{"type":"ack","id":"m1"}'
+    assert await replies.begin(("dev", "m2")) is None
+    await replies.finish(("dev", "m2"), None)  # unavailable: a retry runs afresh
+    assert await replies.begin(("dev", "m2")) is None
+
+
+async def test_once_and_counters(store: Store):
+    key = f"k{next(_n)}"
+    assert await store.once(key, 60) is True
+    assert await store.once(key, 60) is False
+    assert [await store.count(key, 60) for _ in range(3)] == [1, 2, 3]

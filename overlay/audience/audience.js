@@ -6,6 +6,7 @@ import { LIMITS, OFFLINE } from "../common/protocol.js";
 import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
 import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
+import { ensureDevice } from "./device.js";
 
 const SIDES = ["a", "b"];
 const NAME_KEY = "leitai.name";
@@ -20,12 +21,32 @@ const shownLikes = { a: 0, b: 0 }; // never goes down: server count, plus taps n
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// --- connection and friendly errors
+// --- the device, then the connection; friendly errors
 
-const conn = connect({ role: "audience", slug, onFrame, onStatus });
+let conn = null;
+let voteOpensAt = 0; // performance.now() when this device may vote (it watches a little first)
+
+async function getDevice() {
+  const box = $("#entering");
+  show(box, true);
+  await ensureDevice({
+    onWait({ attempt, retryMs, insecure }) {
+      if (insecure) setText($(".entering-text", box), t("device.insecure"));
+      else if (retryMs) setText($(".entering-text", box), t("device.retry", { s: Math.ceil(retryMs / 1000) }));
+      else setText($(".entering-text", box), t(attempt ? "device.again" : "device.entering"));
+    },
+  });
+  show(box, false);
+}
+
+async function start() {
+  if (document.body.dataset.device !== "yes") await getDevice();
+  conn = connect({ role: "audience", slug, onFrame, onStatus });
+}
 
 function onFrame(frame) {
   if (frame.type === "error") return; // a like that was refused: nothing to tell the user
+  if (frame.type === "snapshot") voteOpensAt = performance.now() + ((frame.you && frame.you.vote_after_ms) || 0);
   store.apply(frame);
 }
 
@@ -38,6 +59,13 @@ function onStatus({ state, code }) {
     return;
   }
   bar.dataset.state = state;
+  if (state === "stopped" && code === 4401) {
+    // the device cookie is gone or no longer valid: get a new device, then reconnect
+    document.body.dataset.device = "no";
+    show(bar, false);
+    start();
+    return;
+  }
   if (state === "stopped") {
     const key = code === 4401 ? "status.4401.audience" : code === 4404 ? "status.4404" : code === 4403 ? "status.4403" : "status.stopped";
     setText($(".conn-text", bar), t(key));
@@ -73,6 +101,7 @@ function errorText(err, context) {
     case "forbidden":
     case "not_found":
     case "unavailable":
+    case "ended":
       return t(`err.${err.code}`);
     case OFFLINE:
       return context === "ask" && err.sent ? t("err.offline_ask") : t("err.offline");
@@ -85,6 +114,7 @@ function errorText(err, context) {
 // connection dropped. Every try carries the same id, and the server applies an id
 // once, so a retry can never ask the same question twice.
 async function sendWithRetry(msg) {
+  while (!conn) await sleep(250); // still getting this phone's device
   const once = { ...msg, id: conn.newId() };
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -101,7 +131,7 @@ async function sendWithRetry(msg) {
 
 async function waitOpen(ms) {
   const until = Date.now() + ms;
-  while (!conn.isOpen() && Date.now() < until) await sleep(250);
+  while (!(conn && conn.isOpen()) && Date.now() < until) await sleep(250);
 }
 
 // --- hearts
@@ -139,7 +169,8 @@ function burst(button, x, y) {
 
 function tap(button, ev) {
   const side = button.dataset.side;
-  conn.send({ type: "like", side, count: 1 });
+  if (store.state.show.status === "ended") return; // the show is over: taps no longer count
+  if (conn) conn.send({ type: "like", side, count: 1 });
   shownLikes[side] += 1;
   renderLikes(store.state);
   const rect = button.getBoundingClientRect();
@@ -403,15 +434,17 @@ function renderVote(state) {
   show($("#vote"), open);
   setText($("#vote .vote-topic"), open ? `${t("round.n", { n: r.index })} · ${r.topic || ""}` : "");
   const chosen = state.you ? state.you.vote : null;
+  const waitMs = voteOpensAt - performance.now(); // a device watches a little before it votes
   for (const button of $$("button.vote")) {
     const side = button.dataset.side;
     const info = state.show.sides[side] || {};
     const name = info.guest || info.name || side;
-    button.disabled = !open || busy.vote !== null || Boolean(state.you && state.you.banned);
+    button.disabled = !open || waitMs > 0 || busy.vote !== null || Boolean(state.you && state.you.banned);
     button.classList.toggle("chosen", chosen === side);
     button.classList.toggle("busy", busy.vote === side);
     button.setAttribute("aria-pressed", String(chosen === side));
-    setText($(".label", button), t(chosen === side ? "vote.chosen" : "vote.for", { name }));
+    const label = waitMs > 0 && chosen !== side ? t("vote.wait", { s: Math.ceil(waitMs / 1000) }) : "";
+    setText($(".label", button), label || t(chosen === side ? "vote.chosen" : "vote.for", { name }));
   }
 }
 
@@ -442,5 +475,9 @@ store.subscribe((state, frame) => {
 });
 
 setInterval(() => {
-  if (store.state.ready && store.state.show.round.status === "running") renderRound(store.state);
+  if (!store.state.ready) return;
+  if (store.state.show.round.status === "running") renderRound(store.state);
+  if (voteOpensAt > performance.now() - 1000) renderVote(store.state); // the countdown to voting
 }, 250);
+
+start();

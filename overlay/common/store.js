@@ -6,7 +6,7 @@
 
 import { DEFAULT_COLORS } from "./protocol.js";
 
-const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers", "overlays"];
+const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers", "overlays", "held", "held_reasons"];
 
 function emptyTally() {
   return {

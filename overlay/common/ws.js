@@ -26,9 +26,9 @@ export class ProtocolError extends Error {
   }
 }
 
-export function socketUrl(role, slug) {
+export function socketUrl(role, slug, query = "") {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${location.host}/ws/${role}/${encodeURIComponent(slug)}`;
+  return `${scheme}://${location.host}/ws/${role}/${encodeURIComponent(slug)}${query ? `?${query}` : ""}`;
 }
 
 // Full jitter: a random delay in [0, min(max, base * 2^attempt)).
@@ -51,8 +51,8 @@ export function backoffDelay(attempt) {
  *   merged per side, paced (one frame per side per 250 ms, count <= 50) and kept
  *   while offline; their Promise resolves at once.
  */
-export function connect({ role, slug, onFrame, onStatus = () => {} }) {
-  const url = socketUrl(role, slug);
+export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }) {
+  const url = socketUrl(role, slug, query);
   const pending = new Map(); // id -> {resolve, reject, timer}
   const likes = Object.fromEntries(SIDES.map((s) => [s, 0]));
   const likeTimers = Object.fromEntries(SIDES.map((s) => [s, null]));

@@ -454,7 +454,76 @@ function sampleLikes() {
   setText($("#stat-lps"), lps >= 10 ? fmtInt(lps) : lps.toFixed(1));
 }
 
+// Votes counted and held back (docs/reliability.md, "Integrity"): the console sees both.
+function renderIntegrity(state) {
+  const tally = state.show.tally;
+  const held = tally.held || {};
+  const n = (held.a || 0) + (held.b || 0);
+  const reasons = tally.held_reasons || {};
+  const box = $("#integrity");
+  setAttr(box, "data-held", n);
+  const detail = Object.entries(reasons)
+    .filter(([, count]) => count > 0)
+    .map(([reason, count]) => t(`host.held.${reason}`, { n: fmtInt(count) }))
+    .join(" · ");
+  setText($(".integrity-text", box), n ? t("host.held", { n: fmtInt(n), detail }) : t("host.held_none"));
+  show($("[data-action='votes.release']", box), n > 0 && roundIsOpen(state.show.round));
+}
+
+function renderVenues(state) {
+  const venues = Array.isArray(state.show.venues) ? state.show.venues : [];
+  $("#venues").replaceChildren(
+    ...venues.map((net) =>
+      el("li", { data: { network: net } }, el("span", { class: "mono", text: net }),
+        el("button", { class: "btn tiny ghost", type: "button", data: { action: "venue.remove", network: net }, text: t("host.venue_remove") })),
+    ),
+  );
+}
+
+function overlayUrl(state) {
+  const key = state.show.overlay_key;
+  if (!key) return "";
+  const base = document.body.dataset.publicUrl || location.origin;
+  return `${base}/overlay/${encodeURIComponent(slug)}?key=${encodeURIComponent(key)}`;
+}
+
+function renderScreens(state) {
+  const input = $("#overlay-url");
+  if (input.value !== overlayUrl(state)) input.value = overlayUrl(state);
+}
+
+async function onPanelAction(ev) {
+  const button = ev.target.closest("button[data-action]");
+  if (!button || button.disabled) return;
+  const action = button.dataset.action;
+  if (action === "overlay.copy") {
+    const input = $("#overlay-url");
+    input.select();
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch {
+      document.execCommand("copy");
+    }
+    toast(t("host.copied"), { kind: "ok" });
+    return;
+  }
+  let msg = null;
+  if (action === "votes.release") msg = { type: "votes.release", reason: "" };
+  else if (action === "venue.here") msg = { type: "venue.add", network: "here" };
+  else if (action === "venue.add") msg = { type: "venue.add", network: $("#venue-network").value.trim() };
+  else if (action === "venue.remove") msg = { type: "venue.remove", network: button.dataset.network };
+  else if (action === "overlay.rekey") msg = { type: "overlay.rekey" };
+  if (!msg) return;
+  setBusy(button, true);
+  const ok = await act(msg, t(`host.done.${action}`));
+  setBusy(button, false);
+  if (ok && action === "venue.add") $("#venue-network").value = "";
+}
+
+for (const id of ["#integrity", "#venue", "#screens"]) $(id).addEventListener("click", onPanelAction);
+
 function renderStats(state) {
+  renderIntegrity(state);
   const tally = state.show.tally;
   setText($("#stat-viewers"), fmtInt(tally.viewers));
   setText($("#stat-peak"), fmtInt(tally.peak_viewers));
@@ -485,6 +554,8 @@ store.subscribe((state, frame) => {
   renderRoundsTable(state);
   renderPoints(state);
   renderStats(state);
+  renderVenues(state);
+  renderScreens(state);
 });
 
 setInterval(() => {

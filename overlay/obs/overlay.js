@@ -342,9 +342,14 @@ store.subscribe((state, frame) => {
 
 const statusDot = config.debug ? $("#status") : null;
 
+// The show's overlay key (from the console's "copy the overlay address"): with it this
+// page counts as one of the studio's screens.
+const key = new URLSearchParams(location.search).get("key");
+
 connect({
   role: "overlay",
   slug: config.slug,
+  query: key ? `key=${encodeURIComponent(key)}` : "",
   onFrame(frame) {
     if (frame.type === "reload") {
       location.reload();

@@ -26,18 +26,34 @@ import orjson
 from . import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, LIMITS, SIDES, DomainError, TextLimits
 from . import questions as qmod
 from . import rounds as rmod
+from .integrity import VoteCounts, parse_networks
 from .questions import Question
 from .rounds import Round
 
 SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 SHOW_STATUSES = ("draft", "live", "ended")
-META_FIELDS = ("title", "status", "sides", "plan", "date", "created", "featured", "rehearsal", "banned")
+META_FIELDS = (
+    "title",
+    "status",
+    "sides",
+    "plan",
+    "date",
+    "created",
+    "featured",
+    "rehearsal",
+    "banned",
+    "venues",
+    "overlay_key",
+)
+CONSOLE_ONLY = ("banned", "venues", "overlay_key")  # fields phones and overlays never see
 MAX_POINTS = 9999
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    """Stored form of a field. A compact copy: orjson's own result sits in a 4 KiB
+    allocation, and stored fields live as long as the show."""
+    return bytes(bytearray(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)))
 
 
 @dataclass(slots=True)
@@ -49,7 +65,9 @@ class Counters:
     viewers: int = 0
     peak_viewers: int = 0
     unique_viewers: int = 0
-    overlays: int = 0  # overlay sockets connected, all processes
+    overlays: int = 0  # overlay sockets with the show's key, all processes
+    held: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})  # votes held back
+    held_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -64,6 +82,8 @@ class ShowState:
     rehearsal: int = 0
     featured: str | None = None
     banned: list[str] = field(default_factory=list)  # device hashes
+    venues: list[str] = field(default_factory=list)  # networks declared as the venue's (CIDR)
+    overlay_key: str = ""  # overlays whose URL carries it count as the studio's screens
     round: Round = field(default_factory=Round)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
@@ -137,6 +157,11 @@ class ShowState:
             "overlays": c.overlays,
         }
 
+    def console_tally(self) -> dict[str, Any]:
+        """The tally as consoles see it: also the votes held back, and why."""
+        c = self.counters
+        return {**self.tally(), "held": c.held, "held_reasons": c.held_reasons}
+
     def view(self, now: int, console: bool) -> dict[str, Any]:
         """The snapshot's `show`. `questions` is the last key (see Hub's audience splice)."""
         if console:
@@ -154,8 +179,8 @@ class ShowState:
             "round": self.round.view(now),
             "rounds": self.rounds,
             "featured": self.featured,
-            "tally": self.tally(),
-            **({"banned": self.banned} if console else {}),
+            "tally": self.console_tally() if console else self.tally(),
+            **({key: getattr(self, key) for key in CONSOLE_ONLY} if console else {}),
             "questions": qs,
         }
 
@@ -210,9 +235,9 @@ def event_views(event: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[s
     if kind == "round":
         body["round"] = Round.from_record(event["round"]).view(now)
         return body, body, None
-    if kind == "show" and "banned" in event["show"]:  # who is banned is the console's business
-        rest = {k: v for k, v in event["show"].items() if k != "banned"}
-        return body, {"type": "show", "show": rest} if is_public(event) else None, None
+    if kind == "show" and any(key in event["show"] for key in CONSOLE_ONLY):  # the console's business
+        rest = {k: v for k, v in event["show"].items() if k not in CONSOLE_ONLY}
+        return body, {"type": "show", "show": rest} if is_public(event) and rest else None, None
     return body, body if is_public(event) else None, None
 
 
@@ -339,13 +364,23 @@ def new_show(
     now: int = 0,
     status: str = "live",
     limits: TextLimits = LIMITS,
+    overlay_key: str = "",
 ) -> ShowState:
     clean, problems = check_episode(
         {"slug": slug, "title": title, "sides": sides, "plan": plan or [], "date": date, "status": status}, limits
     )
     if problems:
         raise problems[0]
-    return ShowState(slug, title=title, status=status, sides=clean["sides"], plan=clean["plan"], date=date, created=now)
+    return ShowState(
+        slug,
+        title=title,
+        status=status,
+        sides=clean["sides"],
+        plan=clean["plan"],
+        date=date,
+        created=now,
+        overlay_key=overlay_key,
+    )
 
 
 def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict[str, Any]]:
@@ -361,7 +396,7 @@ def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict[str,
 
 
 def decide_round(
-    state: ShowState, action: str, now: int, topic: str = "", duration_s: int = 0, votes: dict[str, int] | None = None
+    state: ShowState, action: str, now: int, topic: str = "", duration_s: int = 0, votes: VoteCounts | None = None
 ) -> list[dict[str, Any]]:
     current = state.round
     if action == "start":
@@ -376,14 +411,44 @@ def decide_round(
         return [{"type": "round", "round": rmod.resume(current, now).record()}]
     if action == "end":
         new = rmod.end(current, now)
-        tally = dict(votes or {"a": 0, "b": 0})
+        counts = votes or VoteCounts.empty()
+        tally = dict(counts.counted)
         win = rmod.winner(tally)
-        result = {"index": new.index, "topic": new.topic, "duration_s": new.duration_s, "votes": tally, "winner": win}
+        result = {
+            "index": new.index,
+            "topic": new.topic,
+            "duration_s": new.duration_s,
+            "votes": tally,
+            "held": dict(counts.reasons),
+            "winner": win,
+        }
         won = dict(state.rounds_won)
         if win:
             won[win] = won.get(win, 0) + 1
         return [{"type": "round", "round": new.record(), "rounds": [*state.rounds, result], "rounds_won": won}]
     raise DomainError("invalid", f"unknown round action {action}")
+
+
+def decide_venue(state: ShowState, network: str, add: bool) -> list[dict[str, Any]]:
+    """Declare (or withdraw) a venue network for the show: its phones are held to no
+    per-network budget."""
+    try:
+        (net,) = parse_networks([network])
+    except ValueError as exc:
+        raise DomainError("invalid", str(exc), "network") from None
+    venues = [v for v in state.venues if v != str(net)]
+    if add:
+        if net.num_addresses > (1 << 16 if net.version == 4 else 1 << 80):
+            raise DomainError("invalid", "a venue network is at most a /16 (IPv4) or a /48 (IPv6)", "network")
+        venues.append(str(net))
+    elif len(venues) == len(state.venues):
+        raise DomainError("not_found", f"{net} is not a venue network of this show", "network")
+    return [private({"type": "show", "show": {"venues": sorted(venues)}})]
+
+
+def decide_overlay_key(state: ShowState, key: str) -> list[dict[str, Any]]:
+    """A new overlay key: screens on the old keyed address stop counting."""
+    return [private({"type": "show", "show": {"overlay_key": key}})]
 
 
 def decide_points(state: ShowState, side: str, points: int) -> list[dict[str, Any]]:

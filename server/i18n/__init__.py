@@ -21,7 +21,9 @@ LANGS = ("zh-CN", "en")
 # Namespaces the scripts read; only these reach the browser. The others (app, common,
 # overlay, audience, console, login, producer, form, reset, report, season) are for
 # templates and Python only.
-BROWSER_NAMESPACES = frozenset({"status", "action", "round", "show", "pk", "q", "vote", "ask", "toast", "err", "host"})
+BROWSER_NAMESPACES = frozenset(
+    {"status", "action", "round", "show", "pk", "q", "vote", "ask", "toast", "err", "host", "device"}
+)
 
 HERE = Path(__file__).resolve().parent
 

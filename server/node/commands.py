@@ -7,6 +7,7 @@ catch up through the event stream and decide again.
 """
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,6 +48,9 @@ class Commands:
         """One console action on the show."""
         slug = rt.state.slug
         kind = msg.type
+        if kind == "votes.release":
+            await self.release(rt, msg.reason)
+            return
 
         async def decide(state: ShowState) -> list[dict[str, Any]]:
             if kind.startswith("question."):
@@ -67,11 +71,22 @@ class Commands:
                 return dshow.decide_points(state, msg.side, msg.points)
             if kind in ("device.ban", "device.unban"):
                 return dshow.decide_ban(state, msg.device, kind == "device.ban")
+            if kind in ("venue.add", "venue.remove"):
+                return dshow.decide_venue(state, msg.network, kind == "venue.add")
+            if kind == "overlay.rekey":
+                return dshow.decide_overlay_key(state, secrets.token_urlsafe(12))
             raise ProtocolError("invalid", "unknown action", msg.id)
 
         state = await self.commit_decided(rt, decide)
         if kind == "device.ban" and state.round.open:
             await self.store.unvote(slug, state.round.index, msg.device)
+
+    async def release(self, rt: Runtime, reason: str) -> int:
+        """Count the open round's held votes (those held for `reason`, or all)."""
+        state = rt.state
+        if not state.round.open:
+            raise DomainError("conflict", "held votes can be released only while their round is open")
+        return await self.store.release_votes(state.slug, state.round.index, reason)
 
     async def edit_show(self, rt: Runtime, changes: dict[str, Any]) -> None:
         async def decide(state: ShowState) -> list[dict[str, Any]]:

@@ -1,80 +1,95 @@
 """Client messages: one valid message in, one typed `Reply` (or None) out.
 
 Each message type has one method; the dispatch table maps the type to it.
-Nothing here makes bytes: the socket edge encodes the reply once. Error
-replies are counted here, by code, where they are made.
+Nothing here makes bytes, except that remembered replies are kept as the bytes
+they were sent as (the store keeps them, so a resend to any process gets the
+first reply). Error replies are counted here, by code, where they are made.
 """
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from ..domain import DomainError
 from ..domain import show as dshow
+from ..domain.integrity import Voter
 from ..domain.questions import PENDING, Question
 from ..domain.text import normalise, single_line
 from ..hub import Conn
 from ..metrics import STATS
 from ..protocol import Message, ProtocolError, Reply
 from ..settings import Settings
+from ..store import PENDING as STILL_RUNNING
 from ..store import Store, StoreUnavailable
 from .commands import Commands
-from .limits import Budget
+from .limits import Budget, check
 from .replica import Runtime, now_ms
+from .venues import Venues
 
-Handler = Callable[[Runtime, Conn, Message, float], Awaitable[Reply | None]]
+Handler = Callable[[Runtime, Conn, Message], Awaitable[Reply | None]]
 
 
 class Handlers:
     def __init__(
-        self, settings: Settings, store: Store, commands: Commands, flagged: Callable[[str], bool] | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        commands: Commands,
+        venues: Venues,
+        flagged: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.commands = commands
+        self.venues = venues
         self.flagged = flagged or (lambda text: False)
         s = settings
         self.budgets = {
-            "like": Budget(s.like_rate, s.like_burst),
             "vote": Budget(s.vote_rate, s.vote_burst),
             "upvote": Budget(s.upvote_rate, s.upvote_burst),
             "ask": Budget(1.0 / s.question_interval_s, 1.0, "one question every few seconds; try again shortly"),
             "console": Budget(s.console_rate, s.console_burst),
         }
-        audience: dict[str, Handler] = {
+        self.table: dict[str, Handler] = {
             "hello": self.hello,
             "like": self.like,
             "vote": self.vote,
             "ask": self.ask,
             "upvote": self.upvote,
-        }
-        self.table = audience  # console types fall through to `host`
+        }  # console types fall through to `host`
 
     async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
         """Carry out one valid message; return its reply, or None when none is due.
 
         A message whose `id` this device (or host) already sent is not applied
-        again: it gets the first one's reply. Transient errors are not
-        remembered, so a retry with the same id is tried afresh.
+        again: it gets the first one's reply, from whichever process gave it.
+        Transient errors are not remembered, so a retry with the same id runs afresh.
         """
         if msg.id is None or msg.type == "hello":
             return await self._reply(rt, conn, msg)
+        replies = self.store.replies(rt.state.slug)
         key = (conn.holder, msg.id)
-        cached = await rt.replies.recall(key)
-        if cached is not None:
-            return cached
-        rt.replies.claim(key)
+        try:
+            seen = await replies.begin(key)
+        except StoreUnavailable:
+            return Reply(msg.id, "unavailable", "the show is briefly unavailable; try again")
+        if seen == STILL_RUNNING:
+            return Reply(msg.id, "unavailable", "still being handled; try again")
+        if seen is not None:
+            return Reply.remembered(seen)
         reply: Reply | None = None
         try:
             reply = await self._reply(rt, conn, msg)
         finally:
-            rt.replies.settle(key, reply or Reply(msg.id, "unavailable", "try again"))
+            keep = reply.encode() if reply is not None and not reply.transient else None
+            try:
+                await replies.finish(key, keep)
+            except StoreUnavailable:
+                pass  # not remembered: a resend is tried afresh
         return reply
 
     async def _reply(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
         try:
-            handler = self.table.get(msg.type, self.host)
-            return await handler(rt, conn, msg, time.monotonic())
+            return await self.table.get(msg.type, self.host)(rt, conn, msg)
         except ProtocolError as exc:
             error = exc.reply()
         except DomainError as exc:
@@ -84,36 +99,47 @@ class Handlers:
         STATS.errors[error.code or ""] += 1
         return error
 
-    def _limit(self, rt: Runtime, conn: Conn, kind: str, msg: Message, now: float) -> None:
-        rt.limits.check(conn.holder, kind, self.budgets[kind], msg.id, now)
+    async def _limit(self, rt: Runtime, conn: Conn, kind: str, msg: Message) -> None:
+        await check(self.store, rt.state.slug, conn.holder, kind, self.budgets[kind], msg.id)
 
-    # -- audience ------------------------------------------------------------------------
-
-    async def hello(self, rt: Runtime, conn: Conn, msg: Message, now: float) -> Reply | None:
-        return Reply.ack(msg.id) if msg.id else None
-
-    async def like(self, rt: Runtime, conn: Conn, msg: Message, now: float) -> Reply | None:
-        self._limit(rt, conn, "like", msg, now)
-        if not conn.banned:  # guard: ban likes
-            rt.likes.add(msg.side, msg.count)
-            STATS.likes += msg.count
-        return Reply.ack(msg.id) if msg.id else None
-
-    def _not_banned(self, conn: Conn, msg: Message) -> None:
+    @staticmethod
+    def _taking_part(rt: Runtime, conn: Conn, msg: Message) -> None:
+        if rt.state.status == "ended":  # guard: ended show
+            raise ProtocolError("ended", "the show has ended", msg.id)
         if conn.banned:
             raise ProtocolError("forbidden", "this device can no longer take part", msg.id)
 
-    async def vote(self, rt: Runtime, conn: Conn, msg: Message, now: float) -> Reply | None:
-        self._not_banned(conn, msg)
-        self._limit(rt, conn, "vote", msg, now)
-        rnd = rt.state.round
-        if not rnd.open:
-            raise DomainError("conflict", "no round is open for voting")
-        await self.store.vote(rt.state.slug, rnd.index, conn.dhash, msg.side)
-        return Reply.ack(msg.id, side=msg.side) if msg.id else None
+    # -- audience ------------------------------------------------------------------------
 
-    async def ask(self, rt: Runtime, conn: Conn, msg: Message, now: float) -> Reply | None:
-        self._not_banned(conn, msg)
+    async def hello(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        return Reply.ack(msg.id) if msg.id else None
+
+    async def like(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        # Taps past the device's cap are counted by nobody, quietly (the store caps them
+        # per device at the tick); a banned device's and an ended show's are not kept.
+        if rt.state.status == "ended":  # guard: ended likes
+            return Reply.ack(msg.id) if msg.id else None
+        if not conn.banned:  # guard: ban likes
+            rt.likes.add(conn.dhash, msg.side, msg.count)
+            STATS.likes += msg.count
+        return Reply.ack(msg.id) if msg.id else None
+
+    async def vote(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        self._taking_part(rt, conn, msg)
+        await self._limit(rt, conn, "vote", msg)
+        state = rt.state
+        if not state.round.open:
+            raise DomainError("conflict", "no round is open for voting")
+        venue = self.venues.contains(conn.ip, state.venues)
+        wait = conn.first_seen + int(self.settings.vote_min_watch_s * 1000) - now_ms()
+        if wait > 0 and not venue:  # guard: watch before voting
+            raise ProtocolError("conflict", "watch a little longer before voting", msg.id, retry_ms=wait)
+        voter = Voter(self.venues.network(conn.ip), venue, conn.first_seen)
+        ballot = await self.store.vote(state.slug, state.round.index, conn.dhash, msg.side, voter)
+        return Reply.ack(msg.id, side=msg.side, counted=ballot.status == "counted") if msg.id else None
+
+    async def ask(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        self._taking_part(rt, conn, msg)
         limits = self.settings.text_limits
         text = normalise(msg.text)  # guard: normalise
         name = single_line(msg.name)
@@ -123,7 +149,7 @@ class Handlers:
             raise ProtocolError("too_large", f"a question has at most {limits.question} characters", msg.id)
         if len(name) > limits.name:
             raise ProtocolError("too_large", f"a name has at most {limits.name} characters", msg.id)
-        self._limit(rt, conn, "ask", msg, now)
+        await self._limit(rt, conn, "ask", msg)
         flagged = self.flagged(text) or self.flagged(name)  # guard: word filter
         if flagged and self.settings.reject_flagged:
             raise ProtocolError("invalid", "this question cannot be accepted", msg.id)
@@ -133,22 +159,27 @@ class Handlers:
         await self.store.commit(slug, [dshow.private({"type": "question", "question": q.record()})])
         return Reply.ack(msg.id, question=qid) if msg.id else None
 
-    async def upvote(self, rt: Runtime, conn: Conn, msg: Message, now: float) -> Reply | None:
-        self._not_banned(conn, msg)
-        self._limit(rt, conn, "upvote", msg, now)
+    async def upvote(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        self._taking_part(rt, conn, msg)
+        await self._limit(rt, conn, "upvote", msg)
         q = dshow.decide_upvote(rt.state, msg.question)
+        if q.device == conn.dhash:  # guard: own question
+            raise DomainError("conflict", "you cannot upvote your own question")
         count = await self.store.upvote(rt.state.slug, q.id, conn.dhash)
         if count is None:
             raise DomainError("conflict", "already upvoted")
-        await self.store.commit(rt.state.slug, [{"type": "question", "question": replace(q, upvotes=count).record()}])
+        question = {"type": "question", "question": replace(q, upvotes=count).record()}
+        await self.store.commit(rt.state.slug, [question])
         return Reply.ack(msg.id) if msg.id else None
 
     # -- console -------------------------------------------------------------------------
 
-    async def host(self, rt: Runtime, conn: Conn, msg: Message, now: float) -> Reply | None:
-        self._limit(rt, conn, "console", msg, now)
+    async def host(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        await self._limit(rt, conn, "console", msg)
         if msg.type == "overlay.reload":
             await self.store.signal(rt.state.slug, {"type": "reload"})
+        elif msg.type in ("venue.add", "venue.remove") and msg.network == "here":
+            await self.commands.host(rt, replace(msg, network=self.venues.network(conn.ip)))
         else:
             await self.commands.host(rt, msg)
         return Reply.ack(msg.id) if msg.id else None

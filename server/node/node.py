@@ -23,6 +23,7 @@ from .handlers import Handlers
 from .replica import Replicas, Runtime
 from .tasks import Tasks
 from .ticker import Ticker
+from .venues import Venues
 
 log = logging.getLogger("leitai.node")
 
@@ -44,9 +45,10 @@ class Node:
         self.store = store
         self.tasks = Tasks()
         groups = max(1, round(settings.phone_tick_ms / settings.tick_ms))
-        self.replicas = Replicas(store, groups, settings.reply_cache_bytes, self.tasks)
+        self.venues = Venues(settings)
+        self.replicas = Replicas(store, groups, self.tasks, self.venues, int(settings.vote_min_watch_s * 1000))
         self.commands = Commands(store, settings.text_limits)
-        self.handlers = Handlers(settings, store, self.commands, flagged)
+        self.handlers = Handlers(settings, store, self.commands, self.venues, flagged)
         self.ticker = Ticker(settings, store, self.replicas, observe_tick)
         self._tick_task: asyncio.Task[Any] | None = None
 

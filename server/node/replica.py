@@ -20,8 +20,8 @@ from ..domain.likes import LikeBuffer
 from ..domain.show import ShowState
 from ..hub import Conn, Room
 from ..store import Store, StoreUnavailable
-from .limits import Limits, ReplyCache
 from .tasks import Tasks
+from .venues import Venues
 
 log = logging.getLogger("leitai.node")
 
@@ -38,11 +38,10 @@ class Runtime:
 
     state: ShowState
     room: Room
-    replies: ReplyCache
-    limits: Limits = field(default_factory=Limits)
     likes: LikeBuffer = field(default_factory=LikeBuffer)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # host actions: one decision at a time
-    fast_tally: bytes = b""
+    fast_tally: bytes = b""  # the last tally sent to overlays
+    console_tally: bytes = b""
     phone_tallies: list[bytes] = field(default_factory=list)  # last tally sent, per phone group
     resyncing: bool = False
     held_events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)  # arrived while resyncing
@@ -53,10 +52,11 @@ class Runtime:
 
 
 class Replicas:
-    def __init__(self, store: Store, phone_groups: int, reply_cache_bytes: int, tasks: Tasks) -> None:
+    def __init__(self, store: Store, phone_groups: int, tasks: Tasks, venues: Venues, min_watch_ms: int) -> None:
         self.store = store
         self.phone_groups = phone_groups
-        self.reply_cache_bytes = reply_cache_bytes
+        self.venues = venues
+        self.min_watch_ms = min_watch_ms
         self.tasks = tasks
         self.shows: dict[str, Runtime] = {}
         self._loading: dict[str, asyncio.Future[Any]] = {}
@@ -83,9 +83,7 @@ class Replicas:
         rt = self.shows.get(slug)
         if rt is None:
             groups = self.phone_groups
-            rt = self.shows[slug] = Runtime(
-                state, Room(groups), ReplyCache(self.reply_cache_bytes), phone_tallies=[b""] * groups
-            )
+            rt = self.shows[slug] = Runtime(state, Room(groups), phone_tallies=[b""] * groups)
         return rt
 
     # -- events from the store -------------------------------------------------
@@ -113,7 +111,7 @@ class Replicas:
         if event["type"] == "show" and "banned" in event["show"]:
             banned = set(rt.state.banned)
             for conn in rt.room.conns["audience"]:
-                conn.banned = conn.dhash in banned
+                conn.banned = conn.dhash in banned or conn.parent in banned
         self.fan_out(rt, seq, pseq, event)
 
     def fan_out(self, rt: Runtime, seq: int, pseq: int, event: dict[str, Any]) -> None:
@@ -161,7 +159,7 @@ class Replicas:
                     self.tasks.spawn(conn.close(4404), "close-gone")
                 return
             rt.state = state
-            rt.fast_tally = b""
+            rt.fast_tally = rt.console_tally = b""
             rt.phone_tallies = [b""] * len(rt.phone_tallies)
             personal = {conn: await self._personal(rt, conn) for conn in conns}
         finally:
@@ -181,15 +179,16 @@ class Replicas:
 
     async def join(self, rt: Runtime, conn: Conn) -> None:
         """Add a socket to its show; its first frame is its snapshot."""
-        conn.banned = bool(conn.dhash) and conn.dhash in rt.state.banned
+        banned = rt.state.banned
+        conn.banned = bool(conn.dhash) and (conn.dhash in banned or conn.parent in banned)
         conn.held = True
         rt.room.add(conn)
         conn.start()
         if conn.role == "audience":
             try:
-                await self.store.see_device(rt.state.slug, conn.dhash)
+                conn.first_seen = await self.store.see_device(rt.state.slug, conn.dhash)
             except StoreUnavailable:
-                pass
+                conn.first_seen = now_ms()
         personal = await self._personal(rt, conn)
         while rt.resyncing:  # the resync started after this socket was added: wait it out
             await rt.synced.wait()
@@ -208,7 +207,8 @@ class Replicas:
             vote, upvoted = await self.store.device_state(state.slug, state.round.index, conn.dhash)
         except StoreUnavailable:
             vote, upvoted = None, []
-        return {"vote": vote if state.round.index else None, "upvoted": upvoted}
+        wait = 0 if self.venues.contains(conn.ip, state.venues) else conn.first_seen + self.min_watch_ms - now_ms()
+        return {"vote": vote if state.round.index else None, "upvoted": upvoted, "vote_after_ms": max(0, wait)}
 
     def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False

@@ -67,7 +67,7 @@ class Ticker:
         deltas = rt.likes.drain()
         try:
             counters = await self.store.tick(
-                slug, deltas, state.round.index, rt.room.count("audience"), rt.room.count("overlay")
+                slug, deltas, state.round.index, rt.room.count("audience"), rt.room.screens
             )
         except StoreUnavailable:
             dropped = rt.likes.restore(deltas, self.settings.outage_likes_max)
@@ -86,7 +86,11 @@ class Ticker:
         if body != rt.fast_tally:
             rt.fast_tally = body
             room.broadcast(("overlay",), protocol.with_seq(state.pseq, body))
-            room.broadcast(("console",), protocol.with_seq(state.seq, body))
+        if room.conns["console"]:  # consoles also see the votes held back
+            console = protocol.encode({"type": "tally", **state.console_tally()})
+            if console != rt.console_tally:
+                rt.console_tally = console
+                room.broadcast(("console",), protocol.with_seq(state.seq, console))
         if body != rt.phone_tallies[phone_group]:
             rt.phone_tallies[phone_group] = body
             room.send_group(room.phone_groups[phone_group], protocol.with_seq(state.pseq, body))

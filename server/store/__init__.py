@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from ..domain.integrity import Ballot, VoteCounts, VotePolicy, Voter
 from ..domain.show import Counters, ShowState
 from ..settings import Settings
 
@@ -33,6 +34,7 @@ class Store(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.vote_policy = VotePolicy(settings.votes_per_network, settings.vote_burst_max, settings.vote_young_s * 1000)
         self.on_event = lambda slug, seq, pseq, event: None
         self.on_signal = lambda slug, frame: None
         self.on_resync = lambda: None
@@ -81,12 +83,17 @@ class Store(ABC):
     async def next_question_id(self, slug: str) -> str: ...
 
     @abstractmethod
-    async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
-        """Record the device's vote for the round (last write wins)."""
+    async def vote(self, slug: str, round_index: int, device: str, side: str, voter: Voter) -> Ballot:
+        """Record the device's vote for the round, counted or held (see domain.integrity);
+        a changed vote keeps its status. Atomic across processes."""
 
     @abstractmethod
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
         """Take the device's vote in the round back (a banned device)."""
+
+    @abstractmethod
+    async def release_votes(self, slug: str, round_index: int, reason: str) -> int:
+        """Count the round's votes held for `reason` ("" for every reason); return how many."""
 
     @abstractmethod
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
@@ -97,21 +104,41 @@ class Store(ABC):
         """Count one upvote per device; return the new count, None if already counted."""
 
     @abstractmethod
-    async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]: ...
+    async def vote_counts(self, slug: str, round_index: int) -> VoteCounts:
+        """The round's votes: counted and held."""
 
     @abstractmethod
     async def tick(
-        self, slug: str, likes: dict[str, int], round_index: int, viewers: int, overlays: int = 0
+        self, slug: str, likes: dict[str, list[int]], round_index: int, viewers: int, overlays: int = 0
     ) -> Counters:
-        """Add this process's coalesced likes, report its viewers and overlays, read the counters."""
+        """Count this process's taps (per device: [a, b]) within each device's cap
+        (`LIKE_RATE`, `LIKE_BURST`, shared across processes), report this process's
+        viewers and overlays, and read the counters."""
+
+    @abstractmethod
+    async def take(self, slug: str, holder: str, kind: str, rate: float, burst: float) -> float:
+        """One token from the holder's bucket of this kind: 0 if allowed, else the seconds
+        to wait. Shared by every process; a bucket outlives the socket that used it."""
+
+    @abstractmethod
+    def replies(self, slug: str) -> "Replies":
+        """The show's remembered replies to client ids."""
+
+    @abstractmethod
+    async def once(self, key: str, ttl_s: int) -> bool:
+        """True the first time `key` is seen within `ttl_s` (e.g. a solved challenge)."""
+
+    @abstractmethod
+    async def count(self, key: str, window_s: int) -> int:
+        """Add one to a counter that expires `window_s` after its first count; return it."""
 
     @abstractmethod
     async def reset_counters(self, slug: str) -> None:
         """Zero likes, votes, peak and unique viewers (a rehearsal reset)."""
 
     @abstractmethod
-    async def see_device(self, slug: str, device: str) -> None:
-        """Count a device towards the show's unique viewers."""
+    async def see_device(self, slug: str, device: str) -> int:
+        """Count a device towards the show's unique viewers; return when it was first seen (ms)."""
 
     @abstractmethod
     async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
@@ -130,3 +157,21 @@ def make_store(settings: Settings) -> Store:
     from .embedded import EmbeddedStore
 
     return EmbeddedStore(settings)
+
+
+PENDING = b""  # Replies.begin: another process is still handling this id; try again
+
+
+class Replies(ABC):
+    """Replies to client ids (holder, id), as the encoded frames they were sent as: a
+    resent message gets the first reply and is not applied again. `begin` returns
+    the reply to give if the id was seen (waiting for it if another message with
+    the id is still being handled), or None: the caller now owns the id and must
+    `finish` it, with the reply, or None to forget the id (a transient error, so
+    that a retry runs afresh)."""
+
+    @abstractmethod
+    async def begin(self, key: tuple[str, str]) -> bytes | None: ...
+
+    @abstractmethod
+    async def finish(self, key: tuple[str, str], reply: bytes | None) -> None: ...

@@ -22,10 +22,14 @@ from typing import Any
 
 import orjson
 
-from ..domain import votes as vmod
+from ..domain import integrity
+from ..domain.integrity import COUNTED, HELD, Ballot, VoteCounts, Voter
+from ..domain.likes import split
+from ..domain.ratelimit import Buckets, TokenBucket
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from ..settings import Settings
-from . import Conflict, Store, StoreUnavailable
+from . import Conflict, Replies, Store, StoreUnavailable
+from .replies import MemoryReplies
 
 log = logging.getLogger("leitai.store")
 
@@ -36,7 +40,8 @@ CREATE TABLE IF NOT EXISTS vote (show TEXT, round INTEGER, device TEXT, side TEX
                                  PRIMARY KEY (show, round, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS upvote (show TEXT, question TEXT, device TEXT,
                                    PRIMARY KEY (show, question, device)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS device (show TEXT, device TEXT, PRIMARY KEY (show, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device (show TEXT, device TEXT, first INTEGER DEFAULT 0,
+                                   PRIMARY KEY (show, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS timeline (n INTEGER PRIMARY KEY AUTOINCREMENT, show TEXT, seq INTEGER, ts INTEGER,
                                      data BLOB);
 CREATE INDEX IF NOT EXISTS timeline_show ON timeline (show, n);
@@ -68,11 +73,14 @@ class _Show:
     qid: int = 0
     peak: int = 0
     likes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
-    votes: dict[int, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
-    vcount: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: {"a": 0, "b": 0}))
+    ballots: dict[int, dict[str, Ballot]] = field(default_factory=lambda: defaultdict(dict))
+    vcount: dict[int, VoteCounts] = field(default_factory=lambda: defaultdict(VoteCounts.empty))
+    net_counted: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    bursts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (network, side, minute)
     upvoters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     device_upvotes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    devices: set[str] = field(default_factory=set)
+    devices: dict[str, int] = field(default_factory=dict)  # device -> first seen (ms)
+    replies: MemoryReplies | None = None
     pending: list["_Commit"] = field(default_factory=list)  # commits waiting for the next transaction
     flushing: bool = False
 
@@ -95,6 +103,10 @@ class _Writer(threading.Thread):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.executescript(SCHEMA)
+        try:  # data made before devices had a first-seen time
+            self.db.execute("ALTER TABLE device ADD COLUMN first INTEGER DEFAULT 0")
+        except sqlite3.OperationalError:
+            pass  # the column is there
 
     def submit(self, stmts: Statements, done: Done | None) -> None:
         self.jobs.put((stmts, done))
@@ -146,6 +158,8 @@ class EmbeddedStore(Store):
         self.path = str(settings.data_path() / "leitai.sqlite3")
         self.shows: dict[str, _Show] = {}
         self.creating: set[str] = set()
+        self.buckets = Buckets()
+        self.marks: dict[str, tuple[float, int]] = {}  # once() and count(): key -> (until, n)
         self.writer: _Writer | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -186,20 +200,21 @@ class EmbeddedStore(Store):
         for _slug, s in self.shows.items():  # a question id is never given twice
             ids = [int(n[3:]) for n in s.fields if n.startswith("q:q") and n[3:].isdigit()]
             s.qid = max([s.qid, *ids])
-        for show, rnd, device, side in db.execute("SELECT show, round, device, side FROM vote"):
+        for show, rnd, device, raw in db.execute("SELECT show, round, device, side FROM vote"):
             s = self.shows.get(show)
             if s is not None:
-                s.votes[rnd][device] = side
-                s.vcount[rnd][side] += 1
+                ballot = Ballot.decode(raw) if "|" in raw else Ballot(raw, COUNTED, "", "unknown")
+                self._count_ballot(s, rnd, ballot, 1)
+                s.ballots[rnd][device] = ballot
         for show, question, device in db.execute("SELECT show, question, device FROM upvote"):
             s = self.shows.get(show)
             if s is not None:
                 s.upvoters[question].add(device)
                 s.device_upvotes[device].append(question)
-        for show, device in db.execute("SELECT show, device FROM device"):
+        for show, device, first in db.execute("SELECT show, device, first FROM device"):
             s = self.shows.get(show)
             if s is not None:
-                s.devices.add(device)
+                s.devices[device] = first or 0
 
     # -- writing ---------------------------------------------------------------
 
@@ -334,36 +349,89 @@ class EmbeddedStore(Store):
         self._submit([(SET_COUNTER, (slug, "qid", s.qid))])  # at load, ids in use count too
         return f"q{s.qid}"
 
-    async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
+    @staticmethod
+    def _count_ballot(s: _Show, round_index: int, ballot: Ballot, sign: int) -> None:
+        s.vcount[round_index].add(ballot, sign)
+        if ballot.status == COUNTED:
+            nets = s.net_counted[round_index]
+            nets[ballot.network] = nets.get(ballot.network, 0) + sign
+
+    async def vote(self, slug: str, round_index: int, device: str, side: str, voter: Voter) -> Ballot:
         s = self._show(slug)
+        now = now_ms()
+        previous = s.ballots[round_index].get(device)
+        if previous is not None and previous.side == side:
+            return previous
+        burst = 0
+        if previous is None and integrity.young(voter, now, self.vote_policy):
+            key = (voter.network, side, integrity.burst_bucket(now))
+            burst = s.bursts.get(key, 0) + 1
+            s.bursts[key] = burst
+            self._forget_old_bursts(s, now)
+        counted = s.net_counted[round_index].get(voter.network, 0)
+        ballot = integrity.assess(previous, side, voter, now, self.vote_policy, counted, burst)
 
-        def apply() -> None:
-            previous = s.votes[round_index].get(device)
-            s.votes[round_index][device] = side
-            s.vcount[round_index] = vmod.change(s.vcount[round_index], previous, side)
+        def apply() -> Ballot:
+            old = s.ballots[round_index].get(device)
+            if old is not None:
+                self._count_ballot(s, round_index, old, -1)
+            s.ballots[round_index][device] = ballot
+            self._count_ballot(s, round_index, ballot, 1)
+            return ballot
 
-        vote = ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, device, side))
+        row = ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, device, ballot.encode()))
         # guard: vote durability
-        await self._write(
-            [vote],
-            apply,
-        )
+        result: Ballot = await self._write([row], apply)
+        return result
+
+    @staticmethod
+    def _forget_old_bursts(s: _Show, now: int) -> None:
+        current = integrity.burst_bucket(now)
+        if len(s.bursts) > 64:
+            for key in [k for k in s.bursts if k[2] < current]:
+                del s.bursts[key]
 
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
         s = self._show(slug)
 
         def apply() -> None:
-            previous = s.votes[round_index].pop(device, None)
-            if previous is not None:
-                s.vcount[round_index][previous] -= 1
+            old = s.ballots[round_index].pop(device, None)
+            if old is not None:
+                self._count_ballot(s, round_index, old, -1)
 
         await self._write(
             [("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?", (slug, round_index, device))], apply
         )
 
+    async def release_votes(self, slug: str, round_index: int, reason: str) -> int:
+        s = self._show(slug)
+        chosen = {
+            device: ballot
+            for device, ballot in s.ballots[round_index].items()
+            if ballot.status == HELD and (not reason or ballot.reason == reason)
+        }
+        released = {device: Ballot(b.side, COUNTED, "", b.network) for device, b in chosen.items()}
+
+        def apply() -> int:
+            for device, ballot in released.items():
+                old = s.ballots[round_index].get(device)
+                if old is not None and old.status == HELD:
+                    self._count_ballot(s, round_index, old, -1)
+                    s.ballots[round_index][device] = ballot
+                    self._count_ballot(s, round_index, ballot, 1)
+            return len(released)
+
+        rows = [
+            ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, d, b.encode()))
+            for d, b in released.items()
+        ]
+        count: int = await self._write(rows, apply)
+        return count
+
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         s = self._show(slug)
-        return s.votes[round_index].get(device), list(s.device_upvotes.get(device, ()))
+        ballot = s.ballots[round_index].get(device)
+        return (ballot.side if ballot else None), list(s.device_upvotes.get(device, ()))
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         s = self._show(slug)
@@ -383,44 +451,106 @@ class EmbeddedStore(Store):
         )
         return count
 
-    async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
-        return dict(self._show(slug).vcount[round_index])
+    async def vote_counts(self, slug: str, round_index: int) -> VoteCounts:
+        counts = self._show(slug).vcount[round_index]
+        return VoteCounts(dict(counts.counted), dict(counts.held), dict(counts.reasons))
 
     def _counters(self, s: _Show, round_index: int, viewers: int) -> Counters:
+        counts = s.vcount[round_index] if round_index else VoteCounts.empty()
         return Counters(
             dict(s.likes),
-            dict(s.vcount[round_index]) if round_index else {"a": 0, "b": 0},
+            dict(counts.counted),
             viewers,
             s.peak,
             len(s.devices),
+            held=dict(counts.held),
+            held_reasons=dict(counts.reasons),
         )
 
     async def tick(
-        self, slug: str, likes: dict[str, int], round_index: int, viewers: int, overlays: int = 0
+        self, slug: str, likes: dict[str, list[int]], round_index: int, viewers: int, overlays: int = 0
     ) -> Counters:
         s = self._show(slug)
-        stmts: Statements = [(ADD_COUNTER, (slug, "likes:" + side, n)) for side, n in likes.items() if n]
+        counted, taken = self._cap_likes(slug, likes)
+        stmts: Statements = [(ADD_COUNTER, (slug, "likes:" + side, n)) for side, n in counted.items() if n]
         if viewers > s.peak:
             stmts.append((MAX_COUNTER, (slug, "peak", viewers)))
 
         def apply() -> None:
-            for side, n in likes.items():
+            for side, n in counted.items():
                 s.likes[side] += n
             s.peak = max(s.peak, viewers)
 
         if stmts:
-            await self._write(stmts, apply)
+            try:
+                await self._write(stmts, apply)
+            except StoreUnavailable:
+                for bucket, n in taken:  # not counted: the devices get their taps back
+                    bucket.tokens += n
+                raise
         counters = self._counters(s, round_index, viewers)
         counters.overlays = overlays
         return counters
+
+    def _cap_likes(
+        self, slug: str, likes: dict[str, list[int]]
+    ) -> tuple[dict[str, int], list[tuple[TokenBucket, int]]]:
+        """The taps that count (each device within its cap), and what each bucket paid."""
+        rate, burst = self.settings.like_rate, self.settings.like_burst
+        now = time.monotonic()
+        counted = {"a": 0, "b": 0}
+        taken = []
+        for device, taps in likes.items():
+            bucket = self.buckets.bucket(f"{slug}:{device}", "likes", rate, burst, now)
+            n = bucket.take_up_to(now, taps[0] + taps[1])  # guard: like cap
+            allowed = split(taps, n)
+            counted["a"] += allowed[0]
+            counted["b"] += allowed[1]
+            taken.append((bucket, n))
+        return counted, taken
+
+    async def take(self, slug: str, holder: str, kind: str, rate: float, burst: float) -> float:
+        return self.buckets.take(f"{slug}:{holder}", kind, rate, burst, time.monotonic())
+
+    def replies(self, slug: str) -> Replies:
+        s = self._show(slug)
+        if s.replies is None:
+            s.replies = MemoryReplies(self.settings.reply_cache_bytes, self.settings.reply_ttl_s)
+        return s.replies
+
+    async def once(self, key: str, ttl_s: int) -> bool:
+        now = time.monotonic()
+        self._expire_marks(now)
+        key = "once:" + key
+        if key in self.marks and self.marks[key][0] > now:
+            return False
+        self.marks[key] = (now + ttl_s, 1)
+        return True
+
+    async def count(self, key: str, window_s: int) -> int:
+        now = time.monotonic()
+        self._expire_marks(now)
+        key = "n:" + key
+        until, n = self.marks.get(key, (now + window_s, 0))
+        if until <= now:
+            until, n = now + window_s, 0
+        self.marks[key] = (until, n + 1)
+        return n + 1
+
+    def _expire_marks(self, now: float) -> None:
+        """Forget marks and counters past their time, now and then (amortised)."""
+        if len(self.marks) > 4096:
+            for key in [k for k, (until, _) in self.marks.items() if until <= now]:
+                del self.marks[key]
 
     async def reset_counters(self, slug: str) -> None:
         s = self._show(slug)
 
         def apply() -> None:
             s.likes = {"a": 0, "b": 0}
-            s.votes.clear()
+            s.ballots.clear()
             s.vcount.clear()
+            s.net_counted.clear()
             s.peak = 0
             s.devices.clear()
 
@@ -433,12 +563,18 @@ class EmbeddedStore(Store):
             apply,
         )
 
-    async def see_device(self, slug: str, device: str) -> None:
+    async def see_device(self, slug: str, device: str) -> int:
         s = self._show(slug)
-        if device not in s.devices:
-            await self._write(
-                [("INSERT OR IGNORE INTO device VALUES (?, ?)", (slug, device))], lambda: s.devices.add(device)
-            )
+        first = s.devices.get(device)
+        if first is not None:
+            return first
+        now = now_ms()
+
+        def apply() -> int:
+            return s.devices.setdefault(device, now)
+
+        seen: int = await self._write([("INSERT OR IGNORE INTO device VALUES (?, ?, ?)", (slug, device, now))], apply)
+        return seen
 
     async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         self._submit([(ADD_TIMELINE, (slug, seq, now_ms(), orjson.dumps({"type": "sample", **data})))])

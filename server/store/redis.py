@@ -24,9 +24,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from ..domain import integrity
+from ..domain.integrity import Ballot, VoteCounts, Voter
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from ..settings import Settings
-from . import Conflict, Store, StoreUnavailable
+from . import PENDING, Conflict, Replies, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.redis")
 
@@ -63,21 +65,136 @@ end
 return seq
 """
 
+# A vote (domain.integrity.assess, carried out atomically). KEYS: ballots, counts,
+# counted per network, this minute's burst counter. ARGV: device, side, network,
+# venue, young, per_network, burst_max. Ballots are "side|status|reason|network";
+# counts holds "a", "b" (counted), "held:a", "held:b", "r:<reason>".
 VOTE = """
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if prev == ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if prev then redis.call('HINCRBY', KEYS[2], prev, -1) end
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return 1
+local side = ARGV[2]
+if prev then
+  local pside, status, reason, net = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if not pside then pside, status, reason, net = prev, 'counted', '', 'unknown' end
+  if pside == side then return prev end
+  local ballot = side .. '|' .. status .. '|' .. reason .. '|' .. net
+  redis.call('HSET', KEYS[1], ARGV[1], ballot)
+  if status == 'counted' then
+    redis.call('HINCRBY', KEYS[2], pside, -1)
+    redis.call('HINCRBY', KEYS[2], side, 1)
+  else
+    redis.call('HINCRBY', KEYS[2], 'held:' .. pside, -1)
+    redis.call('HINCRBY', KEYS[2], 'held:' .. side, 1)
+  end
+  return ballot
+end
+local net = ARGV[3]
+local status, reason = 'counted', ''
+if ARGV[4] ~= '1' then
+  local burst = 0
+  if ARGV[5] == '1' then
+    burst = redis.call('INCR', KEYS[4])
+    redis.call('EXPIRE', KEYS[4], 180)
+  end
+  if burst > tonumber(ARGV[7]) then
+    status, reason = 'held', 'burst'
+  elseif tonumber(redis.call('HGET', KEYS[3], net) or '0') >= tonumber(ARGV[6]) then
+    status, reason = 'held', 'network'
+  end
+end
+local ballot = side .. '|' .. status .. '|' .. reason .. '|' .. net
+redis.call('HSET', KEYS[1], ARGV[1], ballot)
+if status == 'counted' then
+  redis.call('HINCRBY', KEYS[2], side, 1)
+  redis.call('HINCRBY', KEYS[3], net, 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'held:' .. side, 1)
+  redis.call('HINCRBY', KEYS[2], 'r:' .. reason, 1)
+end
+return ballot
 """
 
 UNVOTE = """
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
 if not prev then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HINCRBY', KEYS[2], prev, -1)
+local side, status, reason, net = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+if not side then side, status, net = prev, 'counted', 'unknown' end
+if status == 'counted' then
+  redis.call('HINCRBY', KEYS[2], side, -1)
+  redis.call('HINCRBY', KEYS[3], net, -1)
+else
+  redis.call('HINCRBY', KEYS[2], 'held:' .. side, -1)
+  redis.call('HINCRBY', KEYS[2], 'r:' .. reason, -1)
+end
 return 1
+"""
+
+RELEASE = """
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local side, status, reason, net = string.match(all[i + 1], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if status == 'held' and (ARGV[1] == '' or reason == ARGV[1]) then
+    redis.call('HSET', KEYS[1], all[i], side .. '|counted||' .. net)
+    redis.call('HINCRBY', KEYS[2], 'held:' .. side, -1)
+    redis.call('HINCRBY', KEYS[2], 'r:' .. reason, -1)
+    redis.call('HINCRBY', KEYS[2], side, 1)
+    redis.call('HINCRBY', KEYS[3], net, 1)
+    n = n + 1
+  end
+end
+return n
+"""
+
+# One token from a bucket (KEYS[1]); ARGV: rate, burst. Returns the seconds to wait
+# ("0" if allowed). Redis's clock, so every process agrees.
+TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tok', 'ts')
+local tok, ts = tonumber(b[1]), tonumber(b[2])
+if not tok then tok, ts = burst, now end
+if now > ts then tok = math.min(burst, tok + (now - ts) * rate); ts = now end
+local wait = 0
+if tok >= 1 then tok = tok - 1 else wait = (1 - tok) / rate end
+redis.call('HSET', KEYS[1], 'tok', tostring(tok), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+# Taps counted within each device's cap (domain.likes.split). KEYS: the likes hash,
+# then one bucket per device; ARGV: rate, burst, then the taps [a, b] per device.
+LIKES = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ttl = math.ceil(burst / rate * 1000) + 1000
+local total_a, total_b = 0, 0
+for i = 2, #KEYS do
+  local a, b = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local bk = redis.call('HMGET', KEYS[i], 'tok', 'ts')
+  local tok, ts = tonumber(bk[1]), tonumber(bk[2])
+  if not tok then tok, ts = burst, now end
+  if now > ts then tok = math.min(burst, tok + (now - ts) * rate); ts = now end
+  local allowed = math.min(a + b, math.floor(tok))
+  tok = tok - allowed
+  redis.call('HSET', KEYS[i], 'tok', tostring(tok), 'ts', tostring(ts))
+  redis.call('PEXPIRE', KEYS[i], ttl)
+  local ca, cb = a, b
+  if allowed < a + b then
+    if a == 0 or b == 0 then
+      ca, cb = math.min(a, allowed), math.min(b, allowed)
+    else
+      ca = math.floor(allowed * a / (a + b) + 0.5)
+      cb = allowed - ca
+    end
+  end
+  total_a, total_b = total_a + ca, total_b + cb
+end
+if total_a > 0 then redis.call('HINCRBY', KEYS[1], 'a', total_a) end
+if total_b > 0 then redis.call('HINCRBY', KEYS[1], 'b', total_b) end
+return {total_a, total_b}
 """
 
 UPVOTE = """
@@ -134,6 +251,49 @@ def _counts(raw: dict[bytes, Any]) -> dict[str, int]:
     return {"a": int(raw.get(b"a", 0)), "b": int(raw.get(b"b", 0))}
 
 
+def _vote_counts(raw: dict[bytes, Any]) -> VoteCounts:
+    counts = VoteCounts.empty()
+    counts.counted = _counts(raw)
+    counts.held = {side: int(raw.get(b"held:" + side.encode(), 0)) for side in ("a", "b")}
+    for reason in integrity.REASONS:
+        counts.reasons[reason] = int(raw.get(b"r:" + reason.encode(), 0))
+    return counts
+
+
+class RedisReplies(Replies):
+    """Replies kept in Redis for REPLY_TTL_S, so that a resend to another process is
+    answered with the first reply too. An id being handled elsewhere reads as the
+    empty value; a resend waits briefly for the real one."""
+
+    def __init__(self, store: "RedisStore", slug: str) -> None:
+        self.store, self.slug = store, slug
+
+    def _key(self, key: tuple[str, str]) -> str:
+        return self.store.k(self.slug, f"r:{key[0]}:{key[1]}")
+
+    async def begin(self, key: tuple[str, str]) -> bytes | None:
+        store, name = self.store, self._key(key)
+        ttl_ms = store.settings.reply_ttl_s * 1000
+        old = await store._call(store.redis.set(name, b"", nx=True, get=True, px=ttl_ms))  # guard: dedupe
+        if old is None:
+            return None  # ours now
+        for _ in range(60):  # another process is handling it: wait for its reply (3 s at most)
+            if old:
+                return bytes(old)
+            await asyncio.sleep(0.05)
+            old = await store._call(store.redis.get(name))
+            if old is None:
+                return await self.begin(key)  # it failed there and was forgotten: ours now
+        return PENDING
+
+    async def finish(self, key: tuple[str, str], reply: bytes | None) -> None:
+        store, name = self.store, self._key(key)
+        if reply is None:
+            await store._call(store.redis.delete(name))
+        else:
+            await store._call(store.redis.set(name, reply, px=store.settings.reply_ttl_s * 1000))
+
+
 class RedisStore(Store):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -151,6 +311,9 @@ class RedisStore(Store):
                 ("commit", COMMIT),
                 ("vote", VOTE),
                 ("unvote", UNVOTE),
+                ("release", RELEASE),
+                ("take", TAKE),
+                ("likes", LIKES),
                 ("upvote", UPVOTE),
                 ("peak", PEAK),
                 ("create", CREATE),
@@ -283,7 +446,7 @@ class RedisStore(Store):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self.k(slug, "f")).get(self.k(slug, "seq")).hgetall(self.k(slug, "upv"))
                 pipe.get(self.k(slug, "pseq"))
-                pipe.hgetall(self.k(slug, "likes")).get(self.k(slug, "peak")).scard(self.k(slug, "dev"))
+                pipe.hgetall(self.k(slug, "likes")).get(self.k(slug, "peak")).hlen(self.k(slug, "devs"))
                 return await pipe.execute()
 
         fields, seq, upv, pseq, likes, peak, uniq = await self._call(read())
@@ -293,8 +456,10 @@ class RedisStore(Store):
             slug, {k.decode(): v for k, v in fields.items()}, {k.decode(): int(v) for k, v in upv.items()}
         )
         state.seq, state.pseq = int(seq or 0), int(pseq or 0)
-        votes = await self.vote_counts(slug, state.round.index) if state.round.index else {"a": 0, "b": 0}
-        state.counters = Counters(_counts(likes), votes, 0, int(peak or 0), int(uniq))
+        votes = await self.vote_counts(slug, state.round.index) if state.round.index else VoteCounts.empty()
+        state.counters = Counters(
+            _counts(likes), votes.counted, 0, int(peak or 0), int(uniq), held=votes.held, held_reasons=votes.reasons
+        )
         return state
 
     async def commit(
@@ -326,19 +491,27 @@ class RedisStore(Store):
     async def next_question_id(self, slug: str) -> str:
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
 
-    async def vote(self, slug: str, round_index: int, device: str, side: str) -> None:
-        await self._call(
+    def _vote_keys(self, slug: str, round_index: int) -> list[str]:
+        return [self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}"), self.k(slug, f"vn:{round_index}")]
+
+    async def vote(self, slug: str, round_index: int, device: str, side: str, voter: Voter) -> Ballot:
+        now = int(time.time() * 1000)
+        burst = self.k(slug, f"vb:{voter.network}|{side}|{integrity.burst_bucket(now)}")
+        young = integrity.young(voter, now, self.vote_policy)
+        policy = self.vote_policy
+        raw = await self._call(
             self._scripts["vote"](
-                keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device, side]
+                keys=[*self._vote_keys(slug, round_index), burst],
+                args=[device, side, voter.network, int(voter.venue), int(young), policy.per_network, policy.burst],
             )
         )
+        return Ballot.decode(raw.decode())
 
     async def unvote(self, slug: str, round_index: int, device: str) -> None:
-        await self._call(
-            self._scripts["unvote"](
-                keys=[self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}")], args=[device]
-            )
-        )
+        await self._call(self._scripts["unvote"](keys=self._vote_keys(slug, round_index), args=[device]))
+
+    async def release_votes(self, slug: str, round_index: int, reason: str) -> int:
+        return int(await self._call(self._scripts["release"](keys=self._vote_keys(slug, round_index), args=[reason])))
 
     async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
         async def read() -> Any:
@@ -347,7 +520,8 @@ class RedisStore(Store):
                 return await pipe.execute()
 
         vote, upvoted = await self._call(read())
-        return (vote.decode() if vote else None), sorted(q.decode() for q in upvoted)
+        side = vote.decode().split("|", 1)[0] if vote else None
+        return side, sorted(q.decode() for q in upvoted)
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         count = await self._call(
@@ -358,27 +532,30 @@ class RedisStore(Store):
         )
         return None if count == -1 else int(count)
 
-    async def vote_counts(self, slug: str, round_index: int) -> dict[str, int]:
-        return _counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{round_index}"))))
+    async def vote_counts(self, slug: str, round_index: int) -> VoteCounts:
+        return _vote_counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{round_index}"))))
 
     async def tick(
-        self, slug: str, likes: dict[str, int], round_index: int, viewers: int, overlays: int = 0
+        self, slug: str, likes: dict[str, list[int]], round_index: int, viewers: int, overlays: int = 0
     ) -> Counters:
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
 
         async def run() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for side, n in likes.items():
-                    if n:
-                        pipe.hincrby(self.k(slug, "likes"), side, n)
+                if likes:  # guard: like cap
+                    keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
+                    args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
+                    for taps in likes.values():
+                        args += taps
+                    await self._scripts["likes"](keys=keys, args=args, client=pipe)
                 pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
                 pipe.hgetall(self.k(slug, "likes"))
                 pipe.hgetall(self.k(slug, f"vc:{round_index}"))
                 pipe.hgetall(self.k(slug, "view"))
                 pipe.zrangebyscore(self.k(slug, "alive"), now, "+inf")
-                pipe.scard(self.k(slug, "dev"))
+                pipe.hlen(self.k(slug, "devs"))
                 return await pipe.execute()
 
         results = await self._call(run())
@@ -393,13 +570,16 @@ class RedisStore(Store):
         peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
         if random.random() < 0.01:  # now and then, forget processes that died
             await self._call(self._prune(slug, now))
+        votes = _vote_counts(vote_counts) if round_index else VoteCounts.empty()
         return Counters(
             _counts(like_counts),
-            _counts(vote_counts) if round_index else {"a": 0, "b": 0},
+            votes.counted,
             total,
             int(peak),
             int(uniq),
             total_overlays,
+            held=votes.held,
+            held_reasons=votes.reasons,
         )
 
     async def _prune(self, slug: str, now: int) -> None:
@@ -410,15 +590,42 @@ class RedisStore(Store):
 
     async def reset_counters(self, slug: str) -> None:
         async def run() -> Any:
-            keys = [self.k(slug, name) for name in ("likes", "peak", "dev")]
-            for pattern in ("v:*", "vc:*"):
+            keys = [self.k(slug, name) for name in ("likes", "peak", "devs")]
+            for pattern in ("v:*", "vc:*", "vn:*"):
                 keys += [key async for key in self.redis.scan_iter(match=self.k(slug, pattern), count=1000)]
             await self.redis.delete(*keys)
 
         await self._call(run())
 
-    async def see_device(self, slug: str, device: str) -> None:
-        await self._call(self.redis.sadd(self.k(slug, "dev"), device))
+    async def see_device(self, slug: str, device: str) -> int:
+        async def run() -> Any:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(self.k(slug, "devs"), device, int(time.time() * 1000))
+                pipe.hget(self.k(slug, "devs"), device)
+                return await pipe.execute()
+
+        _, first = await self._call(run())
+        return int(first)
+
+    async def take(self, slug: str, holder: str, kind: str, rate: float, burst: float) -> float:
+        wait = await self._call(self._scripts["take"](keys=[self.k(slug, f"b:{holder}:{kind}")], args=[rate, burst]))
+        return float(wait)
+
+    def replies(self, slug: str) -> Replies:
+        return RedisReplies(self, slug)
+
+    async def once(self, key: str, ttl_s: int) -> bool:
+        return bool(await self._call(self.redis.set(f"{self.prefix}:once:{key}", 1, nx=True, ex=ttl_s)))
+
+    async def count(self, key: str, window_s: int) -> int:
+        async def run() -> Any:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(f"{self.prefix}:n:{key}")
+                pipe.expire(f"{self.prefix}:n:{key}", window_s, nx=True)
+                return await pipe.execute()
+
+        n, _ = await self._call(run())
+        return int(n)
 
     async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         """One sample per interval for the whole show: the first process to claim it writes it."""

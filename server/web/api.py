@@ -1,5 +1,7 @@
 """JSON routes and the operator's endpoints (health, readiness, metrics)."""
 
+import secrets
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -46,6 +48,7 @@ async def create_show(request: Request) -> Response:
             now_ms(),
             data.get("status", "draft"),
             lt.settings.text_limits,
+            overlay_key=secrets.token_urlsafe(12),
         )
         await lt.node.create_show(state)
     except DomainError as exc:
@@ -55,6 +58,20 @@ async def create_show(request: Request) -> Response:
     except StoreUnavailable:
         return json_error(503, "unavailable")
     return JSONResponse({"slug": state.slug}, status_code=201)
+
+
+async def overlay_url(request: Request) -> Response:
+    """The keyed overlay address of a show, for OBS (signed in): overlays on it count
+    as the studio's screens."""
+    lt = leitai(request)
+    if not lt.signed_in(request):
+        return json_error(401, "forbidden", "sign in first")
+    rt = await lt.node.runtime(request.path_params["show"])
+    if rt is None:
+        return json_error(404, "not_found")
+    key = rt.state.overlay_key
+    url = f"{lt.public_url(request)}/overlay/{rt.state.slug}" + (f"?key={key}" if key else "")
+    return JSONResponse({"url": url, "key": key})
 
 
 async def healthz(request: Request) -> Response:
@@ -73,6 +90,7 @@ async def metrics(request: Request) -> Response:
 routes = [
     Route("/api/shows", create_show, methods=["POST"]),
     Route("/api/shows/{show}", show_snapshot),
+    Route("/api/shows/{show}/overlay-url", overlay_url),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/metrics", metrics),

@@ -18,7 +18,7 @@ from ..i18n import translator
 from ..node import Node
 from ..settings import Settings
 from ..transport import FastPath
-from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth
+from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth, Device
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -49,6 +49,11 @@ class Leitai:
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     version: str = field(default_factory=lambda: str(int(time.time())))
 
+    @property
+    def device_secret(self) -> str:
+        """Signs proof-of-work challenges (see web/devices.py)."""
+        return self.auth.challenge_secret
+
     def __post_init__(self) -> None:
         self.rules = protocol.rules(self.settings.text_limits)
         self.rules_json = script_json(self.rules)
@@ -72,7 +77,7 @@ class Leitai:
     def signed_in(self, request: HTTPConnection) -> bool:
         return self.auth.session_age(request.cookies.get(SESSION_COOKIE)) is not None
 
-    def device(self, request: HTTPConnection) -> str | None:
+    def device(self, request: HTTPConnection) -> Device | None:
         return self.auth.device(request.cookies.get(DEVICE_COOKIE))
 
     def secure(self, request: HTTPConnection) -> bool:

@@ -9,7 +9,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .context import leitai
-from .security import DEVICE_COOKIE, SESSION_COOKIE, NewDevices, client_ip
+from .devices import set_device_cookie
+from .security import SESSION_COOKIE, client_ip
 
 WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr")
 DEFAULT_WIDGETS = ("pk", "timer", "likes", "question", "viewers")
@@ -20,30 +21,24 @@ def unknown_show() -> Response:
 
 
 async def audience_page(request: Request) -> Response:
+    """Always the page (never a 429): a phone without a device gets one itself
+    (web/devices.py), or with the page on a declared venue network."""
     lt = leitai(request)
     rt = await lt.node.runtime(request.path_params["show"])
     if rt is None:
         return unknown_show()
     cookie = ""
-    if lt.device(request) is None:
-        new_devices: NewDevices = request.app.state.new_devices
-        if not new_devices.may_issue(client_ip(request.scope)):  # guard: device cookie rate
-            return PlainTextResponse(
-                "太多新设备，请稍后再试 / Too many new devices from this network; try again in a minute.",
-                status_code=429,
-                headers={"Retry-After": "60"},
-            )
-        _, cookie = lt.auth.new_device()
-    response = lt.render(request, "audience.html", slug=rt.state.slug, title=rt.state.title)
+    if lt.device(request) is None and lt.node.venues.contains(client_ip(request.scope), rt.state.venues):
+        _, cookie = lt.auth.new_device()  # guard: venue cookie
+    response = lt.render(
+        request,
+        "audience.html",
+        slug=rt.state.slug,
+        title=rt.state.title,
+        has_device=bool(cookie) or lt.device(request) is not None,
+    )
     if cookie:
-        response.set_cookie(
-            DEVICE_COOKIE,
-            cookie,
-            max_age=lt.settings.device_max_age_s,
-            httponly=True,
-            samesite="lax",
-            secure=lt.secure(request),
-        )
+        set_device_cookie(lt, request, response, cookie)
     return response
 
 

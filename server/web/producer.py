@@ -7,6 +7,7 @@ origin (403 otherwise). Numbers come from `report.py`, pictures from
 """
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, tzinfo
 from urllib.parse import quote, urlencode
@@ -296,6 +297,7 @@ async def create(request: Request) -> Response:
             now_ms(),
             clean["status"],
             lt.settings.text_limits,
+            overlay_key=secrets.token_urlsafe(12),
         )
         await lt.node.create_show(state)
     except Conflict:

@@ -6,11 +6,10 @@ import hmac
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, TimestampSigner
-
-from ..domain.ratelimit import TokenBucket
 
 DEVICE_COOKIE = "lt_device"
 SESSION_COOKIE = "lt_session"
@@ -55,28 +54,57 @@ def holder_of_session(cookie: str) -> str:
     return "host:" + hashlib.sha256(cookie.encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    minted: int  # ms; 0 for cookies made before devices carried their time
+    parent: str  # the hash of the device this one replaced, or ""
+
+
 class Auth:
     def __init__(self, secret: str, host_token: str, session_max_age_s: int, allowed_origins: tuple[str, ...]) -> None:
         self.device_signer = Signer(secret, salt="leitai.device")
+        self.memory_signer = Signer(secret, salt="leitai.device-memory")
+        self.challenge_secret = hmac.new(secret.encode(), b"leitai.altcha", hashlib.sha256).hexdigest()
         self.session_signer = TimestampSigner(secret, salt="leitai.session")
         self.host_token = host_token
         self.session_max_age_s = session_max_age_s
         self.allowed_origins = frozenset(allowed_origins)
 
     # -- devices -----------------------------------------------------------------
+    #
+    # A device cookie is the signed "id.minted_ms.parent": its id, when it was made,
+    # and the short hash of the device it replaced, if the phone said so (so that a
+    # ban reaches the new device). The page also keeps a signed "memory" of the
+    # device's hash in localStorage, which it shows when it needs a new device.
 
-    def new_device(self) -> tuple[str, str]:
-        """A fresh device id and its signed cookie value."""
-        device = secrets.token_urlsafe(16)
-        return device, self.device_signer.sign(device).decode()
+    def new_device(self, parent: str = "") -> tuple[Device, str]:
+        """A fresh device and its signed cookie value."""
+        device = Device(secrets.token_urlsafe(16), int(time.time() * 1000), parent)
+        return device, self.device_signer.sign(f"{device.id}.{device.minted}.{parent}").decode()
 
-    def device(self, cookie: str | None) -> str | None:
+    def device(self, cookie: str | None) -> Device | None:
         if not cookie:
             return None
         try:
-            return self.device_signer.unsign(cookie).decode()
+            value = self.device_signer.unsign(cookie).decode()
         except BadSignature:
             return None
+        parts = value.split(".")
+        if len(parts) == 3 and parts[1].isdigit():
+            return Device(parts[0], int(parts[1]), parts[2])
+        return Device(value, 0, "")  # made before devices carried their time
+
+    def memory(self, dhash: str) -> str:
+        """What the page keeps of a device (in localStorage): its hash, signed."""
+        return self.memory_signer.sign(dhash).decode()
+
+    def remembered(self, token: str) -> str:
+        """The device hash a memory token names, or ""."""
+        try:
+            return self.memory_signer.unsign(token).decode() if token else ""
+        except BadSignature:
+            return ""
 
     # -- host sessions -------------------------------------------------------------
 
@@ -108,20 +136,3 @@ class Auth:
         host = headers.get("host", "")
         own = {f"{scheme}://{host}"}
         return origin in own or origin in self.allowed_origins  # guard: origin
-
-
-class NewDevices:
-    """New device cookies per IP per minute: generous, so that one carrier NAT is
-    not one phone; a phone that already has its cookie is never counted."""
-
-    def __init__(self, per_min: int) -> None:
-        self.per_min = per_min
-        self.buckets: dict[str, TokenBucket] = {}
-
-    def may_issue(self, ip: str) -> bool:
-        if self.per_min <= 0:
-            return True
-        if len(self.buckets) > 100_000:
-            self.buckets.clear()
-        bucket = self.buckets.setdefault(ip, TokenBucket(self.per_min / 60, self.per_min))
-        return bool(bucket.take(time.monotonic()) == 0)

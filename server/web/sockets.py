@@ -10,13 +10,16 @@ socket whose replies are `rate_limited` too many times in a row is closed.
 """
 
 import asyncio
+import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from .. import protocol
+from ..domain.ratelimit import Buckets
 from ..hub import Conn
 from ..metrics import STATS
 from ..node import Runtime, StoreUnavailable, device_hash
@@ -27,6 +30,26 @@ from .security import DEVICE_COOKIE, SESSION_COOKIE, client_ip, holder_of_sessio
 log = logging.getLogger("leitai.sockets")
 
 Receive = Callable[[], Awaitable[dict]]
+
+
+class PerAddress:
+    """Open sockets per address."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def __getitem__(self, ip: str) -> int:
+        return self.counts.get(ip, 0)
+
+    def add(self, ip: str) -> None:
+        self.counts[ip] = self.counts.get(ip, 0) + 1
+
+    def remove(self, ip: str) -> None:
+        left = self.counts.get(ip, 1) - 1
+        if left:
+            self.counts[ip] = left
+        else:
+            self.counts.pop(ip, None)
 
 
 class Refused(Exception):
@@ -42,7 +65,9 @@ class SocketServer:
         self.lt = lt
         self.settings = lt.settings
         self.node = lt.node
-        self.by_ip: dict[str, int] = {}
+        self.by_ip = PerAddress()  # every socket
+        self.unkeyed_by_ip = PerAddress()  # overlays without the show's key
+        self.frames = Buckets()  # every client frame, per device (or socket), in this process
 
     async def __call__(self, scope: dict, receive: Receive, send: Any) -> None:
         parts = scope["path"].split("/")
@@ -73,13 +98,19 @@ class SocketServer:
             raise Refused(1013) from None  # try again later
         if rt is None:
             raise Refused(4404)
-        device = dhash = holder = ""
+        ip = client_ip(ws.scope)
+        device = dhash = holder = parent = ""
         session_left = None
+        keyed = False
         if role == "audience":
-            device = lt.auth.device(ws.cookies.get(DEVICE_COOKIE)) or ""
-            if not device:
+            found = lt.auth.device(ws.cookies.get(DEVICE_COOKIE))
+            if found is None:
                 raise Refused(4401)
+            device, parent = found.id, found.parent
             dhash = holder = device_hash(device)
+            now = time.monotonic()
+            if self.frames.take(dhash, "connect", settings.connect_rate, settings.connect_burst, now):
+                raise Refused(1013)  # guard: reconnect loop
             mates = rt.room.by_device.get(dhash)
             if settings.sockets_per_device and mates and len(mates) >= settings.sockets_per_device:
                 raise Refused(1008)
@@ -89,19 +120,28 @@ class SocketServer:
             if session_left is None:
                 raise Refused(4401)
             holder = holder_of_session(cookie)
-        ip = client_ip(ws.scope)
-        if settings.sockets_per_ip and self.by_ip.get(ip, 0) >= settings.sockets_per_ip:  # guard: ip cap
+        else:  # an overlay: one of the studio's screens if its address carries the show's key
+            key = ws.query_params.get("key", "")
+            keyed = bool(key) and hmac.compare_digest(key, rt.state.overlay_key)
+            if not keyed and settings.overlays_per_ip and self.unkeyed_by_ip[ip] >= settings.overlays_per_ip:
+                raise Refused(1008)  # guard: unkeyed overlays
+        if settings.sockets_per_ip and self.by_ip[ip] >= settings.sockets_per_ip:  # guard: ip cap
             raise Refused(1008)
         writer = lt.fast_path.writer(ws, settings.client_buffer_bytes, settings.socket_sndbuf)
         conn = Conn(writer, role, slug, device, dhash, ip)
-        conn.holder = holder or role
+        conn.holder = holder or f"socket:{id(conn)}"
+        conn.parent = parent
+        conn.keyed = keyed
         return rt, conn, session_left
 
     async def _serve(
         self, ws: WebSocket, receive: Receive, rt: Runtime, conn: Conn, session_left: float | None
     ) -> None:
         ip = conn.ip
-        self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+        unkeyed = conn.role == "overlay" and not conn.keyed
+        self.by_ip.add(ip)
+        if unkeyed:
+            self.unkeyed_by_ip.add(ip)
         expiry = None
         try:
             await ws.accept()
@@ -115,11 +155,9 @@ class SocketServer:
             self.node.leave(rt, conn)
             if expiry is not None:
                 expiry.cancel()
-            left = self.by_ip.get(ip, 1) - 1
-            if left:
-                self.by_ip[ip] = left
-            else:
-                self.by_ip.pop(ip, None)
+            self.by_ip.remove(ip)
+            if unkeyed:
+                self.unkeyed_by_ip.remove(ip)
 
     async def _read(self, receive: Receive, rt: Runtime, conn: Conn) -> None:
         """The read loop: frames in, replies out, until the socket ends."""
@@ -141,39 +179,58 @@ class SocketServer:
                 message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            frames_in[conn.role] += 1
+            wait = self._frame_wait(conn)  # guard: every frame counts
+            if wait:
+                refused = Reply(
+                    protocol.frame_id(message.get("text")),
+                    "rate_limited",
+                    "too many frames; slow down",
+                    retry_ms=int(wait * 1000) + 1,
+                )
+                if not await self._answer(conn, refused, edge=True):
+                    return
+                continue
             text = message.get("text")
             if text is None:
                 if len(message.get("bytes") or b"") > max_bytes:
                     await conn.close(1009)
                     return
-                self._send(conn, Reply(None, "invalid", "binary frames are not accepted"))
+                await self._answer(conn, Reply(None, "invalid", "binary frames are not accepted"), edge=True)
                 continue
             # guard: app frame cap
             if len(text) > max_bytes or (len(text) * 3 > max_bytes and len(text.encode()) > max_bytes):
                 await conn.close(1009)
                 return
-            frames_in[conn.role] += 1
             try:
                 msg = protocol.parse(text, conn.role)
             except ProtocolError as exc:
-                self._send(conn, exc.reply())
+                await self._answer(conn, exc.reply(), edge=True)
                 continue
             conn.valid_seen = True
             reply = await self.node.handle(rt, conn, msg)
             if reply is None:
                 conn.strikes = 0
-                continue
-            conn.send(reply.encode())
-            if reply.code == "rate_limited":
-                conn.strikes += 1
-                if conn.strikes > self.settings.flood_strikes:  # guard: flood close
-                    await conn.close(1008)  # sustained flooding
-                    return
-            else:
-                conn.strikes = 0
+            elif not await self._answer(conn, reply):
+                return
 
-    @staticmethod
-    def _send(conn: Conn, reply: Reply) -> None:
-        """An error made at the edge (the node counts its own)."""
-        STATS.errors[reply.code or ""] += 1
+    def _frame_wait(self, conn: Conn) -> float:
+        """Every client frame, answered or not, takes a token from its device's (or its
+        socket's) frame budget in this process: 0 if there was one."""
+        s = self.settings
+        return self.frames.take(conn.holder, "frame", s.frame_rate, s.frame_burst, time.monotonic())
+
+    async def _answer(self, conn: Conn, reply: Reply, edge: bool = False) -> bool:
+        """Send a reply (errors made at the edge are counted here; the node counts its
+        own); count `rate_limited` strikes in a row. False: the socket was closed."""
+        if edge:
+            STATS.errors[reply.code or ""] += 1
         conn.send(reply.encode())
+        if reply.code != "rate_limited":
+            conn.strikes = 0
+            return True
+        conn.strikes += 1
+        if conn.strikes > self.settings.flood_strikes:  # guard: flood close
+            await conn.close(1008)  # sustained flooding
+            return False
+        return True

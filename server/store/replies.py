@@ -1,0 +1,63 @@
+"""Remembered replies in one process (the embedded store's `Replies`).
+
+Replies are kept as compact copies of their bytes under a byte budget, oldest
+first out, and forgotten after `ttl_s`. A message still being handled is
+awaited by a resend of the same id, which then gets the same reply.
+"""
+
+import asyncio
+import time
+from collections import OrderedDict
+from typing import Any
+
+from . import Replies
+
+OVERHEAD = 200  # a dict entry, a key tuple, its strings, the bytes object: roughly
+
+
+def entry_size(key: tuple[str, str], reply: bytes) -> int:
+    return OVERHEAD + len(key[0]) + len(key[1]) + len(reply)
+
+
+class MemoryReplies(Replies):
+    def __init__(self, max_bytes: int, ttl_s: float) -> None:
+        self.max_bytes = max_bytes
+        self.ttl_s = ttl_s
+        self.bytes = 0
+        self._done: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._running: dict[tuple[str, str], asyncio.Future[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    async def begin(self, key: tuple[str, str]) -> bytes | None:
+        done = self._done.get(key)  # guard: dedupe
+        if done is not None:
+            if time.monotonic() - done[0] < self.ttl_s:
+                return done[1]
+            self._forget(key)
+        running = self._running.get(key)
+        if running is not None:
+            reply: bytes | None = await asyncio.shield(running)
+            if reply is not None:
+                return reply
+        self._running[key] = asyncio.get_running_loop().create_future()
+        return None
+
+    async def finish(self, key: tuple[str, str], reply: bytes | None) -> None:
+        running = self._running.pop(key, None)
+        if running is not None and not running.done():
+            running.set_result(reply)
+        if reply is None:
+            return
+        reply = bytes(bytearray(reply))  # compact: encoders return bytes in 4 KiB allocations
+        self._forget(key)
+        self._done[key] = (time.monotonic(), reply)
+        self.bytes += entry_size(key, reply)
+        while self.bytes > self.max_bytes and self._done:
+            self._forget(next(iter(self._done)))
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        done = self._done.pop(key, None)
+        if done is not None:
+            self.bytes -= entry_size(key, done[1])
