@@ -123,8 +123,8 @@ async def mint(http: httpx.AsyncClient, slug: str, ip: str, pool: ProcessPoolExe
     return str(r.cookies["lt_device"])
 
 
-def host_session(base: str) -> str:
-    r = httpx.post(f"{base}/login", data={"token": TOKEN, "next": "/shows"})
+def host_session(base: str, token: str = TOKEN) -> str:
+    r = httpx.post(f"{base}/login", data={"token": token, "next": "/shows"})
     return str(r.cookies["lt_session"])
 
 
@@ -217,13 +217,15 @@ class VotesResult:
     seconds_per_device: list[float] = field(default_factory=list)
 
 
-async def attack_votes(base: str, slug: str, minutes: float, honest: int = 40, workers: int = 2) -> VotesResult:
+async def attack_votes(
+    base: str, slug: str, minutes: float, honest: int = 40, workers: int = 2, token: str = TOKEN
+) -> VotesResult:
     """One network scripts freely for `minutes`: it mints devices (doing the work in
     `workers` processes), keeps each watching, and votes with every one for side b
     once a round starts (at 60 % of the time) and through it. `honest` phones on
     networks of their own vote too."""
     result = VotesResult(minutes)
-    session = host_session(base)
+    session = host_session(base, token)
     console = await Socket.open(base, "console", slug, f"lt_session={session}")
     attacker_ip = "203.0.113.7"
     end = time.monotonic() + minutes * 60
@@ -365,11 +367,11 @@ class VenueResult:
     window_s: float = 0.0
 
 
-async def attack_venue(base: str, slug: str, phones: int, window_s: float = 60.0) -> VenueResult:
+async def attack_venue(base: str, slug: str, phones: int, window_s: float = 60.0, token: str = TOKEN) -> VenueResult:
     """`phones` phones on one address arrive over `window_s` seconds, load the page,
     connect and vote; the host declared the hall's network from the console."""
     result = VenueResult(phones, window_s=window_s)
-    session = host_session(base)
+    session = host_session(base, token)
     console = await Socket.open(base, "console", slug, f"lt_session={session}")
     reply = await console.request({"type": "venue.add", "network": "10.77.0.0/16"})
     assert reply["type"] == "ack", reply

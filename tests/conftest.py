@@ -187,13 +187,15 @@ class Client:
 
     @classmethod
     async def connect(cls, base_ws: str, role: str, slug: str, cookie: str = "",
-                      origin: str | None = None, **kw) -> "Client":
-        headers = {}
+                      origin: str | None = None, headers: dict | None = None, query: str = "",
+                      **kw) -> "Client":
+        headers = dict(headers or {})
         if cookie:
             headers["Cookie"] = cookie
         if origin:
             headers["Origin"] = origin
-        ws = await websockets.connect(f"{base_ws}/ws/{role}/{slug}", additional_headers=headers,
+        ws = await websockets.connect(f"{base_ws}/ws/{role}/{slug}" + (f"?{query}" if query else ""),
+                                      additional_headers=headers,
                                       compression=None, max_size=2**22, **kw)
         return cls(ws, role)
 
