@@ -1,5 +1,6 @@
 """Playwright + Debian's Chromium for the browser tests (see ../shared/TESTING.md)."""
 
+import json
 import os
 import shutil
 
@@ -32,3 +33,42 @@ class PageErrors:
         self.errors: list[str] = []
         page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+
+class SentFrames:
+    """Every frame a page sends on its WebSockets (attach before the page connects)."""
+
+    def __init__(self, page) -> None:
+        self.frames: list[str | bytes] = []
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: self.frames.append(payload)))
+
+    def likes(self) -> dict[str, int]:
+        """Taps sent, per side (like frames merge taps)."""
+        out = {"a": 0, "b": 0}
+        for raw in self.frames:
+            msg = json.loads(raw) if isinstance(raw, str) else None
+            if isinstance(msg, dict) and msg.get("type") == "like":
+                out[msg["side"]] += msg["count"]
+        return out
+
+
+# Finite animations and transitions still running on an element and below it. Endless ones
+# (the score bar's spark, a blinking clock) are part of the look, not a state to wait out.
+_RUNNING = """sel => {
+  const root = document.querySelector(sel);
+  if (!root) return -1;
+  return root.getAnimations({ subtree: true }).filter((a) => a.playState === "running"
+    && Number.isFinite(a.effect ? a.effect.getComputedTiming().endTime : Infinity)).length;
+}"""
+
+
+async def animations_done(page, selector: str = "body", timeout: float = 10) -> None:
+    """Wait (polled from Python: the pages' CSP forbids wait_for_function's eval) until
+    every finite animation on `selector` and its subtree has finished."""
+    from conftest import wait_until
+
+    await wait_until(lambda: _zero(page.evaluate(_RUNNING, selector)), timeout=timeout)
+
+
+async def _zero(pending) -> bool:
+    return await pending == 0

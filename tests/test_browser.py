@@ -1,13 +1,12 @@
 """The three pages in real Chromium against a real server."""
 
-import asyncio
 import io
 import re
 
 import pytest
 from PIL import Image
 
-from browser import PageErrors
+from browser import PageErrors, SentFrames, animations_done
 from conftest import TOKEN, create_show, wait_until
 
 pytestmark = pytest.mark.browser
@@ -35,10 +34,11 @@ async def open_pages(browser, base: str, slug: str):
     phone, overlay, console = (await phone_ctx.new_page(), await studio_ctx.new_page(),
                                await host_ctx.new_page())
     errors = {name: PageErrors(p) for name, p in (("phone", phone), ("overlay", overlay), ("console", console))}
+    sent = SentFrames(phone)
     await overlay.goto(f"{base}/overlay/{slug}")
     await phone.goto(f"{base}/s/{slug}")
     await console.goto(f"{base}/console/{slug}")
-    return phone, overlay, console, errors
+    return phone, overlay, console, errors, sent
 
 
 async def overlay_total(overlay) -> int:
@@ -46,17 +46,26 @@ async def overlay_total(overlay) -> int:
     return int(value or 0)
 
 
-async def test_twenty_taps_on_a_phone_raise_the_overlay_by_exactly_twenty(browser, server, shots_dir):
+async def test_twenty_taps_on_a_phone_raise_the_overlay_by_exactly_twenty(browser, server, clients, shots_dir):
     slug = create_show(server.url)
-    phone, overlay, console, errors = await open_pages(browser, server.url, slug)
+    phone, overlay, console, errors, sent = await open_pages(browser, server.url, slug)
     await wait_until(lambda: overlay.locator("#likes").get_attribute("data-total"), timeout=10)
     start = await overlay_total(overlay)
     heart = phone.locator("button.heart[data-side=a]")
     for _ in range(20):
         await heart.click()
     total = await wait_until(lambda: _at_least(overlay, start + 20), timeout=10)
-    await asyncio.sleep(1.0)  # a tick or two later: nothing more arrives
-    assert await overlay_total(overlay) == start + 20 == total
+    assert total == start + 20
+    # nothing more arrives: the phone sent twenty taps, no more (its frames, as they left) ...
+    await wait_until(lambda: sum(sent.likes().values()) >= 20, timeout=10)
+    # ... and the server counted them once: a marker like from another phone, acknowledged,
+    # is flushed by a later tick than theirs, so the overlay's first total with the marker
+    # in it also holds anything counted twice
+    marker = await clients.audience(slug)
+    assert (await marker.request({"type": "like", "side": "b", "count": 1}))["type"] == "ack"
+    after = await wait_until(lambda: _at_least(overlay, start + 21), timeout=10)
+    assert after == start + 21
+    assert sent.likes() == {"a": 20, "b": 0}
     await phone.screenshot(path=str(shots_dir / "audience-after-taps.png"), full_page=True)
     for name, e in errors.items():
         assert not e.errors, (name, e.errors)
@@ -68,8 +77,10 @@ async def _at_least(overlay, n):
 
 
 async def test_question_from_phone_to_air(browser, server, shots_dir):
+    from playwright.async_api import expect
+
     slug = create_show(server.url)
-    phone, overlay, console, errors = await open_pages(browser, server.url, slug)
+    phone, overlay, console, errors, sent = await open_pages(browser, server.url, slug)
     text = "书记，两新组织的党建怎样服务群众？"
     await phone.fill("#ask textarea[name=text]", text)
     await phone.fill("#ask input[name=name]", "市民李女士")
@@ -85,7 +96,9 @@ async def test_question_from_phone_to_air(browser, server, shots_dir):
     await q.wait_for(timeout=10_000)
     await wait_until(lambda: _text_is(q, text), timeout=10)
     assert (await overlay.locator("#question .q-name").text_content()).strip() == "市民李女士"
-    await asyncio.sleep(1.0)  # let the lower third finish animating in
+    # the lower third is on air and has finished animating in
+    await expect(overlay.locator("#question")).to_have_class(re.compile(r"\bon\b"), timeout=10_000)
+    await animations_done(overlay, "#question")
     await overlay.screenshot(path=str(shots_dir / "overlay-featured.png"), omit_background=True)
     await console.screenshot(path=str(shots_dir / "console-featured.png"), full_page=True)
     await phone.screenshot(path=str(shots_dir / "audience-question.png"), full_page=True)
@@ -98,6 +111,8 @@ async def _text_is(locator, text):
 
 
 async def test_overlay_is_transparent_where_no_widget_is(browser, server, shots_dir):
+    from playwright.async_api import expect
+
     slug = create_show(server.url)
     ctx = await browser.new_context(**STUDIO)
     page = await ctx.new_page()
@@ -105,7 +120,9 @@ async def test_overlay_is_transparent_where_no_widget_is(browser, server, shots_
     response = await page.goto(f"{server.url}/overlay/{slug}")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     await page.locator("#likes").wait_for()
-    await asyncio.sleep(1.0)
+    # the snapshot is rendered (every widget at once) and the widgets have faded in
+    await expect(page.locator("#likes")).to_have_class(re.compile(r"\blive\b"), timeout=10_000)
+    await animations_done(page)
     png = await page.screenshot(omit_background=True)
     (shots_dir / "overlay-idle.png").write_bytes(png)
     image = Image.open(io.BytesIO(png)).convert("RGBA")
@@ -127,7 +144,7 @@ XSS = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</scri
 
 async def test_hostile_question_text_is_inert_on_console_and_overlay(browser, server, clients, shots_dir):
     slug = create_show(server.url)
-    phone, overlay, console, errors = await open_pages(browser, server.url, slug)
+    phone, overlay, console, errors, sent = await open_pages(browser, server.url, slug)
     dialogs = []
     for page in (phone, overlay, console):
         page.on("dialog", lambda d: dialogs.append(d.message))
@@ -207,6 +224,8 @@ async def _attr_is(locator, name, value):
 
 
 async def test_overlay_theme_position_and_scale(browser, server, shots_dir):
+    from playwright.async_api import expect
+
     slug = create_show(server.url, sides={"a": {"name": "甲方", "guest": "张三", "color": "#2a9d8f"},
                                           "b": {"name": "乙方", "guest": "李四", "color": "#8e44ad"}})
     ctx = await browser.new_context(**STUDIO)
@@ -220,7 +239,8 @@ async def test_overlay_theme_position_and_scale(browser, server, shots_dir):
     assert default_box["y"] < 540  # score bar at the top by default
     await page.goto(f"{server.url}/overlay/{slug}?position=top&scale=0.75")
     await wait_until(lambda: _stage_var(page, "--a", "#2a9d8f"), timeout=10)
-    await asyncio.sleep(0.5)
+    await expect(page.locator("#pk")).to_have_class(re.compile(r"\blive\b"), timeout=10_000)
+    await animations_done(page)  # laid out and still
     box = await page.locator("#pk").bounding_box()
     assert box["y"] > 540  # position=top: the bar moves to the bottom, the question to the top
     assert box["width"] < default_box["width"] * 0.8  # scale=0.75

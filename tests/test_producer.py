@@ -2,13 +2,13 @@
 report, timeline export; the pure report and chart modules; and the report and
 season pages in a real Chromium."""
 
-import asyncio
 import csv
 import io
 import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -335,9 +335,26 @@ async def test_season_totals_from_a_show_driven_through_sockets(fresh_server):
 # -- report -------------------------------------------------------------------------------------------------
 
 
-async def drive_show(srv: Server, slug: str, seconds: float = 3.5) -> dict[str, str]:
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def timeline(base: str, slug: str) -> list[dict]:
+    """The show's timeline as the export gives it (events and samples)."""
+    with signed_in(base) as http:
+        r = http.get(f"/api/shows/{slug}/export?format=json")
+        assert r.status_code == 200, r.text
+        return r.json()["entries"]
+
+
+def samples(base: str, slug: str, round_index: int) -> list[dict]:
+    return [e for e in timeline(base, slug) if e["type"] == "sample" and e["round"] == round_index]
+
+
+async def drive_show(srv: Server, slug: str, samples_in_round_1: int = 3) -> dict[str, str]:
     """Likes, viewers, a finished round, a running one and questions in every state,
-    for long enough that the server samples the counters a few times."""
+    until the server has sampled the counters a few times in the first round and once
+    with the second round's vote."""
     made = Clients(srv)
     try:
         console = await made.console(slug)
@@ -348,22 +365,34 @@ async def drive_show(srv: Server, slug: str, seconds: float = 3.5) -> dict[str, 
         for i, text in enumerate((XSS, "普通的问题", "要拒绝的问题")):
             ack = await phones[i].request({"type": "ask", "text": text, "name": "小王" if i else "<b>黑客</b>"})
             ids[text] = ack["question"]
-            await asyncio.sleep(0.05)  # distinct creation times
+            # distinct creation times: the question was stamped before its ack arrived, so
+            # the next one is stamped later once this clock (the server's too) moves on a ms
+            acked = now_ms()
+            await wait_until(lambda: now_ms() > acked, timeout=1, interval=0.001)
         await console.request({"type": "question.approve", "question": ids[XSS]})
         await console.request({"type": "question.feature", "question": ids["普通的问题"]})
         await console.request({"type": "question.reject", "question": ids["要拒绝的问题"]})
         await phones[0].request({"type": "vote", "side": "a"})
         await phones[1].request({"type": "vote", "side": "a"})
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
-        while loop.time() < end:
+        likes = {"a": 0, "b": 0}
+
+        async def beat() -> bool:
+            """Likes from two phones, until a tick has counted them; enough samples yet?"""
+            seen = len(console.frames)
             await phones[0].send({"type": "like", "side": "a", "count": 5})
             await phones[1].send({"type": "like", "side": "b", "count": 3})
-            await asyncio.sleep(0.25)
+            likes["a"] += 5
+            likes["b"] += 3
+            await console.wait_for(lambda f: f["type"] == "tally" and f["likes"] == likes, start=seen)
+            return len(samples(srv.url, slug, 1)) >= samples_in_round_1
+
+        await wait_until(beat, timeout=30, interval=0)
         assert (await console.request({"type": "round.end"}))["type"] == "ack"
         assert (await console.request({"type": "round.start", "topic": "第二轮", "duration_s": 60}))["type"] == "ack"
-        await phones[1].request({"type": "vote", "side": "b"})
-        await asyncio.sleep(1.2)  # one more sample
+        assert (await phones[1].request({"type": "vote", "side": "b"}))["type"] == "ack"
+        # one more sample, with the second round's vote in it
+        await wait_until(lambda: any(e["votes"] == {"a": 0, "b": 1} for e in samples(srv.url, slug, 2)),
+                         timeout=15)
         return ids
     finally:
         await made.close()
@@ -425,7 +454,7 @@ async def test_export_json_and_csv_round_trip(sampling):
     made = Clients(sampling)
     try:
         console = await made.console(slug)
-        await drive_show(sampling, slug, seconds=2.5)
+        await drive_show(sampling, slug, samples_in_round_1=2)
         await console.wait_for(lambda f: f["type"] == "round" and f["round"]["index"] == 2)
     finally:
         await made.close()

@@ -30,8 +30,16 @@ async def test_likes_on_one_process_reach_an_overlay_on_the_other(pair):
                 await phone.send({"type": "like", "side": "ab"[i % 2], "count": 4})
         tally = await overlay.wait_for(lambda f: f["type"] == "tally" and sum(f["likes"].values()) == 400)
         assert tally["likes"] == {"a": 208, "b": 192}
-        await asyncio.sleep(0.3)  # nothing more arrives: counted exactly, not twice
-        assert overlay.last_tally()["likes"] == {"a": 208, "b": 192}
+        # counted exactly, not twice: one more like through each process, acknowledged, so
+        # each process's next flush (ticks run in order) comes after every flush of the 400;
+        # the first tally that shows both markers shows anything counted twice as well
+        seen = len(overlay.frames)
+        for phone in (phones[0], phones[-1]):  # on a, on b
+            assert (await phone.request({"type": "like", "side": "b", "count": 1}))["type"] == "ack"
+        after = await overlay.wait_for(lambda f: f["type"] == "tally" and sum(f["likes"].values()) >= 402,
+                                       start=seen)
+        assert after["likes"] == {"a": 208, "b": 194}
+        assert overlay.last_tally()["likes"] == {"a": 208, "b": 194}
     finally:
         await on_a.close()
         await on_b.close()

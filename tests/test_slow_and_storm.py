@@ -69,7 +69,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_ser
                     flip += 1
                     await console.send({"type": "question.approve" if flip % 2 else "question.reject",
                                         "question": qid})
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # models time: a steady 20 likes/s, not synchronisation
 
         def delays(since: float) -> list[float]:
             out = []
@@ -146,6 +146,7 @@ class Phone:
             if self.stop:
                 return
             attempt += 1
+            # models time, not synchronisation: the pages' reconnect backoff
             await asyncio.sleep(random.uniform(0, min(15.0, 0.5 * 2 ** attempt)))
 
 
