@@ -139,6 +139,10 @@ def create_show(base: str, session: str, slug: str) -> None:
     assert r.status_code == 201, r.text
 
 
+class Refused(Exception):
+    """The server closed the socket before its snapshot (e.g. 1013: a reconnect loop)."""
+
+
 class Socket:
     """One WebSocket with a reader that keeps replies by id and the last tally."""
 
@@ -160,7 +164,10 @@ class Socket:
             headers["Cookie"] = cookie
         url = base.replace("http", "ws", 1) + f"/ws/{role}/{slug}" + (f"?{query}" if query else "")
         sock = cls(await websockets.connect(url, additional_headers=headers, compression=None, max_size=2**22))
-        await asyncio.wait_for(asyncio.shield(sock.snapshot), 10)
+        done, _ = await asyncio.wait([sock.snapshot, sock.closed], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if sock.snapshot not in done:
+            await sock.close()
+            raise Refused(sock.ws.close_code)
         if role != "overlay":
             await sock.send({"type": "hello"})
         return sock
@@ -305,6 +312,7 @@ async def attack_votes(
 class ReconnectResult:
     seconds: float
     connections: int = 0
+    refused: int = 0  # connections closed before their snapshot
     like_frames: int = 0
     likes_counted: int = 0
     questions: int = 0
@@ -325,7 +333,11 @@ async def attack_reconnect(base: str, slug_attack: str, slug_honest: str, second
 
     async def loop() -> None:
         while time.monotonic() < end:
-            sock = await Socket.open(base, "audience", slug_attack, f"lt_device={attacker}", "203.0.113.9")
+            try:
+                sock = await Socket.open(base, "audience", slug_attack, f"lt_device={attacker}", "203.0.113.9")
+            except Refused:
+                result.refused += 1
+                continue
             result.connections += 1
             reply = await sock.request({"type": "ask", "text": f"刷屏问题 {result.connections}"})
             result.questions += reply["type"] == "ack"
@@ -451,7 +463,7 @@ async def run(args: argparse.Namespace) -> None:
                 seconds = 5 if quick else args.seconds
                 r2 = await attack_reconnect(srv.url, slug, other, seconds)
                 print(
-                    f"reconnect: {seconds} s, {r2.connections} connections, {r2.like_frames} like frames "
+                    f"reconnect: {seconds} s, {r2.connections} connections ({r2.refused} more refused), {r2.like_frames} like frames "
                     f"({r2.like_frames * 50} taps): {r2.likes_counted} likes and {r2.questions} questions counted; "
                     f"one honest socket: {r2.honest_likes_counted} likes and {r2.honest_questions} questions",
                     flush=True,

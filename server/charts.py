@@ -292,6 +292,28 @@ def time_ticks(offset_ms: int = 0, most: int = 7, min_step_ms: int = 0) -> Calla
     return pick
 
 
+def _bar(
+    group: str, s: "Series", v: float, x: float, y: float, bw: float, h: float, won: bool, badge_text: str
+) -> list[str]:
+    """One bar with its value above it, outlined and badged if its series won the group."""
+    outline = f' stroke="{INK}" stroke-width="2"' if won else ""
+    parts = [
+        f'<rect class="bar" x="{num(x + 2)}" y="{num(y)}" width="{num(bw - 4)}" '
+        f'height="{num(max(h, 0))}" rx="3" fill="{color(s.color)}"{outline}>'
+        f"<title>{text(group)} · {text(s.name)}: {text(label(v))}</title></rect>",
+        f'<text x="{num(x + bw / 2)}" y="{num(y - 6)}" text-anchor="middle" '
+        f'font-size="12" fill="{INK}">{text(label(v))}</text>',
+    ]
+    if won and badge_text:
+        parts.append(
+            f'<g class="badge"><rect x="{num(x + bw / 2 - 16)}" y="{num(y - 38)}" width="32" '
+            f'height="18" rx="9" fill="#f5b400"/><text x="{num(x + bw / 2)}" y="{num(y - 25)}" '
+            f'text-anchor="middle" font-size="11" font-weight="700" fill="#5a1500">'
+            f"{text(badge_text)}</text></g>"
+        )
+    return parts
+
+
 def bar_chart(
     groups: Sequence[str],
     series: Sequence[Series],
@@ -331,23 +353,7 @@ def bar_chart(
             h = (frame.y0 - frame.y1) * v / top
             x, y = gx + bw * i, frame.y0 - h
             won = g < len(badges) and badges[g] == str(i)
-            outline = f' stroke="{INK}" stroke-width="2"' if won else ""
-            parts.append(
-                f'<rect class="bar" x="{num(x + 2)}" y="{num(y)}" width="{num(bw - 4)}" '
-                f'height="{num(max(h, 0))}" rx="3" fill="{color(s.color)}"{outline}>'
-                f"<title>{text(name)} · {text(s.name)}: {text(label(v))}</title></rect>"
-            )
-            parts.append(
-                f'<text x="{num(x + bw / 2)}" y="{num(y - 6)}" text-anchor="middle" '
-                f'font-size="12" fill="{INK}">{text(label(v))}</text>'
-            )
-            if won and badge_text:
-                parts.append(
-                    f'<g class="badge"><rect x="{num(x + bw / 2 - 16)}" y="{num(y - 38)}" width="32" '
-                    f'height="18" rx="9" fill="#f5b400"/><text x="{num(x + bw / 2)}" y="{num(y - 25)}" '
-                    f'text-anchor="middle" font-size="11" font-weight="700" fill="#5a1500">'
-                    f"{text(badge_text)}</text></g>"
-                )
+            parts += _bar(name, s, v, x, y, bw, h, won, badge_text)
         shown = name if len(name) <= max_chars else name[: max_chars - 1] + "…"
         parts.append(
             f'<text x="{num(frame.x0 + span * g + span / 2)}" y="{num(frame.y0 + 20)}" '

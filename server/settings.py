@@ -77,9 +77,11 @@ class Settings:
     venue_networks: tuple[str, ...] = ()
     network_prefix_v4: int = 24
     network_prefix_v6: int = 56
-    device_pow_cost: int = 2000  # PBKDF2 iterations per attempt of a new device's proof of work
+    device_pow_cost: int = 20000  # PBKDF2 iterations per try of a new device's proof of work (about 1 s on a phone)
     device_pow_free: int = 50  # new devices per network per hour before the work grows
     device_pow_max_factor: int = 16
+    device_mint_rate: float = 2.0  # solved challenges checked per network per second (each costs a derivation)
+    device_mint_burst: float = 20.0
     vote_min_watch_s: float = 20.0
     votes_per_network: int = 150  # counted votes per network per round, outside venues
     vote_burst_max: int = 20  # same-side votes per network per minute from devices new to the show

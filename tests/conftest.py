@@ -32,7 +32,7 @@ class Server:
         # those rules set them back to their defaults (test_integrity.py).
         self.env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "DATA_DIR": self.data_dir,
                     "HOST_TOKEN": TOKEN, "SECRET_KEY": "test-secret", "LOG_LEVEL": "info",
-                    "PYTHONUNBUFFERED": "1", "DEVICE_POW_COST": "1", "VOTE_MIN_WATCH_S": "0", **env}
+                    "PYTHONUNBUFFERED": "1", "DEVICE_POW_COST": "1", "DEVICE_MINT_RATE": "1000", "VOTE_MIN_WATCH_S": "0", **env}
         self.env.pop("REDIS_URL", None) if "REDIS_URL" not in env else None
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -146,9 +146,20 @@ def new_device(base: str, slug: str, headers: dict | None = None, previous: str 
         if "lt_device" in r.cookies:
             return r.cookies["lt_device"], ""
         challenge = http.get("/api/device/challenge").json()
-        r = http.post("/api/device", json={"payload": solve(challenge), "previous": previous})
+        payload = solve(challenge)
+        while True:
+            r = http.post("/api/device", json={"payload": payload, "previous": previous})
+            if r.status_code != 429:
+                break
+            time.sleep(r.json()["retry_ms"] / 1000)  # as the page does: wait, then again
         assert r.status_code == 200, r.text
         return r.cookies["lt_device"], r.json()["memory"]
+
+
+def overlay_key(base: str, slug: str) -> str:
+    r = httpx.get(f"{base}/api/shows/{slug}/overlay-url", cookies=host_cookies(base))
+    assert r.status_code == 200, r.text
+    return r.json()["key"]
 
 
 def create_show(base: str, slug: str | None = None, **fields) -> str:
@@ -274,8 +285,11 @@ class Clients:
         await c.send({"type": "hello"})  # as the page does
         return c
 
-    async def overlay(self, slug: str) -> Client:
-        c = await Client.connect(self.srv.ws_url, "overlay", slug)
+    async def overlay(self, slug: str, keyed: bool = True) -> Client:
+        """An overlay, by default on the show's keyed address (as OBS would be): one of
+        the studio's screens. Unkeyed overlays are capped per address."""
+        query = f"key={overlay_key(self.srv.url, slug)}" if keyed else ""
+        c = await Client.connect(self.srv.ws_url, "overlay", slug, query=query)
         self.made.append(c)
         await c.snapshot()
         return c

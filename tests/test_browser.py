@@ -208,7 +208,13 @@ async def test_console_sees_overlays_and_reloads_them(browser, server, shots_dir
     overlay = await studio.new_page()
     loads = []
     overlay.on("load", lambda: loads.append(1))
-    await overlay.goto(f"{server.url}/overlay/{slug}?widgets=pk,timer,likes,question,viewers,qr")
+    # the studio copies the keyed address from the console: only keyed overlays count as screens
+    await wait_until(lambda: console.locator("#overlay-url").input_value(), timeout=10)
+    keyed = await console.locator("#overlay-url").input_value()
+    assert keyed.startswith(f"{server.url}/overlay/{slug}?key=")
+    preview = await studio.new_page()  # an unkeyed preview is no screen
+    await preview.goto(f"{server.url}/overlay/{slug}?debug=1")
+    await overlay.goto(keyed + "&widgets=pk,timer,likes,question,viewers,qr")
     await wait_until(lambda: _attr_is(status, "data-state", "open"), timeout=10)
     assert (await status.locator(".n").text_content()).strip() == "1"
     assert await console.locator("#entry img.entry-qr").evaluate("img => img.naturalWidth > 0")

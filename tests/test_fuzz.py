@@ -118,7 +118,8 @@ OPEN = ("running", "paused")
 def fuzz_server():
     srv = Server(LIKE_RATE="100000", LIKE_BURST="100000", VOTE_RATE="100000", VOTE_BURST="100000",
                  UPVOTE_RATE="100000", UPVOTE_BURST="100000", CONSOLE_RATE="100000",
-                 CONSOLE_BURST="100000", QUESTION_INTERVAL_S="0.00001", FLOOD_STRIKES="100000000").start()
+                 CONSOLE_BURST="100000", QUESTION_INTERVAL_S="0.00001", FLOOD_STRIKES="100000000",
+                 FRAME_RATE="100000", FRAME_BURST="100000", CONNECT_BURST="100000").start()
     yield srv
     srv.cleanup()
 
@@ -258,7 +259,7 @@ def fuzz(fuzz_server):
             assert watch._take(5)["type"] == "snapshot"
             if role != "overlay":  # as the pages do (and within the first-message deadline)
                 assert watch.request({"type": "hello"}, "hello")["type"] == "ack"
-        harness = Fuzz(srv, slug, watches, model, device_hash(phone.rsplit(".", 1)[0]))  # cookie: id.signature
+        harness = Fuzz(srv, slug, watches, model, device_hash(phone.split(".", 1)[0]))  # cookie: id.minted.parent.signature
         # a public question that is not the fuzzed phone's (to upvote) and an open round (to vote in)
         marker, console = watches["marker"], watches["console"]
         qid = marker.request({"type": "ask", "text": "种子问题"}, "seed")["question"]
@@ -292,6 +293,8 @@ def expected(fz: Fuzz, msg: protocol.Message, fp: dict) -> str:
         q = m.questions.get(msg.question)
         if q is None or q["status"] not in PUBLIC:
             return "not_found"
+        if q.get("device") == fz.device:  # not one's own question
+            return "conflict"
         return "conflict" if msg.question in m.upvoted else "ack"
     if kind.startswith("question."):
         q = m.questions.get(msg.question)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bench import attack
-from conftest import TOKEN, Client, Clients, create_show, host_cookies, new_device, solve
+from conftest import TOKEN, Client, Clients, create_show, host_cookies, new_device, overlay_key, solve
 
 
 def xff(ip: str) -> dict[str, str]:
@@ -29,12 +29,6 @@ async def phone_on(made: Clients, slug: str, ip: str, cookie: str = "") -> Clien
     await c.snapshot()
     await c.send({"type": "hello"})
     return c
-
-
-def keyed_overlay_url(base: str, slug: str) -> str:
-    r = httpx.get(f"{base}/api/shows/{slug}/overlay-url", cookies=host_cookies(base))
-    assert r.status_code == 200
-    return r.json()["key"]
 
 
 # -- votes ----------------------------------------------------------------------------------------
@@ -145,10 +139,11 @@ async def test_likes_are_counted_at_a_human_rate_and_quietly(fresh_server):
         phone = await made.audience(slug)
         for _ in range(20):
             await phone.send({"type": "like", "side": "a", "count": 50})  # 1,000 taps at once
-        mark = await phone.request({"type": "like", "side": "b", "count": 1})
-        assert mark["type"] == "ack"
+        await phone.request({"type": "hello", "id": "after-the-taps"})  # the taps are in the buffer
+        other = await made.audience(slug)
+        assert (await other.request({"type": "like", "side": "b", "count": 1}))["type"] == "ack"
         t = await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["b"] >= 1)
-        assert t["likes"]["a"] <= 30 + 5  # the burst, plus what refilled meanwhile
+        assert 30 <= t["likes"]["a"] <= 30 + 5  # the burst, plus what refilled meanwhile
         assert not [f for f in phone.frames if f["type"] == "error"], "no error storm on the phone"
     finally:
         await made.close()
@@ -311,13 +306,13 @@ async def test_only_keyed_overlays_count_as_screens_and_unkeyed_ones_are_capped(
     made = Clients(srv)
     try:
         console = await made.console(slug)
-        key = keyed_overlay_url(srv.url, slug)
+        key = overlay_key(srv.url, slug)
         assert key and key == console.frames[0]["show"]["overlay_key"]
         studio = await Client.connect(srv.ws_url, "overlay", slug, query=f"key={key}")
         made.made.append(studio)
         await studio.snapshot()
         await console.wait_for(lambda f: f["type"] == "tally" and f["overlays"] == 1)
-        unkeyed = [await made.overlay(slug) for _ in range(2)]
+        unkeyed = [await made.overlay(slug, keyed=False) for _ in range(2)]
         third = await Client.connect(srv.ws_url, "overlay", slug)
         assert await third.closed() == 1008  # unkeyed: capped per address
         more = await Client.connect(srv.ws_url, "overlay", slug, query=f"key={key}")  # keyed: not capped
@@ -339,3 +334,35 @@ async def test_venue_networks_are_checked(clients, show, network):
     console = await clients.console(show)
     reply = await console.request({"type": "venue.add", "network": network})
     assert reply["code"] == "invalid"
+
+
+async def test_a_phone_gets_its_device_itself_with_a_friendly_wait(browser, fresh_server):
+    """In Chromium: no cookie, real work (the default cost): the page says it is
+    joining, solves the challenge in workers, gets its device and takes part; it
+    keeps the device's memory for next time."""
+    from playwright.async_api import expect
+
+    from browser import PageErrors
+
+    srv = fresh_server(DEVICE_POW_COST="20000")
+    slug = create_show(srv.url)
+    ctx = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = await ctx.new_page()
+    errors = PageErrors(page)
+    await page.goto(f"{srv.url}/s/{slug}")
+    assert await page.locator("body").get_attribute("data-device") == "no"  # the page came without one
+
+    await expect(page.locator("#entering")).to_be_hidden(timeout=60_000)
+    await expect(page.locator("#round .topic")).to_have_text("节目即将开始", timeout=10_000)
+    assert "lt_device" in {c["name"] for c in await ctx.cookies()}
+    assert await page.evaluate("localStorage.getItem('leitai.device')")
+    await page.locator("button.heart[data-side=a]").click()
+    await page.locator("button.heart[data-side=a]").click()
+    made = Clients(srv)
+    try:
+        overlay = await made.overlay(slug)
+        await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == 2, timeout=10)
+    finally:
+        await made.close()
+    assert not errors.errors, errors.errors
+    await ctx.close()

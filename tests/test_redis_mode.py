@@ -13,8 +13,58 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def pair(fresh_server, redis_server):
-    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"pair{time.monotonic_ns()}", "VIEWER_TTL_S": "2"}
+    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"pair{time.monotonic_ns()}", "VIEWER_TTL_S": "2",
+           "LIKE_BURST": "1000"}
     return fresh_server(**env), fresh_server(**env)
+
+
+async def test_a_resend_to_another_process_gets_the_first_reply(pair):
+    """Replies are remembered in Redis: a phone that lost an ack and came back through
+    the other process gets the first reply, and the question is asked once."""
+    a, b = pair
+    slug = create_show(a.url)
+    on_a, on_b = Clients(a), Clients(b)
+    try:
+        console = await on_b.console(slug)
+        phone = await on_a.audience(slug)
+        cookie = phone.ws.request.headers["Cookie"].split("=", 1)[1]
+        first = await phone.request({"type": "ask", "text": "只问一次", "id": "hop-1"})
+        back = await on_b.audience(slug, cookie=cookie)
+        assert await back.request({"type": "ask", "text": "只问一次", "id": "hop-1"}) == first
+        await console.request({"type": "points.set", "side": "a", "points": 1, "id": "after"})
+        fresh = await on_a.console(slug)
+        assert [q["text"] for q in fresh.frames[0]["show"]["questions"]] == ["只问一次"]
+        del console
+    finally:
+        await on_a.close()
+        await on_b.close()
+
+
+async def test_a_device_spread_over_processes_gets_one_devices_budget(fresh_server, redis_server):
+    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"budget{time.monotonic_ns()}",
+           "LIKE_BURST": "30", "LIKE_RATE": "1", "QUESTION_INTERVAL_S": "60"}
+    a, b = fresh_server(**env), fresh_server(**env)
+    slug = create_show(a.url)
+    on_a, on_b = Clients(a), Clients(b)
+    try:
+        overlay = await on_a.overlay(slug)
+        one = await on_a.audience(slug)
+        cookie = one.ws.request.headers["Cookie"].split("=", 1)[1]
+        two = await on_b.audience(slug, cookie=cookie)
+        assert (await one.request({"type": "ask", "text": "第一个"}))["type"] == "ack"
+        assert (await two.request({"type": "ask", "text": "第二个"}))["code"] == "rate_limited"
+        for _ in range(4):
+            await one.send({"type": "like", "side": "a", "count": 40})
+            await two.send({"type": "like", "side": "a", "count": 40})
+        await one.request({"type": "hello", "id": "h1"})
+        await two.request({"type": "hello", "id": "h2"})
+        other = await on_b.audience(slug)  # a marker from another device, after both flushes
+        await other.request({"type": "like", "side": "b", "count": 1})
+        t = await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["b"] == 1)
+        assert 30 <= t["likes"]["a"] <= 30 + 5, "one device's cap, not one per process"
+    finally:
+        await on_a.close()
+        await on_b.close()
 
 
 async def test_likes_on_one_process_reach_an_overlay_on_the_other(pair):
@@ -96,7 +146,7 @@ async def test_question_asked_on_one_approved_on_the_other(pair):
 
 async def test_redis_restart_mid_show(fresh_server, own_redis):
     redis = own_redis()
-    env = {"REDIS_URL": redis.url, "VIEWER_TTL_S": "2"}
+    env = {"REDIS_URL": redis.url, "VIEWER_TTL_S": "2", "LIKE_BURST": "1000"}  # 70 taps in a blink
     a, b = fresh_server(**env), fresh_server(**env)
     slug = create_show(a.url)
     on_a, on_b = Clients(a), Clients(b)

@@ -11,7 +11,7 @@ import orjson
 import pytest
 import websockets
 
-from conftest import Clients, Server, create_show, device_cookie
+from conftest import overlay_key, Clients, Server, create_show, device_cookie
 from test_abuse import raw_ws
 
 
@@ -38,7 +38,8 @@ def p99(values: list[float]) -> float:
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_server):
-    srv = fresh_server(CLIENT_BUFFER_BYTES="16384", SOCKET_SNDBUF="8192", CONSOLE_RATE="50", CONSOLE_BURST="50")
+    srv = fresh_server(CLIENT_BUFFER_BYTES="16384", SOCKET_SNDBUF="8192", CONSOLE_RATE="50", CONSOLE_BURST="50",
+                       LIKE_RATE="100")  # the phone's 20 likes/s are a clock here: every one counts
     slug = create_show(srv.url)
     made = Clients(srv)
     listeners: list[Listener] = []
@@ -47,8 +48,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_ser
         phone = await made.audience(slug)
         long_text = "长" * 280
         qid = (await phone.request({"type": "ask", "text": long_text}))["question"]
+        key = overlay_key(srv.url, slug)  # the studio's screens: not capped per address
         for _ in range(1000):
-            ws = await websockets.connect(f"{srv.ws_url}/ws/overlay/{slug}", compression=None)
+            ws = await websockets.connect(f"{srv.ws_url}/ws/overlay/{slug}?key={key}", compression=None)
             listeners.append(Listener(ws))
         sent: dict[int, float] = {}  # total likes -> when the like that made it was sent
         total = 0
@@ -151,7 +153,7 @@ class Phone:
 
 
 async def test_reconnect_storm_is_absorbed(fresh_server):
-    srv = fresh_server(DEVICES_PER_IP_PER_MIN="0")  # 1000 phones from one test address
+    srv = fresh_server(VENUE_NETWORKS="127.0.0.0/8")  # 1000 phones on one address: a venue, cookies with the page
     slug = create_show(srv.url)
     cookies = []
     with httpx.Client(base_url=srv.url) as http:  # one keep-alive connection mints them all

@@ -11,11 +11,15 @@ import tempfile
 import pytest
 
 from conftest import Clients, create_show
+from server.domain.integrity import Voter
 from server.domain.questions import Question
 from server.domain.show import new_show
 from server.settings import Settings
 from server.store import StoreUnavailable
 from server.store.embedded import EmbeddedStore
+
+
+VOTER = Voter("10.0.0.0/24", False, 0)
 
 
 class RefusingDb:
@@ -52,7 +56,7 @@ def question(qid: str) -> dict:
 
 async def test_a_failed_write_changes_nothing_anyone_can_see(store):
     await store.commit("s1", [question("q1")])
-    await store.vote("s1", 1, "dev1", "a")
+    await store.vote("s1", 1, "dev1", "a", VOTER)
     before = await store.load("s1")
     seen = len(store.events)
     refusing = store.writer.db = RefusingDb(store.writer.db)
@@ -60,18 +64,18 @@ async def test_a_failed_write_changes_nothing_anyone_can_see(store):
     with pytest.raises(StoreUnavailable):
         await store.commit("s1", [question("q2"), question("q3")])
     with pytest.raises(StoreUnavailable):
-        await store.vote("s1", 1, "dev1", "b")
+        await store.vote("s1", 1, "dev1", "b", VOTER)
     with pytest.raises(StoreUnavailable):
         await store.upvote("s1", "q1", "dev2")
     with pytest.raises(StoreUnavailable):
-        await store.tick("s1", {"a": 5, "b": 0}, 1, 7)
+        await store.tick("s1", {"dev1": [5, 0]}, 1, 7)
     with pytest.raises(StoreUnavailable):
         await store.create_show(new_show("s2", "节目二", {"a": {}, "b": {}}))
 
     after = await store.load("s1")
     assert (after.seq, after.pseq) == (before.seq, before.pseq)
     assert set(after.questions) == {"q1"} and after.questions["q1"].upvotes == 0
-    assert await store.vote_counts("s1", 1) == {"a": 1, "b": 0}
+    assert (await store.vote_counts("s1", 1)).counted == {"a": 1, "b": 0}
     assert await store.device_state("s1", 1, "dev1") == ("a", [])
     assert after.counters.likes == {"a": 0, "b": 0} and after.counters.peak_viewers == 0
     assert len(store.events) == seen, "no event was published"

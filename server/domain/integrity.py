@@ -116,9 +116,9 @@ def assess(
         return Ballot(side, previous.status, previous.reason, previous.network)
     if voter.venue:
         return Ballot(side, COUNTED, "", voter.network)
-    if burst_count > policy.burst:
+    if burst_count > policy.burst:  # guard: burst
         return Ballot(side, HELD, BURST, voter.network)
-    if network_counted >= policy.per_network:
+    if network_counted >= policy.per_network:  # guard: network budget
         return Ballot(side, HELD, NETWORK, voter.network)
     return Ballot(side, COUNTED, "", voter.network)
 

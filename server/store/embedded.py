@@ -76,6 +76,7 @@ class _Show:
     ballots: dict[int, dict[str, Ballot]] = field(default_factory=lambda: defaultdict(dict))
     vcount: dict[int, VoteCounts] = field(default_factory=lambda: defaultdict(VoteCounts.empty))
     net_counted: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    net_reserved: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # being written
     bursts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (network, side, minute)
     upvoters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     device_upvotes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -368,10 +369,16 @@ class EmbeddedStore(Store):
             burst = s.bursts.get(key, 0) + 1
             s.bursts[key] = burst
             self._forget_old_bursts(s, now)
-        counted = s.net_counted[round_index].get(voter.network, 0)
+        reserved = s.net_reserved[round_index]
+        counted = s.net_counted[round_index].get(voter.network, 0) + reserved.get(voter.network, 0)
         ballot = integrity.assess(previous, side, voter, now, self.vote_policy, counted, burst)
+        reserving = previous is None and ballot.status == COUNTED  # a place in the network's budget
+        if reserving:
+            reserved[voter.network] = reserved.get(voter.network, 0) + 1
 
         def apply() -> Ballot:
+            if reserving:
+                reserved[voter.network] -= 1
             old = s.ballots[round_index].get(device)
             if old is not None:
                 self._count_ballot(s, round_index, old, -1)
@@ -380,8 +387,13 @@ class EmbeddedStore(Store):
             return ballot
 
         row = ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, device, ballot.encode()))
-        # guard: vote durability
-        result: Ballot = await self._write([row], apply)
+        try:
+            # guard: vote durability
+            result: Ballot = await self._write([row], apply)
+        except StoreUnavailable:
+            if reserving:
+                reserved[voter.network] -= 1
+            raise
         return result
 
     @staticmethod

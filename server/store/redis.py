@@ -274,7 +274,7 @@ class RedisReplies(Replies):
     async def begin(self, key: tuple[str, str]) -> bytes | None:
         store, name = self.store, self._key(key)
         ttl_ms = store.settings.reply_ttl_s * 1000
-        old = await store._call(store.redis.set(name, b"", nx=True, get=True, px=ttl_ms))  # guard: dedupe
+        old = await store._call(store.redis.set(name, b"", nx=True, get=True, px=ttl_ms))  # guard: dedupe (redis)
         if old is None:
             return None  # ours now
         for _ in range(60):  # another process is handling it: wait for its reply (3 s at most)
@@ -543,7 +543,7 @@ class RedisStore(Store):
 
         async def run() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
-                if likes:  # guard: like cap
+                if likes:  # guard: like cap (redis)
                     keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
                     args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
                     for taps in likes.values():

@@ -31,7 +31,6 @@ from .security import DEVICE_COOKIE, client_ip
 
 ALGORITHM = "PBKDF2/SHA-256"
 CHALLENGE_TTL_S = 300
-VERIFY_RATE, VERIFY_BURST = 2.0, 20.0  # device posts per network (a venue's phones are exempt)
 
 
 def cost_for(lt: Leitai, asked: int) -> int:
@@ -79,7 +78,8 @@ async def mint(request: Request) -> Response:
     except Exception:
         return JSONResponse({"error": "invalid", "message": "expected {payload, previous?}"}, status_code=400)
     try:
-        wait = await store.take("-", lt.node.venues.network(ip), "mint", VERIFY_RATE, VERIFY_BURST)
+        s = lt.settings
+        wait = await store.take("-", lt.node.venues.network(ip), "mint", s.device_mint_rate, s.device_mint_burst)
         if wait:
             return JSONResponse(
                 {"error": "rate_limited", "retry_ms": int(wait * 1000) + 1},

@@ -396,35 +396,33 @@ def side_color(state: dshow.ShowState, key: str) -> str:
     return (state.sides.get(key) or {}).get("color") or DEFAULT_SIDES[key]["color"]
 
 
-def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Markup]:
-    """The report's four SVG charts (charts.py escapes all text, so they are safe markup)."""
-    tz = server_tz()
+def time_axis(points: list, tz: tzinfo | None, offset_ms: int) -> tuple:
+    """Label format and tick picker for a time axis, by how long it spans."""
+    xs = [x for x, y in points if y is not None]
+    span = max(xs) - min(xs) if xs else 0
+    if span > 20 * 3600_000:
+        return (lambda x: report.stamp(int(x), tz)[5:]), charts.time_ticks(offset_ms)
+    if span < 5 * 60_000:
+        return (lambda x: report.clock(int(x), tz, seconds=True)), charts.time_ticks(offset_ms, most=5)
+    return (lambda x: report.clock(int(x), tz)), charts.time_ticks(offset_ms)
+
+
+def timeline_charts(state: dshow.ShowState, rep: report.Report, t, tz: tzinfo | None) -> tuple[str, str]:
+    """Likes per minute per side, and viewers over time."""
     off = datetime.now(tz).utcoffset()
     offset_ms = int(off.total_seconds() * 1000) if off else 0
-
-    def axis(points: list) -> tuple:
-        """Label format and tick picker for a time axis, by how long it spans."""
-        xs = [x for x, y in points if y is not None]
-        span = max(xs) - min(xs) if xs else 0
-        if span > 20 * 3600_000:
-            return (lambda x: report.stamp(int(x), tz)[5:]), charts.time_ticks(offset_ms)
-        if span < 5 * 60_000:
-            return (lambda x: report.clock(int(x), tz, seconds=True)), charts.time_ticks(offset_ms, most=5)
-        return (lambda x: report.clock(int(x), tz)), charts.time_ticks(offset_ms)
-
     minute_points = [p for pts in rep.likes_per_minute.values() for p in pts]
-    likes_format, _ = axis(minute_points)
-    likes_ticks = charts.time_ticks(offset_ms, min_step_ms=60_000)
+    likes_format, _ = time_axis(minute_points, tz, offset_ms)
     if len({x for x, y in minute_points if y is not None}) < 10:
         likes_format = lambda x: report.clock(int(x), tz)  # noqa: E731 - whole minutes
-    viewers_format, viewers_ticks = axis(rep.viewers)
+    viewers_format, viewers_ticks = time_axis(rep.viewers, tz, offset_ms)
     likes = charts.line_chart(
         [charts.Series(side_name(state, k), side_color(state, k), rep.likes_per_minute[k]) for k in ("a", "b")],
         title=t("report.chart.likes"),
         y_label=t("report.axis.likes_per_min"),
         empty=t("report.no_samples"),
         x_format=likes_format,
-        x_ticks=likes_ticks,
+        x_ticks=charts.time_ticks(offset_ms, min_step_ms=60_000),
         pad=60_000,
         width=1180,
         height=320,
@@ -442,6 +440,12 @@ def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Ma
         width=560,
         css="chart line-chart viewers-chart",
     )
+    return likes, viewers
+
+
+def report_charts(state: dshow.ShowState, rep: report.Report, t) -> dict[str, Markup]:
+    """The report's four SVG charts (charts.py escapes all text, so they are safe markup)."""
+    likes, viewers = timeline_charts(state, rep, t, server_tz())
     groups = [
         t("round.n").format(n=r.index) + ("" if r.status == "finished" else " · " + t("report.live_round"))
         for r in rep.rounds

@@ -108,9 +108,9 @@ class SocketServer:
                 raise Refused(4401)
             device, parent = found.id, found.parent
             dhash = holder = device_hash(device)
-            now = time.monotonic()
-            if self.frames.take(dhash, "connect", settings.connect_rate, settings.connect_burst, now):
-                raise Refused(1013)  # guard: reconnect loop
+            # guard: reconnect loop
+            if self.frames.take(dhash, "connect", settings.connect_rate, settings.connect_burst, time.monotonic()):
+                raise Refused(1013)
             mates = rt.room.by_device.get(dhash)
             if settings.sockets_per_device and mates and len(mates) >= settings.sockets_per_device:
                 raise Refused(1008)
@@ -123,8 +123,9 @@ class SocketServer:
         else:  # an overlay: one of the studio's screens if its address carries the show's key
             key = ws.query_params.get("key", "")
             keyed = bool(key) and hmac.compare_digest(key, rt.state.overlay_key)
+            # guard: unkeyed overlays
             if not keyed and settings.overlays_per_ip and self.unkeyed_by_ip[ip] >= settings.overlays_per_ip:
-                raise Refused(1008)  # guard: unkeyed overlays
+                raise Refused(1008)
         if settings.sockets_per_ip and self.by_ip[ip] >= settings.sockets_per_ip:  # guard: ip cap
             raise Refused(1008)
         writer = lt.fast_path.writer(ws, settings.client_buffer_bytes, settings.socket_sndbuf)
