@@ -6,6 +6,7 @@ any list or limit: every page embeds `rules(settings)` as JSON and
 `overlay/common/protocol.js` reads it from there.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,12 @@ from .domain.integrity import REASONS
 from .domain.questions import STATUSES as QUESTION_STATUSES
 from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S, ROUND_STATUSES
 from .domain.show import MAX_POINTS
+from .domain.verdict import HOLDERS, PHASES, STANCES
 
 SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error", "reload")
 STATE_TYPES = ("snapshot", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")
-AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote")
+AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote", "stance")
 MODERATION_TYPES = (
     "question.approve",
     "question.reject",
@@ -41,6 +43,9 @@ CONSOLE_TYPES = (
     "votes.release",
     "venue.add",
     "venue.remove",
+    "stance.open",
+    "stance.close",
+    "floor.set",
 )
 CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
 ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large", "unavailable", "ended")
@@ -129,6 +134,9 @@ class Message:
     device: str = ""
     reason: str = ""
     network: str = ""
+    phase: str = ""
+    sealed: bool | None = None
+    holder: str | None = None
 
 
 def _str(data: dict[str, Any], key: str, msg_id: str | None, required: bool = True) -> str:
@@ -168,38 +176,96 @@ def parse(raw: str, role: str) -> Message:
         raise ProtocolError("invalid", "unknown message type", msg_id)
     if kind not in ROLE_TYPES[role]:  # guard: role check
         raise ProtocolError("forbidden", f"{role} may not send {kind}", msg_id)
+    fields = _FIELDS.get(kind)
+    return fields(kind, data, msg_id) if fields else Message(kind, msg_id)  # round.pause/resume/end, ...
 
-    if kind == "like":
-        count = _int(data, "count", msg_id)
-        if not 1 <= count <= MAX_COUNT:
-            raise ProtocolError("invalid", f"count must be 1..{MAX_COUNT}", msg_id)
-        return Message(kind, msg_id, side=_side(data, msg_id), count=count)
-    if kind == "vote":
-        return Message(kind, msg_id, side=_side(data, msg_id))
-    if kind == "ask":
-        return Message(kind, msg_id, text=_str(data, "text", msg_id), name=_str(data, "name", msg_id, required=False))
-    if kind == "upvote" or kind in MODERATION_TYPES:
-        return Message(kind, msg_id, question=_str(data, "question", msg_id))
-    if kind == "round.start":
-        return Message(kind, msg_id, topic=_str(data, "topic", msg_id), duration_s=_int(data, "duration_s", msg_id))
-    if kind in ("device.ban", "device.unban"):
-        device = _str(data, "device", msg_id)
-        if not 1 <= len(device) <= 64:
-            raise ProtocolError("invalid", "device must be a device id from a question", msg_id)
-        return Message(kind, msg_id, device=device)
-    if kind == "votes.release":
-        reason = data.get("reason", "")
-        if reason not in ("", *REASONS):
-            raise ProtocolError("invalid", f"reason must be one of {', '.join(REASONS)} (or empty: all)", msg_id)
-        return Message(kind, msg_id, reason=reason)
-    if kind in ("venue.add", "venue.remove"):
-        network = _str(data, "network", msg_id)
-        if not 1 <= len(network) <= 64:
-            raise ProtocolError("invalid", 'network must be a CIDR such as 10.20.0.0/16, or "here"', msg_id)
-        return Message(kind, msg_id, network=network)
-    if kind == "points.set":
-        return Message(kind, msg_id, side=_side(data, msg_id), points=_int(data, "points", msg_id))
-    return Message(kind, msg_id)  # round.pause/resume/end, overlay.reload
+
+def _like(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    count = _int(data, "count", msg_id)
+    if not 1 <= count <= MAX_COUNT:
+        raise ProtocolError("invalid", f"count must be 1..{MAX_COUNT}", msg_id)
+    return Message(kind, msg_id, side=_side(data, msg_id), count=count)
+
+
+def _vote(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, side=_side(data, msg_id))
+
+
+def _ask(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, text=_str(data, "text", msg_id), name=_str(data, "name", msg_id, required=False))
+
+
+def _question(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, question=_str(data, "question", msg_id))
+
+
+def _round_start(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    sealed = data.get("sealed")
+    if sealed is not None and not isinstance(sealed, bool):
+        raise ProtocolError("invalid", "sealed must be true or false", msg_id)
+    topic, duration = _str(data, "topic", msg_id), _int(data, "duration_s", msg_id)
+    return Message(kind, msg_id, topic=topic, duration_s=duration, sealed=sealed)
+
+
+def _stance(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    phase = data.get("phase")
+    if phase not in PHASES:
+        raise ProtocolError("invalid", "phase must be 'pre' or 'post'", msg_id)
+    if kind != "stance":
+        return Message(kind, msg_id, phase=phase)
+    side = data.get("side")
+    if side not in STANCES:
+        raise ProtocolError("invalid", "side must be 'a', 'b' or 'u' (undecided)", msg_id)
+    return Message(kind, msg_id, phase=phase, side=side)
+
+
+def _floor(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    holder = data.get("holder")
+    if holder is not None and holder not in HOLDERS:
+        raise ProtocolError("invalid", "holder must be 'a', 'b', 'host' or null", msg_id)
+    return Message(kind, msg_id, holder=holder)
+
+
+def _device(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    device = _str(data, "device", msg_id)
+    if not 1 <= len(device) <= 64:
+        raise ProtocolError("invalid", "device must be a device id from a question", msg_id)
+    return Message(kind, msg_id, device=device)
+
+
+def _release(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    reason = data.get("reason", "")
+    if reason not in ("", *REASONS):
+        raise ProtocolError("invalid", f"reason must be one of {', '.join(REASONS)} (or empty: all)", msg_id)
+    return Message(kind, msg_id, reason=reason)
+
+
+def _venue(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    network = _str(data, "network", msg_id)
+    if not 1 <= len(network) <= 64:
+        raise ProtocolError("invalid", 'network must be a CIDR such as 10.20.0.0/16, or "here"', msg_id)
+    return Message(kind, msg_id, network=network)
+
+
+def _points(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, side=_side(data, msg_id), points=_int(data, "points", msg_id))
+
+
+# each message type's fields: type -> reader (types without fields are not here)
+_FIELDS: dict[str, Callable[[str, dict[str, Any], str | None], Message]] = {
+    "like": _like,
+    "vote": _vote,
+    "ask": _ask,
+    "upvote": _question,
+    **dict.fromkeys(MODERATION_TYPES, _question),
+    "round.start": _round_start,
+    **dict.fromkeys(("stance", "stance.open", "stance.close"), _stance),
+    "floor.set": _floor,
+    **dict.fromkeys(("device.ban", "device.unban"), _device),
+    "votes.release": _release,
+    **dict.fromkeys(("venue.add", "venue.remove"), _venue),
+    "points.set": _points,
+}
 
 
 def frame_id(raw: str | None) -> str | None:
@@ -224,7 +290,7 @@ def error(code: str, message: str, msg_id: str | None = None, **extra: Any) -> b
     return Reply(msg_id, code, message, None, extra.get("retry_ms")).encode()
 
 
-def rules(limits: TextLimits) -> dict[str, Any]:
+def rules(limits: TextLimits, floor_warn_share: float = 0.2) -> dict[str, Any]:
     """Everything the browser must agree with the server on, from one source."""
     return {
         "types": {
@@ -238,6 +304,9 @@ def rules(limits: TextLimits) -> dict[str, Any]:
         "close": CLOSE_CODES,
         "fatal_close": list(FATAL_CLOSE_CODES),
         "sides": list(SIDES),
+        "stances": list(STANCES),
+        "phases": list(PHASES),
+        "holders": list(HOLDERS),
         "colors": DEFAULT_COLORS,
         "side_names": DEFAULT_SIDE_NAMES,
         "round_statuses": list(ROUND_STATUSES),
@@ -249,6 +318,7 @@ def rules(limits: TextLimits) -> dict[str, Any]:
             "titleChars": limits.title,
             "likeBatchMax": MAX_COUNT,
             "likeIntervalMs": LIKE_BATCH_MS,
+            "floorWarnShare": floor_warn_share,
             "durationMin": MIN_DURATION_S,
             "durationMax": MAX_DURATION_S,
             "pointsMax": MAX_POINTS,

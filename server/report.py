@@ -288,7 +288,7 @@ def round_rows(state: ShowState, events: list[dict], now: int) -> list[RoundRow]
                 rnd.duration_s,
                 rnd.run_ms(now),
                 started.get(rnd.index),
-                dict(state.counters.votes),
+                {} if state.sealed else dict(state.counters.votes),  # a sealed round: revealed at its end
                 None,
                 dict(state.counters.held_reasons),
             )

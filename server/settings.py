@@ -86,6 +86,7 @@ class Settings:
     votes_per_network: int = 150  # counted votes per network per round, outside venues
     vote_burst_max: int = 20  # same-side votes per network per minute from devices new to the show
     vote_young_s: int = 600
+    floor_warn_share: float = 0.2  # the console warns when one side has spoken this much more (of the two)
     # sessions
     session_max_age_s: int = 12 * 3600
     device_max_age_s: int = 365 * 24 * 3600

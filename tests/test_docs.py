@@ -28,7 +28,8 @@ def test_browser_reads_the_rules_from_the_server(server):
     m = re.search(r'<script id="lt-rules" type="application/json">(.*?)</script>', html, re.S)
     assert m, "the audience page embeds the rules"
     rules = orjson.loads(m.group(1))
-    assert rules == orjson.loads(orjson.dumps(protocol.rules(Settings().text_limits)))
+    settings = Settings()
+    assert rules == orjson.loads(orjson.dumps(protocol.rules(settings.text_limits, settings.floor_warn_share)))
     assert rules["colors"] == DEFAULT_COLORS
     for path in (ROOT / "overlay").rglob("*.js"):
         js = path.read_text(encoding="utf-8")

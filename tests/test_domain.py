@@ -106,7 +106,8 @@ def test_round_end_counts_wins():
         st.apply(ev)
     assert st.rounds_won == {"a": 1, "b": 0}  # the held votes do not count
     assert st.rounds[-1] == {"index": 1, "topic": "t", "duration_s": 60, "votes": {"a": 5, "b": 2},
-                             "held": {"network": 3, "burst": 0}, "winner": "a"}
+                             "held": {"network": 3, "burst": 0}, "winner": "a", "sealed": False,
+                             "floor": {"a": 0, "b": 0, "host": 0}}
 
 
 def test_state_round_trips_through_fields():

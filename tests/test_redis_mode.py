@@ -252,3 +252,38 @@ def test_warns_when_redis_has_aof_off(fresh_server, own_redis):
     durable = own_redis()
     srv2 = fresh_server(REDIS_URL=durable.url)
     assert not any("AOF off" in line for line in srv2.log)
+
+
+async def test_verdicts_across_processes(pair):
+    """Stances taken on both processes make one matrix; a sealed round is sealed on both."""
+    a, b = pair
+    slug = create_show(a.url)
+    on_a, on_b = Clients(a), Clients(b)
+    try:
+        console = await on_a.console(slug)
+        overlay = await on_b.overlay(slug)
+        phones = [await on_a.audience(slug) for _ in range(3)] + [await on_b.audience(slug) for _ in range(3)]
+        await console.request({"type": "stance.open", "phase": "pre"})
+        await overlay.wait_for(lambda f: f["type"] == "show" and "stance_phases" in f["show"])
+        for phone, side in zip(phones, "aaabbu"):
+            assert (await phone.request({"type": "stance", "phase": "pre", "side": side}))["type"] == "ack"
+        await console.request({"type": "round.start", "topic": "封存", "duration_s": 60, "sealed": True})
+        await phones[-1].wait_for(lambda f: f["type"] == "round")
+        for phone, side in zip(phones, "abbbba"):
+            await phone.request({"type": "vote", "side": side})
+        o = await overlay.wait_for(lambda f: f["type"] == "tally" and f.get("ballots") == 6)
+        assert o["votes"] is None
+        await console.wait_for(lambda f: f["type"] == "tally" and f["votes"] == {"a": 2, "b": 4})
+        await console.request({"type": "round.end"})
+        await console.request({"type": "stance.open", "phase": "post"})
+        await phones[-1].wait_for(lambda f: f["type"] == "show" and f["show"].get("stance_phases", {}).get("post") == "open")
+        for phone, side in zip(phones, "abbbbb"):
+            await phone.request({"type": "stance", "phase": "post", "side": side})
+        t = await overlay.wait_for(lambda f: f["type"] == "tally" and "stance" in f
+                                   and sum(f["stance"]["post"].values()) == 6)
+        swing = t["stance"]["swing"]
+        assert t["stance"]["matrix"]["a"]["b"] == 2 and t["stance"]["matrix"]["u"]["b"] == 1
+        assert swing["devices"] == 6 and swing["winner"] == "b" and swing["gain"]["b"] == 50.0
+    finally:
+        await on_a.close()
+        await on_b.close()

@@ -255,3 +255,21 @@ async def test_once_and_counters(store: Store):
     assert await store.once(key, 60) is True
     assert await store.once(key, 60) is False
     assert [await store.count(key, 60) for _ in range(3)] == [1, 2, 3]
+
+
+async def test_stances_and_the_matrix_of_devices_that_took_both(store: Store):
+    await store.create_show(new_show("v1", "T", SIDES))
+    for device, pre in (("d1", "a"), ("d2", "a"), ("d3", "u"), ("d4", "b")):
+        await store.vote("v1", "pre", device, pre, voter(f"10.9.{device[1]}.0/24"))
+    for device, post in (("d1", "b"), ("d3", "a"), ("d5", "a")):  # d5 took no pre stance
+        await store.vote("v1", "post", device, post, voter(f"10.9.{device[1]}.0/24"))
+    await store.vote("v1", "post", "d1", "a", voter("10.9.1.0/24"))  # changed: a -> a now
+    c = await store.stance_counts("v1")
+    assert c.pre == {"a": 2, "b": 1, "u": 1} and c.post == {"a": 3, "b": 0, "u": 0}
+    assert c.matrix["a"]["a"] == 1 and c.matrix["u"]["a"] == 1 and c.matrix["a"]["b"] == 0
+    assert sum(n for row in c.matrix.values() for n in row.values()) == 2
+    await store.unvote("v1", "pre", "d3")  # a banned device leaves the matrix too
+    c = await store.stance_counts("v1")
+    assert c.matrix["u"]["a"] == 0 and c.pre["u"] == 0
+    state = await store.device_state("v1", 0, "d1")
+    assert state.stances == {"pre": "a", "post": "a"}

@@ -23,6 +23,7 @@ class Round:
     duration_s: int = 0
     elapsed_ms: int = 0
     started_at: int | None = None
+    sealed: bool = False  # its vote split is shown to no one but the console until it ends
 
     @property
     def open(self) -> bool:
@@ -45,6 +46,7 @@ class Round:
             "status": self.status,
             "duration_s": self.duration_s,
             "remaining_ms": self.remaining_ms(now),
+            "sealed": self.sealed,
         }
 
     def record(self) -> dict[str, Any]:
@@ -55,12 +57,12 @@ class Round:
         return cls(**data)
 
 
-def start(current: Round, topic: str, duration_s: int, now: int) -> Round:
+def start(current: Round, topic: str, duration_s: int, now: int, sealed: bool = False) -> Round:
     if current.open:
         raise DomainError("conflict", "a round is already running; end it first")
     if not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
         raise DomainError("invalid", f"duration_s must be {MIN_DURATION_S}..{MAX_DURATION_S}")
-    return Round(current.index + 1, topic, RUNNING, duration_s, 0, now)
+    return Round(current.index + 1, topic, RUNNING, duration_s, 0, now, sealed)
 
 
 def pause(current: Round, now: int) -> Round:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from . import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, LIMITS, SIDES, DomainError, TextLimits
+from . import DEFAULT_COLORS, DEFAULT_SIDE_NAMES, LIMITS, SIDES, DomainError, TextLimits, verdict
 from . import questions as qmod
 from . import rounds as rmod
 from .integrity import VoteCounts, parse_networks
@@ -45,6 +45,9 @@ META_FIELDS = (
     "banned",
     "venues",
     "overlay_key",
+    "seal_final",
+    "stance_phases",
+    "floor",
 )
 CONSOLE_ONLY = ("banned", "venues", "overlay_key")  # fields phones and overlays never see
 MAX_POINTS = 9999
@@ -68,6 +71,7 @@ class Counters:
     overlays: int = 0  # overlay sockets with the show's key, all processes
     held: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})  # votes held back
     held_reasons: dict[str, int] = field(default_factory=dict)
+    stance: verdict.StanceCounts = field(default_factory=verdict.StanceCounts)
 
 
 @dataclass(slots=True)
@@ -84,6 +88,9 @@ class ShowState:
     banned: list[str] = field(default_factory=list)  # device hashes
     venues: list[str] = field(default_factory=list)  # networks declared as the venue's (CIDR)
     overlay_key: str = ""  # overlays whose URL carries it count as the studio's screens
+    seal_final: bool = True  # the final planned round is sealed (domain.verdict)
+    stance_phases: dict[str, str] = field(default_factory=verdict.default_phases)
+    floor: dict[str, Any] = field(default_factory=verdict.empty_floor)  # the speaking clock
     round: Round = field(default_factory=Round)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
@@ -144,11 +151,19 @@ class ShowState:
 
     # -- views -----------------------------------------------------------
 
+    @property
+    def sealed(self) -> bool:
+        """A sealed round is running: its vote split is the console's alone."""
+        return self.round.sealed and self.round.open
+
     def tally(self) -> dict[str, Any]:
+        """The tally as phones and overlays see it (a sealed round: ballots, no split)."""
         c = self.counters
-        return {
+        votes, ballots = verdict.public_votes(c.votes, self.sealed)  # guard: sealed tally
+        out = {
             "likes": c.likes,
-            "votes": c.votes,
+            "votes": votes,
+            "ballots": ballots,
             "points": self.points,
             "viewers": c.viewers,
             "rounds_won": self.rounds_won,
@@ -156,11 +171,14 @@ class ShowState:
             "unique_viewers": c.unique_viewers,
             "overlays": c.overlays,
         }
+        if any(state != "idle" for state in self.stance_phases.values()):
+            out["stance"] = c.stance.view(self.stance_phases)
+        return out
 
     def console_tally(self) -> dict[str, Any]:
-        """The tally as consoles see it: also the votes held back, and why."""
+        """The tally as consoles see it: the vote split always, and the votes held back."""
         c = self.counters
-        return {**self.tally(), "held": c.held, "held_reasons": c.held_reasons}
+        return {**self.tally(), "votes": c.votes, "held": c.held, "held_reasons": c.held_reasons}
 
     def view(self, now: int, console: bool) -> dict[str, Any]:
         """The snapshot's `show`. `questions` is the last key (see Hub's audience splice)."""
@@ -179,6 +197,9 @@ class ShowState:
             "round": self.round.view(now),
             "rounds": self.rounds,
             "featured": self.featured,
+            "seal_final": self.seal_final,
+            "stance": self.counters.stance.view(self.stance_phases),
+            "floor": verdict.floor_view(self.floor, now),
             "tally": self.console_tally() if console else self.tally(),
             **({key: getattr(self, key) for key in CONSOLE_ONLY} if console else {}),
             "questions": qs,
@@ -235,6 +256,8 @@ def event_views(event: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[s
     if kind == "round":
         body["round"] = Round.from_record(event["round"]).view(now)
         return body, body, None
+    if kind == "show" and "floor" in event["show"]:  # the clock as of now, not its stored form
+        body = {**body, "show": {**event["show"], "floor": verdict.floor_view(event["show"]["floor"], now)}}
     if kind == "show" and any(key in event["show"] for key in CONSOLE_ONLY):  # the console's business
         rest = {k: v for k, v in event["show"].items() if k not in CONSOLE_ONLY}
         return body, {"type": "show", "show": rest} if is_public(event) and rest else None, None
@@ -281,6 +304,10 @@ def check_episode(data: dict[str, Any], limits: TextLimits = LIMITS) -> tuple[di
         if data["status"] not in SHOW_STATUSES:
             problem("status", "status", "status must be draft, live or ended")
         clean["status"] = data["status"]
+    if "seal_final" in data:
+        if not isinstance(data["seal_final"], bool):
+            problem("seal_final", "seal_final", "seal_final must be true or false")
+        clean["seal_final"] = data["seal_final"]
     if "sides" in data:
         clean["sides"] = _check_sides(data["sides"], limits, problem)
     if "plan" in data:
@@ -396,13 +423,24 @@ def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict[str,
 
 
 def decide_round(
-    state: ShowState, action: str, now: int, topic: str = "", duration_s: int = 0, votes: VoteCounts | None = None
+    state: ShowState,
+    action: str,
+    now: int,
+    topic: str = "",
+    duration_s: int = 0,
+    votes: VoteCounts | None = None,
+    sealed: bool | None = None,
 ) -> list[dict[str, Any]]:
     current = state.round
     if action == "start":
-        new = rmod.start(current, topic, duration_s, now)
+        if state.status == "ended":
+            raise DomainError("ended", "the show has ended")
+        if sealed is None:
+            sealed = verdict.sealed_by_default(current.index + 1, len(state.plan), state.seal_final)
+        new = rmod.start(current, topic, duration_s, now, sealed)
         return [
             {"type": "round", "round": new.record()},
+            {"type": "show", "show": {"floor": verdict.empty_floor()}},  # the clocks start afresh
             *([{"type": "show", "show": {"status": "live"}}] if state.status == "draft" else []),
         ]
     if action == "pause":
@@ -415,6 +453,8 @@ def decide_round(
         tally = dict(counts.counted)
         win = rmod.winner(tally)
         result = {
+            "floor": verdict.floor_totals(state.floor, now),  # speaking time per side in the round
+            "sealed": current.sealed,
             "index": new.index,
             "topic": new.topic,
             "duration_s": new.duration_s,
@@ -425,8 +465,23 @@ def decide_round(
         won = dict(state.rounds_won)
         if win:
             won[win] = won.get(win, 0) + 1
-        return [{"type": "round", "round": new.record(), "rounds": [*state.rounds, result], "rounds_won": won}]
+        return [
+            {"type": "round", "round": new.record(), "rounds": [*state.rounds, result], "rounds_won": won},
+            {"type": "show", "show": {"floor": verdict.empty_floor()}},
+        ]
     raise DomainError("invalid", f"unknown round action {action}")
+
+
+def decide_stance_phase(state: ShowState, phase: str, action: str) -> list[dict[str, Any]]:
+    """Open or close the pre- or post-debate stance on every phone."""
+    return [
+        {"type": "show", "show": {"stance_phases": verdict.decide_stance_phase(state.stance_phases, phase, action)}}
+    ]
+
+
+def decide_floor(state: ShowState, holder: str | None, now: int) -> list[dict[str, Any]]:
+    """Give the floor to a side, the host, or nobody."""
+    return [{"type": "show", "show": {"floor": verdict.decide_floor(state.floor, holder, now)}}]
 
 
 def decide_venue(state: ShowState, network: str, add: bool) -> list[dict[str, Any]]:
@@ -459,7 +514,7 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict[str, An
     return [{"type": "points", "points": {**state.points, side: points}}]
 
 
-EDITABLE = ("title", "date", "status", "sides", "plan")
+EDITABLE = ("title", "date", "status", "sides", "plan", "seal_final")
 
 
 def decide_edit(state: ShowState, changes: dict[str, Any], limits: TextLimits = LIMITS) -> list[dict[str, Any]]:

@@ -61,7 +61,7 @@ class Commands:
                     raise ProtocolError("too_large", f"a topic has at most {self.limits.topic} characters", msg.id)
                 if not topic:
                     raise ProtocolError("invalid", "a round needs a topic", msg.id)
-                return dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
+                return dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s, sealed=msg.sealed)
             if kind == "round.end":
                 votes = await self.store.vote_counts(slug, state.round.index)
                 return dshow.decide_round(state, "end", now_ms(), votes=votes)
@@ -73,13 +73,21 @@ class Commands:
                 return dshow.decide_ban(state, msg.device, kind == "device.ban")
             if kind in ("venue.add", "venue.remove"):
                 return dshow.decide_venue(state, msg.network, kind == "venue.add")
+            if kind in ("stance.open", "stance.close"):
+                return dshow.decide_stance_phase(state, msg.phase, kind.split(".", 1)[1])
+            if kind == "floor.set":
+                return dshow.decide_floor(state, msg.holder, now_ms())
             if kind == "overlay.rekey":
                 return dshow.decide_overlay_key(state, secrets.token_urlsafe(12))
             raise ProtocolError("invalid", "unknown action", msg.id)
 
         state = await self.commit_decided(rt, decide)
-        if kind == "device.ban" and state.round.open:
-            await self.store.unvote(slug, state.round.index, msg.device)
+        if kind == "device.ban":  # its ballots in what is still open go too
+            if state.round.open:
+                await self.store.unvote(slug, state.round.index, msg.device)
+            for phase, status in state.stance_phases.items():
+                if status == "open":
+                    await self.store.unvote(slug, phase, msg.device)
 
     async def release(self, rt: Runtime, reason: str) -> int:
         """Count the open round's held votes (those held for `reason`, or all)."""

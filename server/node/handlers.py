@@ -55,6 +55,7 @@ class Handlers:
             "vote": self.vote,
             "ask": self.ask,
             "upvote": self.upvote,
+            "stance": self.stance,
         }  # console types fall through to `host`
 
     async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
@@ -130,12 +131,25 @@ class Handlers:
         state = rt.state
         if not state.round.open:
             raise DomainError("conflict", "no round is open for voting")
+        return await self._ballot(rt, conn, msg, state.round.index)
+
+    async def stance(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        """A stance before or after the debate: one per device per phase, changeable while open."""
+        self._taking_part(rt, conn, msg)
+        await self._limit(rt, conn, "vote", msg)
+        if rt.state.stance_phases.get(msg.phase) != "open":  # guard: stance phase open
+            raise DomainError("conflict", f"the {msg.phase} stance is not open")
+        return await self._ballot(rt, conn, msg, msg.phase)
+
+    async def _ballot(self, rt: Runtime, conn: Conn, msg: Message, box: int | str) -> Reply | None:
+        """A ballot in a box (a round, or a stance phase), counted or held (domain.integrity)."""
+        state = rt.state
         venue = self.venues.contains(conn.ip, state.venues)
         wait = conn.first_seen + int(self.settings.vote_min_watch_s * 1000) - now_ms()
         if wait > 0 and not venue:  # guard: watch before voting
             raise ProtocolError("conflict", "watch a little longer before voting", msg.id, retry_ms=wait)
         voter = Voter(self.venues.network(conn.ip), venue, conn.first_seen)
-        ballot = await self.store.vote(state.slug, state.round.index, conn.dhash, msg.side, voter)
+        ballot = await self.store.vote(state.slug, box, conn.dhash, msg.side, voter)
         return Reply.ack(msg.id, side=msg.side, counted=ballot.status == "counted") if msg.id else None
 
     async def ask(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:

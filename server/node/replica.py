@@ -204,11 +204,16 @@ class Replicas:
             return None
         state = rt.state
         try:
-            vote, upvoted = await self.store.device_state(state.slug, state.round.index, conn.dhash)
+            vote, upvoted, stances = await self.store.device_state(state.slug, state.round.index, conn.dhash)
         except StoreUnavailable:
-            vote, upvoted = None, []
+            vote, upvoted, stances = None, [], {}
         wait = 0 if self.venues.contains(conn.ip, state.venues) else conn.first_seen + self.min_watch_ms - now_ms()
-        return {"vote": vote if state.round.index else None, "upvoted": upvoted, "vote_after_ms": max(0, wait)}
+        return {
+            "vote": vote if state.round.index else None,
+            "upvoted": upvoted,
+            "vote_after_ms": max(0, wait),
+            "stance": stances or {},
+        }
 
     def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False

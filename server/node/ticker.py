@@ -69,6 +69,8 @@ class Ticker:
             counters = await self.store.tick(
                 slug, deltas, state.round.index, rt.room.count("audience"), rt.room.screens
             )
+            if any(phase != "idle" for phase in state.stance_phases.values()):
+                counters.stance = await self.store.stance_counts(slug)
         except StoreUnavailable:
             dropped = rt.likes.restore(deltas, self.settings.outage_likes_max)
             if dropped:
@@ -81,7 +83,8 @@ class Ticker:
                 )
             return
         state.counters = counters
-        body = protocol.encode({"type": "tally", **state.tally()})
+        public = state.tally()
+        body = protocol.encode({"type": "tally", **public})
         room = rt.room
         if body != rt.fast_tally:
             rt.fast_tally = body
@@ -101,7 +104,8 @@ class Ticker:
                     state.seq,
                     {
                         "likes": counters.likes,
-                        "votes": counters.votes,
+                        "votes": public["votes"],  # a sealed round's split is in no export until its end
+                        "ballots": public["ballots"],
                         "viewers": counters.viewers,
                         "round": state.round.index,
                     },

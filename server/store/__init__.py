@@ -8,11 +8,25 @@ the events and are read once per tick.
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..domain.integrity import Ballot, VoteCounts, VotePolicy, Voter
 from ..domain.show import Counters, ShowState
+from ..domain.verdict import StanceCounts
 from ..settings import Settings
+
+Box = int | str  # a ballot box: a round's index, or "pre" / "post" (the stances)
+STANCE_BOXES = ("pre", "post")
+OTHER = {"pre": "post", "post": "pre"}
+
+
+class DeviceState(NamedTuple):
+    """What one device did: its vote in the round, its upvotes, its stances."""
+
+    vote: str | None
+    upvoted: list[str]
+    stances: dict[str, str] | None = None  # phase -> stance
+
 
 EventSink = Callable[[str, int, int, dict[str, Any]], None]  # (slug, seq, pseq or 0, event)
 SignalSink = Callable[[str, dict[str, Any]], None]
@@ -83,28 +97,33 @@ class Store(ABC):
     async def next_question_id(self, slug: str) -> str: ...
 
     @abstractmethod
-    async def vote(self, slug: str, round_index: int, device: str, side: str, voter: Voter) -> Ballot:
-        """Record the device's vote for the round, counted or held (see domain.integrity);
-        a changed vote keeps its status. Atomic across processes."""
+    async def vote(self, slug: str, box: Box, device: str, side: str, voter: Voter) -> Ballot:
+        """Record the device's vote in a box (a round's index, or a stance phase), counted
+        or held (see domain.integrity); a changed vote keeps its status. A stance also
+        moves the device in the pre -> post matrix. Atomic across processes."""
 
     @abstractmethod
-    async def unvote(self, slug: str, round_index: int, device: str) -> None:
+    async def unvote(self, slug: str, box: Box, device: str) -> None:
         """Take the device's vote in the round back (a banned device)."""
 
     @abstractmethod
-    async def release_votes(self, slug: str, round_index: int, reason: str) -> int:
+    async def release_votes(self, slug: str, box: Box, reason: str) -> int:
         """Count the round's votes held for `reason` ("" for every reason); return how many."""
 
     @abstractmethod
-    async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
-        """The device's vote in the round and the questions it has upvoted."""
+    async def device_state(self, slug: str, round_index: int, device: str) -> DeviceState:
+        """The device's vote in the round, the questions it has upvoted, its stances."""
+
+    @abstractmethod
+    async def stance_counts(self, slug: str) -> StanceCounts:
+        """The counted stances of each phase and the pre -> post matrix."""
 
     @abstractmethod
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         """Count one upvote per device; return the new count, None if already counted."""
 
     @abstractmethod
-    async def vote_counts(self, slug: str, round_index: int) -> VoteCounts:
+    async def vote_counts(self, slug: str, box: Box) -> VoteCounts:
         """The round's votes: counted and held."""
 
     @abstractmethod

@@ -22,13 +22,14 @@ from typing import Any
 
 import orjson
 
-from ..domain import integrity
+from ..domain import integrity, verdict
 from ..domain.integrity import COUNTED, HELD, Ballot, VoteCounts, Voter
 from ..domain.likes import split
 from ..domain.ratelimit import Buckets, TokenBucket
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
+from ..domain.verdict import StanceCounts
 from ..settings import Settings
-from . import Conflict, Replies, Store, StoreUnavailable
+from . import OTHER, STANCE_BOXES, Box, Conflict, DeviceState, Replies, Store, StoreUnavailable
 from .replies import MemoryReplies
 
 log = logging.getLogger("leitai.store")
@@ -73,11 +74,12 @@ class _Show:
     qid: int = 0
     peak: int = 0
     likes: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
-    ballots: dict[int, dict[str, Ballot]] = field(default_factory=lambda: defaultdict(dict))
-    vcount: dict[int, VoteCounts] = field(default_factory=lambda: defaultdict(VoteCounts.empty))
-    net_counted: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
-    net_reserved: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # being written
-    bursts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (network, side, minute)
+    ballots: dict[Box, dict[str, Ballot]] = field(default_factory=lambda: defaultdict(dict))
+    vcount: dict[Box, VoteCounts] = field(default_factory=lambda: defaultdict(VoteCounts.empty))
+    net_counted: dict[Box, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    net_reserved: dict[Box, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # being written
+    matrix: dict[str, dict[str, int]] = field(default_factory=verdict.empty_matrix)  # stances pre -> post
+    bursts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (box:network, side, minute)
     upvoters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     device_upvotes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     devices: dict[str, int] = field(default_factory=dict)  # device -> first seen (ms)
@@ -205,8 +207,7 @@ class EmbeddedStore(Store):
             s = self.shows.get(show)
             if s is not None:
                 ballot = Ballot.decode(raw) if "|" in raw else Ballot(raw, COUNTED, "", "unknown")
-                self._count_ballot(s, rnd, ballot, 1)
-                s.ballots[rnd][device] = ballot
+                self._replace_ballot(s, rnd, device, ballot)
         for show, question, device in db.execute("SELECT show, question, device FROM upvote"):
             s = self.shows.get(show)
             if s is not None:
@@ -351,26 +352,42 @@ class EmbeddedStore(Store):
         return f"q{s.qid}"
 
     @staticmethod
-    def _count_ballot(s: _Show, round_index: int, ballot: Ballot, sign: int) -> None:
-        s.vcount[round_index].add(ballot, sign)
-        if ballot.status == COUNTED:
-            nets = s.net_counted[round_index]
-            nets[ballot.network] = nets.get(ballot.network, 0) + sign
+    def _count_ballot(s: _Show, box: Box, device: str, ballot: Ballot, sign: int) -> None:
+        """Count (sign 1) or uncount (-1) one ballot: the box's counts, its network's
+        budget, and (a stance) the pre -> post matrix of devices that took both."""
+        s.vcount[box].add(ballot, sign)
+        if ballot.status != COUNTED:
+            return
+        nets = s.net_counted[box]
+        nets[ballot.network] = nets.get(ballot.network, 0) + sign
+        if box in STANCE_BOXES:
+            other = s.ballots[OTHER[box]].get(device)
+            if other is not None and other.status == COUNTED:
+                pre, post = (ballot, other) if box == "pre" else (other, ballot)
+                s.matrix[pre.side][post.side] += sign
 
-    async def vote(self, slug: str, round_index: int, device: str, side: str, voter: Voter) -> Ballot:
+    def _replace_ballot(self, s: _Show, box: Box, device: str, ballot: Ballot | None) -> None:
+        old = s.ballots[box].pop(device, None)
+        if old is not None:
+            self._count_ballot(s, box, device, old, -1)
+        if ballot is not None:
+            s.ballots[box][device] = ballot
+            self._count_ballot(s, box, device, ballot, 1)
+
+    async def vote(self, slug: str, box: Box, device: str, side: str, voter: Voter) -> Ballot:
         s = self._show(slug)
         now = now_ms()
-        previous = s.ballots[round_index].get(device)
+        previous = s.ballots[box].get(device)
         if previous is not None and previous.side == side:
             return previous
         burst = 0
         if previous is None and integrity.young(voter, now, self.vote_policy):
-            key = (voter.network, side, integrity.burst_bucket(now))
+            key = (f"{box}:{voter.network}", side, integrity.burst_bucket(now))
             burst = s.bursts.get(key, 0) + 1
             s.bursts[key] = burst
             self._forget_old_bursts(s, now)
-        reserved = s.net_reserved[round_index]
-        counted = s.net_counted[round_index].get(voter.network, 0) + reserved.get(voter.network, 0)
+        reserved = s.net_reserved[box]
+        counted = s.net_counted[box].get(voter.network, 0) + reserved.get(voter.network, 0)
         ballot = integrity.assess(previous, side, voter, now, self.vote_policy, counted, burst)
         reserving = previous is None and ballot.status == COUNTED  # a place in the network's budget
         if reserving:
@@ -379,14 +396,10 @@ class EmbeddedStore(Store):
         def apply() -> Ballot:
             if reserving:
                 reserved[voter.network] -= 1
-            old = s.ballots[round_index].get(device)
-            if old is not None:
-                self._count_ballot(s, round_index, old, -1)
-            s.ballots[round_index][device] = ballot
-            self._count_ballot(s, round_index, ballot, 1)
+            self._replace_ballot(s, box, device, ballot)
             return ballot
 
-        row = ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, device, ballot.encode()))
+        row = ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, box, device, ballot.encode()))
         try:
             # guard: vote durability
             result: Ballot = await self._write([row], apply)
@@ -403,47 +416,48 @@ class EmbeddedStore(Store):
             for key in [k for k in s.bursts if k[2] < current]:
                 del s.bursts[key]
 
-    async def unvote(self, slug: str, round_index: int, device: str) -> None:
+    async def unvote(self, slug: str, box: Box, device: str) -> None:
         s = self._show(slug)
-
-        def apply() -> None:
-            old = s.ballots[round_index].pop(device, None)
-            if old is not None:
-                self._count_ballot(s, round_index, old, -1)
-
         await self._write(
-            [("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?", (slug, round_index, device))], apply
+            [("DELETE FROM vote WHERE show = ? AND round = ? AND device = ?", (slug, box, device))],
+            lambda: self._replace_ballot(s, box, device, None),
         )
 
-    async def release_votes(self, slug: str, round_index: int, reason: str) -> int:
+    async def release_votes(self, slug: str, box: Box, reason: str) -> int:
         s = self._show(slug)
-        chosen = {
-            device: ballot
-            for device, ballot in s.ballots[round_index].items()
-            if ballot.status == HELD and (not reason or ballot.reason == reason)
+        released = {
+            device: Ballot(b.side, COUNTED, "", b.network)
+            for device, b in s.ballots[box].items()
+            if b.status == HELD and (not reason or b.reason == reason)
         }
-        released = {device: Ballot(b.side, COUNTED, "", b.network) for device, b in chosen.items()}
 
         def apply() -> int:
             for device, ballot in released.items():
-                old = s.ballots[round_index].get(device)
+                old = s.ballots[box].get(device)
                 if old is not None and old.status == HELD:
-                    self._count_ballot(s, round_index, old, -1)
-                    s.ballots[round_index][device] = ballot
-                    self._count_ballot(s, round_index, ballot, 1)
+                    self._replace_ballot(s, box, device, ballot)
             return len(released)
 
         rows = [
-            ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, round_index, d, b.encode()))
-            for d, b in released.items()
+            ("INSERT OR REPLACE INTO vote VALUES (?, ?, ?, ?)", (slug, box, d, b.encode())) for d, b in released.items()
         ]
         count: int = await self._write(rows, apply)
         return count
 
-    async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
+    async def device_state(self, slug: str, round_index: int, device: str) -> DeviceState:
         s = self._show(slug)
         ballot = s.ballots[round_index].get(device)
-        return (ballot.side if ballot else None), list(s.device_upvotes.get(device, ()))
+        stances = {box: b.side for box in STANCE_BOXES if (b := s.ballots[box].get(device)) is not None}
+        return DeviceState(ballot.side if ballot else None, list(s.device_upvotes.get(device, ())), stances)
+
+    async def stance_counts(self, slug: str) -> StanceCounts:
+        s = self._show(slug)
+        pre, post = s.vcount["pre"].counted, s.vcount["post"].counted
+        return StanceCounts(
+            {k: pre.get(k, 0) for k in verdict.STANCES},
+            {k: post.get(k, 0) for k in verdict.STANCES},
+            {p: dict(row) for p, row in s.matrix.items()},
+        )
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         s = self._show(slug)
@@ -463,8 +477,8 @@ class EmbeddedStore(Store):
         )
         return count
 
-    async def vote_counts(self, slug: str, round_index: int) -> VoteCounts:
-        counts = self._show(slug).vcount[round_index]
+    async def vote_counts(self, slug: str, box: Box) -> VoteCounts:
+        counts = self._show(slug).vcount[box]
         return VoteCounts(dict(counts.counted), dict(counts.held), dict(counts.reasons))
 
     def _counters(self, s: _Show, round_index: int, viewers: int) -> Counters:
@@ -563,6 +577,7 @@ class EmbeddedStore(Store):
             s.ballots.clear()
             s.vcount.clear()
             s.net_counted.clear()
+            s.matrix = verdict.empty_matrix()
             s.peak = 0
             s.devices.clear()
 

@@ -24,11 +24,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from ..domain import integrity
+from ..domain import integrity, verdict
 from ..domain.integrity import Ballot, VoteCounts, Voter
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
+from ..domain.verdict import StanceCounts
 from ..settings import Settings
-from . import PENDING, Conflict, Replies, Store, StoreUnavailable
+from . import OTHER, PENDING, STANCE_BOXES, Box, Conflict, DeviceState, Replies, Store, StoreUnavailable
 
 log = logging.getLogger("leitai.redis")
 
@@ -65,86 +66,103 @@ end
 return seq
 """
 
-# A vote (domain.integrity.assess, carried out atomically). KEYS: ballots, counts,
-# counted per network, this minute's burst counter. ARGV: device, side, network,
-# venue, young, per_network, burst_max. Ballots are "side|status|reason|network";
-# counts holds "a", "b" (counted), "held:a", "held:b", "r:<reason>".
-VOTE = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-local side = ARGV[2]
-if prev then
-  local pside, status, reason, net = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-  if not pside then pside, status, reason, net = prev, 'counted', '', 'unknown' end
-  if pside == side then return prev end
-  local ballot = side .. '|' .. status .. '|' .. reason .. '|' .. net
-  redis.call('HSET', KEYS[1], ARGV[1], ballot)
-  if status == 'counted' then
-    redis.call('HINCRBY', KEYS[2], pside, -1)
-    redis.call('HINCRBY', KEYS[2], side, 1)
-  else
-    redis.call('HINCRBY', KEYS[2], 'held:' .. pside, -1)
-    redis.call('HINCRBY', KEYS[2], 'held:' .. side, 1)
-  end
-  return ballot
+# Ballots (domain.integrity, carried out atomically). Every ballot script gets KEYS:
+# the box's ballots, its counts, its counted votes per network, the other stance
+# box's ballots and the stance matrix (the last two unused outside stances), and
+# ARGV[1], the box's role: "" (a round), "pre" or "post". Ballots are
+# "side|status|reason|network"; counts hold "<side>" (counted), "held:<side>",
+# "r:<reason>"; the matrix holds "<pre>|<post>" for devices that took both stances.
+BALLOTS = """
+local ROLE = ARGV[1]
+local function parse(raw)
+  if not raw then return nil end
+  local side, status, reason, net = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if not side then return {side = raw, status = 'counted', reason = '', net = 'unknown'} end
+  return {side = side, status = status, reason = reason, net = net}
 end
-local net = ARGV[3]
-local status, reason = 'counted', ''
-if ARGV[4] ~= '1' then
-  local burst = 0
-  if ARGV[5] == '1' then
-    burst = redis.call('INCR', KEYS[4])
-    redis.call('EXPIRE', KEYS[4], 180)
+local function encode(b) return b.side .. '|' .. b.status .. '|' .. b.reason .. '|' .. b.net end
+local function count(device, b, sign)
+  if b.status ~= 'counted' then
+    redis.call('HINCRBY', KEYS[2], 'held:' .. b.side, sign)
+    redis.call('HINCRBY', KEYS[2], 'r:' .. b.reason, sign)
+    return
   end
-  if burst > tonumber(ARGV[7]) then
-    status, reason = 'held', 'burst'
-  elseif tonumber(redis.call('HGET', KEYS[3], net) or '0') >= tonumber(ARGV[6]) then
-    status, reason = 'held', 'network'
+  redis.call('HINCRBY', KEYS[2], b.side, sign)
+  redis.call('HINCRBY', KEYS[3], b.net, sign)
+  if ROLE ~= '' then
+    local o = parse(redis.call('HGET', KEYS[4], device))
+    if o and o.status == 'counted' then
+      local pre, post = b.side, o.side
+      if ROLE == 'post' then pre, post = o.side, b.side end
+      redis.call('HINCRBY', KEYS[5], pre .. '|' .. post, sign)
+    end
   end
 end
-local ballot = side .. '|' .. status .. '|' .. reason .. '|' .. net
-redis.call('HSET', KEYS[1], ARGV[1], ballot)
-if status == 'counted' then
-  redis.call('HINCRBY', KEYS[2], side, 1)
-  redis.call('HINCRBY', KEYS[3], net, 1)
-else
-  redis.call('HINCRBY', KEYS[2], 'held:' .. side, 1)
-  redis.call('HINCRBY', KEYS[2], 'r:' .. reason, 1)
-end
-return ballot
 """
 
-UNVOTE = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if not prev then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local side, status, reason, net = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-if not side then side, status, net = prev, 'counted', 'unknown' end
-if status == 'counted' then
-  redis.call('HINCRBY', KEYS[2], side, -1)
-  redis.call('HINCRBY', KEYS[3], net, -1)
+# A vote. KEYS[6]: this minute's burst counter. ARGV: role, device, side, network,
+# venue, young, per_network, burst_max.
+VOTE = (
+    BALLOTS
+    + """
+local device, side = ARGV[2], ARGV[3]
+local prev = parse(redis.call('HGET', KEYS[1], device))
+local b
+if prev then
+  if prev.side == side then return encode(prev) end
+  b = {side = side, status = prev.status, reason = prev.reason, net = prev.net}
+  count(device, prev, -1)
 else
-  redis.call('HINCRBY', KEYS[2], 'held:' .. side, -1)
-  redis.call('HINCRBY', KEYS[2], 'r:' .. reason, -1)
+  local net = ARGV[4]
+  b = {side = side, status = 'counted', reason = '', net = net}
+  if ARGV[5] ~= '1' then
+    local burst = 0
+    if ARGV[6] == '1' then
+      burst = redis.call('INCR', KEYS[6])
+      redis.call('EXPIRE', KEYS[6], 180)
+    end
+    if burst > tonumber(ARGV[8]) then
+      b.status, b.reason = 'held', 'burst'
+    elseif tonumber(redis.call('HGET', KEYS[3], net) or '0') >= tonumber(ARGV[7]) then
+      b.status, b.reason = 'held', 'network'
+    end
+  end
 end
+redis.call('HSET', KEYS[1], device, encode(b))
+count(device, b, 1)
+return encode(b)
+"""
+)
+
+UNVOTE = (
+    BALLOTS
+    + """
+local prev = parse(redis.call('HGET', KEYS[1], ARGV[2]))
+if not prev then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+count(ARGV[2], prev, -1)
 return 1
 """
+)
 
-RELEASE = """
+RELEASE = (
+    BALLOTS
+    + """
 local n = 0
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local side, status, reason, net = string.match(all[i + 1], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-  if status == 'held' and (ARGV[1] == '' or reason == ARGV[1]) then
-    redis.call('HSET', KEYS[1], all[i], side .. '|counted||' .. net)
-    redis.call('HINCRBY', KEYS[2], 'held:' .. side, -1)
-    redis.call('HINCRBY', KEYS[2], 'r:' .. reason, -1)
-    redis.call('HINCRBY', KEYS[2], side, 1)
-    redis.call('HINCRBY', KEYS[3], net, 1)
+  local b = parse(all[i + 1])
+  if b.status == 'held' and (ARGV[2] == '' or b.reason == ARGV[2]) then
+    count(all[i], b, -1)
+    b.status, b.reason = 'counted', ''
+    redis.call('HSET', KEYS[1], all[i], encode(b))
+    count(all[i], b, 1)
     n = n + 1
   end
 end
 return n
 """
+)
 
 # One token from a bucket (KEYS[1]); ARGV: rate, burst. Returns the seconds to wait
 # ("0" if allowed). Redis's clock, so every process agrees.
@@ -257,6 +275,17 @@ def _vote_counts(raw: dict[bytes, Any]) -> VoteCounts:
     counts.held = {side: int(raw.get(b"held:" + side.encode(), 0)) for side in ("a", "b")}
     for reason in integrity.REASONS:
         counts.reasons[reason] = int(raw.get(b"r:" + reason.encode(), 0))
+    return counts
+
+
+def _stance_counts(pre: dict[bytes, Any], post: dict[bytes, Any], matrix: dict[bytes, Any]) -> StanceCounts:
+    counts = StanceCounts()
+    counts.pre = {s: int(pre.get(s.encode(), 0)) for s in verdict.STANCES}
+    counts.post = {s: int(post.get(s.encode(), 0)) for s in verdict.STANCES}
+    for cell, n in matrix.items():
+        p, _, q = cell.decode().partition("|")
+        if p in counts.matrix and q in counts.matrix[p]:
+            counts.matrix[p][q] = int(n)
     return counts
 
 
@@ -491,37 +520,70 @@ class RedisStore(Store):
     async def next_question_id(self, slug: str) -> str:
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
 
-    def _vote_keys(self, slug: str, round_index: int) -> list[str]:
-        return [self.k(slug, f"v:{round_index}"), self.k(slug, f"vc:{round_index}"), self.k(slug, f"vn:{round_index}")]
+    def _ballot_keys(self, slug: str, box: Box) -> tuple[str, list[str]]:
+        """The role of a box ("" for a round) and the keys its ballot scripts touch."""
+        role = box if box in STANCE_BOXES else ""
+        other = OTHER.get(str(box), "none")
+        keys = [
+            self.k(slug, f"v:{box}"),
+            self.k(slug, f"vc:{box}"),
+            self.k(slug, f"vn:{box}"),
+            self.k(slug, f"v:{other}"),
+            self.k(slug, "sm"),
+        ]
+        return str(role), keys
 
-    async def vote(self, slug: str, round_index: int, device: str, side: str, voter: Voter) -> Ballot:
+    async def vote(self, slug: str, box: Box, device: str, side: str, voter: Voter) -> Ballot:
         now = int(time.time() * 1000)
-        burst = self.k(slug, f"vb:{voter.network}|{side}|{integrity.burst_bucket(now)}")
+        burst = self.k(slug, f"vb:{box}:{voter.network}|{side}|{integrity.burst_bucket(now)}")
         young = integrity.young(voter, now, self.vote_policy)
         policy = self.vote_policy
+        role, keys = self._ballot_keys(slug, box)
         raw = await self._call(
             self._scripts["vote"](
-                keys=[*self._vote_keys(slug, round_index), burst],
-                args=[device, side, voter.network, int(voter.venue), int(young), policy.per_network, policy.burst],
+                keys=[*keys, burst],
+                args=[
+                    role,
+                    device,
+                    side,
+                    voter.network,
+                    int(voter.venue),
+                    int(young),
+                    policy.per_network,
+                    policy.burst,
+                ],
             )
         )
         return Ballot.decode(raw.decode())
 
-    async def unvote(self, slug: str, round_index: int, device: str) -> None:
-        await self._call(self._scripts["unvote"](keys=self._vote_keys(slug, round_index), args=[device]))
+    async def unvote(self, slug: str, box: Box, device: str) -> None:
+        role, keys = self._ballot_keys(slug, box)
+        await self._call(self._scripts["unvote"](keys=keys, args=[role, device]))
 
-    async def release_votes(self, slug: str, round_index: int, reason: str) -> int:
-        return int(await self._call(self._scripts["release"](keys=self._vote_keys(slug, round_index), args=[reason])))
+    async def release_votes(self, slug: str, box: Box, reason: str) -> int:
+        role, keys = self._ballot_keys(slug, box)
+        return int(await self._call(self._scripts["release"](keys=keys, args=[role, reason])))
 
-    async def device_state(self, slug: str, round_index: int, device: str) -> tuple[str | None, list[str]]:
+    async def device_state(self, slug: str, round_index: int, device: str) -> DeviceState:
         async def read() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hget(self.k(slug, f"v:{round_index}"), device).smembers(self.k(slug, f"upd:{device}"))
+                for box in STANCE_BOXES:
+                    pipe.hget(self.k(slug, f"v:{box}"), device)
                 return await pipe.execute()
 
-        vote, upvoted = await self._call(read())
-        side = vote.decode().split("|", 1)[0] if vote else None
-        return side, sorted(q.decode() for q in upvoted)
+        vote, upvoted, *stances = await self._call(read())
+        sides = {box: raw.decode().split("|", 1)[0] for box, raw in zip(STANCE_BOXES, stances) if raw}
+        return DeviceState(vote.decode().split("|", 1)[0] if vote else None, sorted(q.decode() for q in upvoted), sides)
+
+    async def stance_counts(self, slug: str) -> StanceCounts:
+        async def read() -> Any:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(self.k(slug, "vc:pre")).hgetall(self.k(slug, "vc:post")).hgetall(self.k(slug, "sm"))
+                return await pipe.execute()
+
+        pre, post, matrix = await self._call(read())
+        return _stance_counts(pre, post, matrix)
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         count = await self._call(
@@ -532,8 +594,8 @@ class RedisStore(Store):
         )
         return None if count == -1 else int(count)
 
-    async def vote_counts(self, slug: str, round_index: int) -> VoteCounts:
-        return _vote_counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{round_index}"))))
+    async def vote_counts(self, slug: str, box: Box) -> VoteCounts:
+        return _vote_counts(await self._call(self.redis.hgetall(self.k(slug, f"vc:{box}"))))
 
     async def tick(
         self, slug: str, likes: dict[str, list[int]], round_index: int, viewers: int, overlays: int = 0
@@ -591,6 +653,7 @@ class RedisStore(Store):
     async def reset_counters(self, slug: str) -> None:
         async def run() -> Any:
             keys = [self.k(slug, name) for name in ("likes", "peak", "devs")]
+            keys.append(self.k(slug, "sm"))
             for pattern in ("v:*", "vc:*", "vn:*"):
                 keys += [key async for key in self.redis.scan_iter(match=self.k(slug, pattern), count=1000)]
             await self.redis.delete(*keys)

@@ -55,7 +55,7 @@ class Leitai:
         return self.auth.challenge_secret
 
     def __post_init__(self) -> None:
-        self.rules = protocol.rules(self.settings.text_limits)
+        self.rules = protocol.rules(self.settings.text_limits, self.settings.floor_warn_share)
         self.rules_json = script_json(self.rules)
 
     def public_url(self, request: HTTPConnection) -> str:
