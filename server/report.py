@@ -21,6 +21,7 @@ from datetime import UTC, datetime, tzinfo
 import orjson
 
 from .domain.questions import ANSWERED, PUBLIC, STATUSES
+from .domain import verdict
 from .domain.show import ShowState
 
 SIDES = ("a", "b")
@@ -164,6 +165,8 @@ class RoundRow:
     votes: dict
     winner: str | None
     held: dict = field(default_factory=dict)  # votes held back, by reason (domain.integrity)
+    floor: dict = field(default_factory=dict)  # speaking time per holder (ms)
+    sealed: bool = False
 
     @property
     def held_total(self) -> int:
@@ -275,6 +278,8 @@ def round_rows(state: ShowState, events: list[dict], now: int) -> list[RoundRow]
             dict(r.get("votes") or {}),
             r.get("winner"),
             dict(r.get("held") or {}) if isinstance(r.get("held"), dict) else {},
+            dict(r.get("floor") or {}),
+            bool(r.get("sealed")),
         )
         for r in state.rounds
     ]
@@ -291,6 +296,8 @@ def round_rows(state: ShowState, events: list[dict], now: int) -> list[RoundRow]
                 {} if state.sealed else dict(state.counters.votes),  # a sealed round: revealed at its end
                 None,
                 dict(state.counters.held_reasons),
+                verdict.floor_totals(state.floor, now),
+                rnd.sealed,
             )
         )
     return rows

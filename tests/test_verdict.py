@@ -97,6 +97,12 @@ async def test_the_swing_verdict_from_a_dozen_phones(clients, show, server):
     assert snap["show"]["stance"]["swing"]["winner"] == "b"
     back = await clients.audience(show, cookie=phones[2].ws.request.headers["Cookie"].split("=", 1)[1])
     assert back.frames[0]["you"]["stance"] == {"pre": "a", "post": "b"}
+    with httpx.Client(base_url=server.url, cookies=host_cookies(server.url)) as http:
+        report = http.get(f"/shows/{show}/report").text
+    matrix = re.search(r'<table class="data matrix" id="matrix">.*?</table>', report, re.S).group(0)
+    cells = [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', matrix)]
+    assert cells == [3, 2, 0, 1, 3, 0, 0, 2, 0]  # rows a, b, u; columns a, b, u
+    assert "11" in re.search(r'<p class="verdict-line">(.*?)</p>', report, re.S).group(1)
 
 
 async def test_a_sealed_round_leaks_nowhere_until_it_ends(clients, show, server):

@@ -112,8 +112,11 @@ class Node:
         return await self.store.list_shows()
 
     async def read(self, slug: str) -> ShowState | None:
-        """The show as the store has it now, with its counters (for reports)."""
-        return await self.store.load(slug)
+        """The show as the store has it now, with its counters and stances (for reports)."""
+        state = await self.store.load(slug)
+        if state is not None:
+            state.counters.stance = await self.store.stance_counts(slug)
+        return state
 
     async def timeline(self, slug: str) -> list[dict[str, Any]]:
         return await self.store.timeline(slug)
