@@ -34,6 +34,7 @@ class Conn:
         "holder",
         "ip",
         "keyed",
+        "name",
         "network",
         "parent",
         "role",
@@ -59,6 +60,7 @@ class Conn:
         self.venue = False  # on a declared venue network
         self.first_seen = 0  # when this device first joined the show (ms)
         self.keyed = False  # an overlay with the show's key: one of the studio's screens
+        self.name = ""  # a moderator's name (consoles), for "who did it" and who is on which card
 
     def start(self) -> None:
         self.writer.start()

@@ -19,7 +19,7 @@ from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S, ROUND_STATUSES
 from .domain.show import MAX_POINTS
 from .domain.verdict import HOLDERS, PHASES, STANCES
 
-SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error", "reload")
+SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error", "reload", "desk")
 STATE_TYPES = ("snapshot", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")
 AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote", "stance")
@@ -46,6 +46,10 @@ CONSOLE_TYPES = (
     "stance.open",
     "stance.close",
     "floor.set",
+    "question.merge",
+    "question.split",
+    "question.undo",
+    "desk.focus",
 )
 CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
 ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large", "unavailable", "ended")
@@ -137,6 +141,7 @@ class Message:
     phase: str = ""
     sealed: bool | None = None
     holder: str | None = None
+    into: str = ""
 
 
 def _str(data: dict[str, Any], key: str, msg_id: str | None, required: bool = True) -> str:
@@ -192,7 +197,26 @@ def _vote(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
 
 
 def _ask(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
-    return Message(kind, msg_id, text=_str(data, "text", msg_id), name=_str(data, "name", msg_id, required=False))
+    side = data.get("side")  # addressed to a side, or to both
+    if side is not None and side not in SIDES:
+        raise ProtocolError("invalid", "side must be 'a', 'b' or null (both)", msg_id)
+    text, name = _str(data, "text", msg_id), _str(data, "name", msg_id, required=False)
+    return Message(kind, msg_id, text=text, name=name, side=side or "")
+
+
+def _hello(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, name=_str(data, "name", msg_id, required=False))
+
+
+def _merge(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, question=_str(data, "question", msg_id), into=_str(data, "into", msg_id))
+
+
+def _focus(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    question = data.get("question")
+    if question is not None and (not isinstance(question, str) or len(question) > MAX_ID):
+        raise ProtocolError("invalid", "question must be a question id or null", msg_id)
+    return Message(kind, msg_id, question=question or "")
 
 
 def _question(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
@@ -256,7 +280,11 @@ _FIELDS: dict[str, Callable[[str, dict[str, Any], str | None], Message]] = {
     "like": _like,
     "vote": _vote,
     "ask": _ask,
+    "hello": _hello,
     "upvote": _question,
+    "question.split": _question,
+    "question.merge": _merge,
+    "desk.focus": _focus,
     **dict.fromkeys(MODERATION_TYPES, _question),
     "round.start": _round_start,
     **dict.fromkeys(("stance", "stance.open", "stance.close"), _stance),

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, tzinfo
 
 import orjson
 
-from .domain.questions import ANSWERED, PUBLIC, STATUSES
 from .domain import verdict
+from .domain.questions import ANSWERED, PUBLIC, STATUSES
 from .domain.show import ShowState
 
 SIDES = ("a", "b")

@@ -294,10 +294,12 @@ class Clients:
         await c.snapshot()
         return c
 
-    async def console(self, slug: str) -> Client:
+    async def console(self, slug: str, own_session: bool = False) -> Client:
+        """A console; with `own_session`, signed in afresh (another moderator)."""
         if self._host is None:
             self._host = host_cookies(self.srv.url)["lt_session"]
-        c = await Client.connect(self.srv.ws_url, "console", slug, f"lt_session={self._host}")
+        session = host_cookies(self.srv.url)["lt_session"] if own_session else self._host
+        c = await Client.connect(self.srv.ws_url, "console", slug, f"lt_session={session}")
         self.made.append(c)
         await c.snapshot()
         await c.send({"type": "hello"})

@@ -109,8 +109,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_ser
         print(f"\ntally delay p50/p99 before {statistics.median(before)*1000:.0f}/{p99(before)*1000:.0f} ms, "
               f"with a stuck client {statistics.median(during)*1000:.0f}/{p99(during)*1000:.0f} ms "
               f"({len(before)}/{len(during)} samples); dropped after {dropped_after:.1f} s")
-        # generous: this test process itself runs the 1000 sockets on a shared 2-core box
-        assert p99(during) < 2 * p99(before) + 0.1
+        # medians: this test process itself runs the 1000 sockets on a shared 2-core box,
+        # where a tail is anyone's; a stuck client that slowed the hub would move the middle
+        assert statistics.median(during) < 1.5 * statistics.median(before) + 0.05
         stuck.close()
     finally:
         for listener in listeners:

@@ -75,6 +75,33 @@ class Counters:
 
 
 @dataclass(slots=True)
+class QuestionCounts:
+    """Moderation in the open: received, on air (ever), answered (and answered per side)."""
+
+    received: int = 0
+    on_air: int = 0
+    answered: int = 0
+    sides: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0, "both": 0})
+
+    def count(self, q: Question | None, sign: int) -> None:
+        if q is None:
+            return
+        self.received += sign
+        self.on_air += sign * q.aired
+        if q.status == qmod.ANSWERED:
+            self.answered += sign
+            self.sides[q.side or "both"] += sign
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "on_air": self.on_air,
+            "answered": self.answered,
+            "answered_by_side": dict(self.sides),
+        }
+
+
+@dataclass(slots=True)
 class ShowState:
     slug: str
     title: str = ""
@@ -97,6 +124,7 @@ class ShowState:
     points: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
     questions: dict[str, Question] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
+    qcounts: QuestionCounts = field(default_factory=lambda: QuestionCounts())
     seq: int = 0  # every event (consoles)
     pseq: int = 0  # events phones and overlays see
 
@@ -109,6 +137,8 @@ class ShowState:
             old = self.questions.get(q.id)
             if old is not None and old.upvotes > q.upvotes:
                 q = replace(q, upvotes=old.upvotes)  # upvotes only grow
+            self.qcounts.count(old, -1)
+            self.qcounts.count(q, 1)
             self.questions[q.id] = q
         elif kind == "round":
             self.round = Round.from_record(event["round"])
@@ -147,6 +177,8 @@ class ShowState:
             elif key in META_FIELDS or key in ("rounds", "rounds_won", "points"):
                 setattr(state, key, value)
         state.questions = dict(sorted(state.questions.items(), key=lambda kv: kv[1].created))
+        for q in state.questions.values():
+            state.qcounts.count(q, 1)
         return state
 
     # -- views -----------------------------------------------------------
@@ -170,6 +202,7 @@ class ShowState:
             "peak_viewers": c.peak_viewers,
             "unique_viewers": c.unique_viewers,
             "overlays": c.overlays,
+            "question_counts": self.qcounts.view(),
         }
         if any(state != "idle" for state in self.stance_phases.values()):
             out["stance"] = c.stance.view(self.stance_phases)
@@ -198,6 +231,7 @@ class ShowState:
             "rounds": self.rounds,
             "featured": self.featured,
             "seal_final": self.seal_final,
+            "question_counts": self.qcounts.view(),
             "stance": self.counters.stance.view(self.stance_phases),
             "floor": verdict.floor_view(self.floor, now),
             "tally": self.console_tally() if console else self.tally(),
@@ -410,13 +444,41 @@ def new_show(
     )
 
 
-def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict[str, Any]]:
-    changed, featured = qmod.moderate(state.questions, state.featured, qid, action)
-    events: list[dict[str, Any]] = []
+def question_events(state: ShowState, changed: list[Question]) -> list[dict[str, Any]]:
+    """Events for changed questions: phones and overlays hear of one only if it is, or was, public."""
+    events = []
     for q in changed:
         event = {"type": "question", "question": q.record()}
-        # phones and overlays hear of it only if it is, or was, public
-        events.append(event if q.public or state.questions[q.id].public else private(event))
+        before = state.questions.get(q.id)
+        events.append(event if q.public or (before is not None and before.public) else private(event))
+    return events
+
+
+def decide_moderation(state: ShowState, qid: str, action: str, by: str = "") -> list[dict[str, Any]]:
+    changed, featured = qmod.moderate(state.questions, state.featured, qid, action, by)
+    events = question_events(state, changed)
+    if featured != state.featured:
+        events.append({"type": "show", "show": {"featured": featured}})
+    return events
+
+
+def decide_cluster(state: ShowState, qid: str, into: str | None, by: str = "") -> list[dict[str, Any]]:
+    """Merge a question into another's cluster (`into`), or split it out (None)."""
+    changed = qmod.merge(state.questions, qid, into, by) if into else qmod.split(state.questions, qid, by)
+    return question_events(state, changed)
+
+
+def decide_restore(
+    state: ShowState, before: list[dict[str, Any]], after: list[dict[str, Any]], featured: str | None
+) -> list[dict[str, Any]]:
+    """Undo: put questions back as they were (`before`) if they are still as the action
+    left them (`after`), and the question on air with them."""
+    for record in after:
+        now = state.questions.get(record["id"])
+        if now is None or question_field(now) != question_field(Question.from_record(record)):  # guard: undo stale
+            raise DomainError("conflict", "it has changed since; nothing to undo")
+    restored = [Question.from_record(r) for r in before]
+    events = question_events(state, [replace(q, upvotes=state.questions[q.id].upvotes) for q in restored])
     if featured != state.featured:
         events.append({"type": "show", "show": {"featured": featured}})
     return events

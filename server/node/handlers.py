@@ -25,6 +25,7 @@ from .limits import Budget, check
 from .replica import Runtime, now_ms
 from .venues import Venues
 
+MODERATOR_NAME_MAX = 20
 Handler = Callable[[Runtime, Conn, Message], Awaitable[Reply | None]]
 
 
@@ -113,6 +114,8 @@ class Handlers:
     # -- audience ------------------------------------------------------------------------
 
     async def hello(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        if conn.role == "console" and msg.name:  # a moderator says who they are
+            conn.name = single_line(msg.name)[:MODERATOR_NAME_MAX]
         return Reply.ack(msg.id) if msg.id else None
 
     async def like(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
@@ -169,7 +172,8 @@ class Handlers:
             raise ProtocolError("invalid", "this question cannot be accepted", msg.id)
         slug = rt.state.slug
         qid = await self.store.next_question_id(slug)
-        q = Question(qid, text, name, PENDING, now_ms(), conn.dhash, 0, flagged)
+        cluster = rt.clusters.place(qid, text)  # "" : it leads its own
+        q = Question(qid, text, name, PENDING, now_ms(), conn.dhash, 0, flagged, msg.side or None, cluster)
         await self.store.commit(slug, [dshow.private({"type": "question", "question": q.record()})])
         return Reply.ack(msg.id, question=qid) if msg.id else None
 
@@ -192,8 +196,21 @@ class Handlers:
         await self._limit(rt, conn, "console", msg)
         if msg.type == "overlay.reload":
             await self.store.signal(rt.state.slug, {"type": "reload"})
+        elif msg.type == "desk.focus":
+            await self.focus(rt, conn, msg.question or None)
         elif msg.type in ("venue.add", "venue.remove") and msg.network == "here":
             await self.commands.host(rt, replace(msg, network=self.venues.network(conn.ip)))
         else:
-            await self.commands.host(rt, msg)
+            await self.commands.host(rt, msg, conn.holder, self.moderator(conn))
         return Reply.ack(msg.id) if msg.id else None
+
+    @staticmethod
+    def moderator(conn: Conn) -> str:
+        return conn.name or conn.holder[-4:]
+
+    async def focus(self, rt: Runtime, conn: Conn, question: str | None, left: bool = False) -> None:
+        """Tell every console which card this moderator is on (or that they left)."""
+        moderator = {"id": conn.holder, "name": self.moderator(conn), "question": question, "at": now_ms()}
+        if left:
+            moderator["left"] = True
+        await self.store.signal(rt.state.slug, {"type": "desk", "moderator": moderator})

@@ -17,7 +17,7 @@ from ..domain.show import ShowState
 from ..hub import Conn
 from ..protocol import Message, Reply
 from ..settings import Settings
-from ..store import Store
+from ..store import Store, StoreUnavailable
 from .commands import Commands
 from .handlers import Handlers
 from .replica import Replicas, Runtime
@@ -87,6 +87,14 @@ class Node:
 
     def leave(self, rt: Runtime, conn: Conn) -> None:
         self.replicas.leave(rt, conn)
+        if conn.role == "console" and conn.holder in rt.desk:  # the others see this moderator go
+            self.tasks.spawn(self._left(rt, conn), "desk-left")
+
+    async def _left(self, rt: Runtime, conn: Conn) -> None:
+        try:
+            await self.handlers.focus(rt, conn, None, left=True)
+        except StoreUnavailable:
+            pass
 
     async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
         return await self.handlers.handle(rt, conn, msg)

@@ -20,6 +20,7 @@ from ..domain.likes import LikeBuffer
 from ..domain.show import ShowState
 from ..hub import Conn, Room
 from ..store import Store, StoreUnavailable
+from .clusters import Clusters
 from .tasks import Tasks
 from .venues import Venues
 
@@ -30,6 +31,19 @@ PUBLIC_ROLES = ("overlay", "audience")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    """What one moderation action changed: the questions before and after, the question on air before."""
+
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+    featured: str | None
+
+
+UNDO_DEPTH = 20
+DESK_TTL_MS = 120_000  # a moderator who says nothing for this long is no longer on a card
 
 
 @dataclass
@@ -46,6 +60,9 @@ class Runtime:
     resyncing: bool = False
     held_events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)  # arrived while resyncing
     synced: asyncio.Event = field(default_factory=asyncio.Event)  # clear while resyncing
+    undo: dict[str, list[Undo]] = field(default_factory=dict)  # per moderator, their last actions
+    clusters: Clusters = field(default_factory=Clusters)
+    desk: dict[str, dict[str, Any]] = field(default_factory=dict)  # moderator -> {name, question, at}
 
     def __post_init__(self) -> None:
         self.synced.set()
@@ -130,8 +147,17 @@ class Replicas:
 
     def on_signal(self, slug: str, frame: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
-        if rt is not None and frame.get("type") == "reload":
+        if rt is None:
+            return
+        if frame.get("type") == "reload":
             rt.room.broadcast(("overlay",), protocol.encode(frame))
+        elif frame.get("type") == "desk":  # who is on which card: every console hears it
+            moderator = frame.get("moderator") or {}
+            if moderator.get("question") is None and moderator.get("left"):
+                rt.desk.pop(moderator.get("id", ""), None)
+            else:
+                rt.desk[moderator.get("id", "")] = moderator
+            rt.room.broadcast(("console",), protocol.encode(frame))
 
     def on_resync(self) -> None:
         for slug in list(self.shows):
@@ -217,7 +243,11 @@ class Replicas:
 
     def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False
-        conn.send(protocol.encode(snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned)))
+        frame = snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned)
+        if conn.role == "console":  # the other moderators, and the card each is on
+            now = now_ms()
+            frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
+        conn.send(protocol.encode(frame))
 
 
 def snapshot(

@@ -112,7 +112,7 @@ class Auth:
         return bool(self.host_token) and hmac.compare_digest(token.encode(), self.host_token.encode())
 
     def new_session(self) -> str:
-        return self.session_signer.sign("host").decode()
+        return self.session_signer.sign("host." + secrets.token_urlsafe(9)).decode()  # each its own holder
 
     def session_age(self, cookie: str | None) -> float | None:
         """Seconds left in a valid session, or None."""
