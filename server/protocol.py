@@ -32,6 +32,7 @@ ROUND_TYPES = ("round.start", "round.pause", "round.resume", "round.end")
 CONSOLE_TYPES = (
     "hello",
     *MODERATION_TYPES,
+    "question.edit",
     *ROUND_TYPES,
     "points.set",
     "device.ban",
@@ -180,6 +181,8 @@ def parse(raw: str, role: str) -> Message:
         return Message(kind, msg_id, text=_str(data, "text", msg_id), name=_str(data, "name", msg_id, required=False))
     if kind == "upvote" or kind in MODERATION_TYPES:
         return Message(kind, msg_id, question=_str(data, "question", msg_id))
+    if kind == "question.edit":
+        return Message(kind, msg_id, question=_str(data, "question", msg_id), text=_str(data, "text", msg_id))
     if kind == "round.start":
         return Message(kind, msg_id, topic=_str(data, "topic", msg_id), duration_s=_int(data, "duration_s", msg_id))
     if kind in ("device.ban", "device.unban"):

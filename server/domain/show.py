@@ -395,6 +395,16 @@ def decide_moderation(state: ShowState, qid: str, action: str) -> list[dict[str,
     return events
 
 
+def decide_question_edit(state: ShowState, qid: str, text: str) -> list[dict[str, Any]]:
+    """The host rewords a question for the screen; the record keeps the words as asked."""
+    old = state.questions.get(qid)
+    new = qmod.edit(old, qid, text)
+    if new == old:
+        return []  # it already reads so
+    event = {"type": "question", "question": new.record()}
+    return [event if new.public else private(event)]
+
+
 def decide_round(
     state: ShowState, action: str, now: int, topic: str = "", duration_s: int = 0, votes: VoteCounts | None = None
 ) -> list[dict[str, Any]]:

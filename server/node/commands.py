@@ -14,7 +14,7 @@ from typing import Any
 from ..domain import DomainError, TextLimits
 from ..domain import show as dshow
 from ..domain.show import ShowState
-from ..domain.text import single_line
+from ..domain.text import normalise, single_line
 from ..protocol import Message, ProtocolError
 from ..store import Conflict, Store
 from .replica import Runtime, now_ms
@@ -53,6 +53,8 @@ class Commands:
             return
 
         async def decide(state: ShowState) -> list[dict[str, Any]]:
+            if kind == "question.edit":
+                return dshow.decide_question_edit(state, msg.question, self.on_air_text(msg))
             if kind.startswith("question."):
                 return dshow.decide_moderation(state, msg.question, kind.split(".", 1)[1])
             if kind == "round.start":
@@ -80,6 +82,13 @@ class Commands:
         state = await self.commit_decided(rt, decide)
         if kind == "device.ban" and state.round.open:
             await self.store.unvote(slug, state.round.index, msg.device)
+
+    def on_air_text(self, msg: Message) -> str:
+        """The host's wording of a question, normalised and within the question limit."""
+        text = normalise(msg.text)
+        if len(text) > self.limits.question:
+            raise ProtocolError("too_large", f"a question has at most {self.limits.question} characters", msg.id)
+        return text
 
     async def release(self, rt: Runtime, reason: str) -> int:
         """Count the open round's held votes (those held for `reason`, or all)."""

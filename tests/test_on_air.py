@@ -1,0 +1,63 @@
+"""What goes on air, over real sockets: the host's wording of a question, the end of a
+show, the next round's topic from the plan, the show's language (issue 13)."""
+
+import httpx
+from conftest import create_show, host_cookies
+
+LONG = "书记您好，" + "我想问一下社区里的老旧小区加装电梯的问题，" * 10 + "谢谢！"
+
+
+async def _featured(clients, slug: str, text: str = LONG) -> tuple:
+    console = await clients.console(slug)
+    overlay = await clients.overlay(slug)
+    asker = await clients.audience(slug)
+    qid = (await asker.request({"type": "ask", "text": text, "name": "李女士"}))["question"]
+    assert (await console.request({"type": "question.feature", "question": qid}))["type"] == "ack"
+    await overlay.wait_for(lambda f: f["type"] == "show" and f["show"].get("featured") == qid)
+    return console, overlay, asker, qid
+
+
+async def test_the_host_shortens_a_question_on_air_and_the_record_keeps_the_original(server, clients):
+    slug = create_show(server.url)
+    console, overlay, asker, qid = await _featured(clients, slug)
+    short = "  老旧小区加装电梯，\u200b怎么推进？ "
+    ack = await console.request({"type": "question.edit", "question": qid, "text": short})
+    assert ack["type"] == "ack", ack
+    shown = "老旧小区加装电梯，怎么推进？"  # normalised like an asked question
+    on_air = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["text"] == shown)
+    assert on_air["question"]["status"] == "featured" and "original" not in on_air["question"]
+    edited = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["text"] == shown)
+    assert edited["question"]["original"] == LONG  # the console sees both
+    await asker.wait_for(lambda f: f["type"] == "question" and f["question"]["text"] == shown)
+    # a new overlay, a new console: the snapshot has it too
+    later = await clients.overlay(slug)
+    assert [q["text"] for q in later.frames[0]["show"]["questions"] if q["id"] == qid] == [shown]
+    again = await clients.console(slug)
+    (q,) = [q for q in again.frames[0]["show"]["questions"] if q["id"] == qid]
+    assert (q["text"], q["original"]) == (shown, LONG)
+    # the record keeps the words as asked beside the wording aired
+    export = httpx.get(f"{server.url}/api/shows/{slug}/export?format=json", cookies=host_cookies(server.url)).json()
+    records = [e for e in export["entries"] if e.get("type") == "question"]
+    assert records and records[-1]["question"]["text"] == LONG and records[-1]["question"]["air"] == shown
+    # the host puts the original back with an empty text (or the words as asked)
+    assert (await console.request({"type": "question.edit", "question": qid, "text": ""}))["type"] == "ack"
+    await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["text"] == LONG)
+
+
+async def test_question_edit_rules(server, clients):
+    slug = create_show(server.url)
+    console, overlay, asker, qid = await _featured(clients, slug, "第一个问题")
+    too_long = "长" * 281
+    assert (await console.request({"type": "question.edit", "question": qid, "text": too_long}))["code"] == "too_large"
+    assert (await console.request({"type": "question.edit", "question": "q999", "text": "x"}))["code"] == "not_found"
+    assert (await console.request({"type": "question.edit", "question": qid}))["code"] == "invalid"
+    # a pending question may be reworded before it is approved: nobody but consoles hears of it
+    other = (await (await clients.audience(slug)).request({"type": "ask", "text": "待审核的问题"}))["question"]
+    mark = len(overlay.frames)
+    assert (await console.request({"type": "question.edit", "question": other, "text": "改过的"}))["type"] == "ack"
+    await console.wait_for(lambda f: f["type"] == "question" and f["question"].get("original") == "待审核的问题")
+    assert (await console.request({"type": "question.reject", "question": other}))["type"] == "ack"
+    assert (await console.request({"type": "question.edit", "question": other, "text": "y"}))["code"] == "conflict"
+    assert not any(f["type"] == "question" and f["question"]["id"] == other for f in overlay.frames[mark:])
+    # phones and overlays may not send it
+    assert (await asker.request({"type": "question.edit", "question": qid, "text": "x"}))["code"] == "forbidden"
