@@ -34,6 +34,7 @@ CONSOLE_TYPES = (
     *MODERATION_TYPES,
     "question.edit",
     *ROUND_TYPES,
+    "show.end",
     "points.set",
     "device.ban",
     "device.unban",
@@ -183,8 +184,10 @@ def parse(raw: str, role: str) -> Message:
         return Message(kind, msg_id, question=_str(data, "question", msg_id))
     if kind == "question.edit":
         return Message(kind, msg_id, question=_str(data, "question", msg_id), text=_str(data, "text", msg_id))
-    if kind == "round.start":
-        return Message(kind, msg_id, topic=_str(data, "topic", msg_id), duration_s=_int(data, "duration_s", msg_id))
+    if kind == "round.start":  # an empty topic, a duration of 0: the plan's for this round
+        topic = _str(data, "topic", msg_id, required=False)
+        duration = _int(data, "duration_s", msg_id) if "duration_s" in data else 0
+        return Message(kind, msg_id, topic=topic, duration_s=duration)
     if kind in ("device.ban", "device.unban"):
         device = _str(data, "device", msg_id)
         if not 1 <= len(device) <= 64:
@@ -202,7 +205,7 @@ def parse(raw: str, role: str) -> Message:
         return Message(kind, msg_id, network=network)
     if kind == "points.set":
         return Message(kind, msg_id, side=_side(data, msg_id), points=_int(data, "points", msg_id))
-    return Message(kind, msg_id)  # round.pause/resume/end, overlay.reload
+    return Message(kind, msg_id)  # round.pause/resume/end, show.end, overlay.reload
 
 
 def frame_id(raw: str | None) -> str | None:

@@ -61,3 +61,57 @@ async def test_question_edit_rules(server, clients):
     assert not any(f["type"] == "question" and f["question"]["id"] == other for f in overlay.frames[mark:])
     # phones and overlays may not send it
     assert (await asker.request({"type": "question.edit", "question": qid, "text": "x"}))["code"] == "forbidden"
+
+
+async def test_end_show_ends_the_round_takes_the_question_off_air_and_stops_counting(server, clients):
+    slug = create_show(server.url)
+    console, overlay, asker, qid = await _featured(clients, slug, "最后一个问题")
+    start = {"type": "round.start", "topic": "收官辩题", "duration_s": 300}
+    assert (await console.request(start))["type"] == "ack"
+    assert (await asker.request({"type": "vote", "side": "b"}))["type"] == "ack"
+    mark = len(overlay.frames)
+    assert (await console.request({"type": "show.end"}))["type"] == "ack"
+    ended = await overlay.wait_for(lambda f: f["type"] == "show" and f["show"].get("status") == "ended", start=mark)
+    assert ended["show"]["featured"] is None
+    frames = overlay.frames[mark:]
+    # the round's result first (counted), the question off air, then the end of the show
+    (result,) = [f for f in frames if f["type"] == "round"]
+    assert result["round"]["status"] == "finished" and result["rounds"][-1]["votes"] == {"a": 0, "b": 1}
+    assert result["rounds_won"] == {"a": 0, "b": 1} and result["seq"] < ended["seq"]
+    assert [(f["question"]["id"], f["question"]["status"]) for f in frames if f["type"] == "question"] == [
+        (qid, "approved")
+    ]
+    # nothing counts any more, and the host cannot start another round or end it twice
+    assert (await asker.request({"type": "ask", "text": "还能问吗"}))["code"] == "ended"
+    assert (await asker.request({"type": "vote", "side": "a"}))["code"] == "ended"
+    assert (await console.request(start))["code"] == "conflict"
+    assert (await console.request({"type": "show.end"}))["code"] == "conflict"
+    snap = (await clients.overlay(slug)).frames[0]["show"]
+    assert snap["status"] == "ended" and snap["featured"] is None and snap["round"]["status"] == "finished"
+    assert (await asker.request({"type": "show.end"}))["code"] == "forbidden"
+
+
+async def test_end_show_before_any_round(server, clients):
+    slug = create_show(server.url, status="draft")
+    console = await clients.console(slug)
+    assert (await console.request({"type": "show.end"}))["type"] == "ack"
+    f = await console.wait_for(lambda f: f["type"] == "show" and f["show"].get("status") == "ended")
+    assert not any(x["type"] == "round" for x in console.frames)
+    assert f["show"] == {"status": "ended", "featured": None}
+
+
+async def test_an_empty_topic_is_the_plans_topic_for_that_round(server, clients):
+    plan = [{"topic": "第一轮：社会治理", "duration_s": 240}, {"topic": "第二轮：服务群众", "duration_s": 180}]
+    slug = create_show(server.url, plan=plan)
+    console = await clients.console(slug)
+    assert (await console.request({"type": "round.start", "topic": "", "duration_s": 0}))["type"] == "ack"
+    r1 = await console.wait_for(lambda f: f["type"] == "round" and f["round"]["index"] == 1)
+    assert (r1["round"]["topic"], r1["round"]["duration_s"]) == ("第一轮：社会治理", 240)
+    assert (await console.request({"type": "round.end"}))["type"] == "ack"
+    # a console's own topic wins; the duration still comes from the plan when it says 0
+    assert (await console.request({"type": "round.start", "topic": "临时换题"}))["type"] == "ack"
+    r2 = await console.wait_for(lambda f: f["type"] == "round" and f["round"]["index"] == 2)
+    assert (r2["round"]["topic"], r2["round"]["duration_s"]) == ("临时换题", 180)
+    assert (await console.request({"type": "round.end"}))["type"] == "ack"
+    # past the plan there is no topic to take
+    assert (await console.request({"type": "round.start", "topic": " ", "duration_s": 60}))["code"] == "invalid"

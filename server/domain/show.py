@@ -410,6 +410,13 @@ def decide_round(
 ) -> list[dict[str, Any]]:
     current = state.round
     if action == "start":
+        if state.status == "ended":  # guard: no round after the end
+            raise DomainError("conflict", "the show has ended")
+        planned = state.plan[current.index] if current.index < len(state.plan) else None
+        if not topic and planned is None:
+            raise DomainError("invalid", "a round needs a topic (the plan has none for it)")
+        if planned is not None:  # an empty topic (or duration) is the plan's
+            topic, duration_s = topic or planned["topic"], duration_s or planned["duration_s"]
         new = rmod.start(current, topic, duration_s, now)
         return [
             {"type": "round", "round": new.record()},
@@ -437,6 +444,18 @@ def decide_round(
             won[win] = won.get(win, 0) + 1
         return [{"type": "round", "round": new.record(), "rounds": [*state.rounds, result], "rounds_won": won}]
     raise DomainError("invalid", f"unknown round action {action}")
+
+
+def decide_end_show(state: ShowState, now: int, votes: VoteCounts | None = None) -> list[dict[str, Any]]:
+    """The host ends the show: the open round ends (its result counted), the question
+    on air comes off, and the show is `ended` (phones' votes, questions and likes stop)."""
+    if state.status == "ended":
+        raise DomainError("conflict", "the show has already ended")
+    events = decide_round(state, "end", now, votes=votes) if state.round.open else []
+    on_air = state.questions.get(state.featured) if state.featured else None
+    if on_air is not None and on_air.status == qmod.FEATURED:  # guard: off air at the end
+        events.append({"type": "question", "question": replace(on_air, status=qmod.APPROVED).record()})
+    return [*events, {"type": "show", "show": {"status": "ended", "featured": None}}]
 
 
 def decide_venue(state: ShowState, network: str, add: bool) -> list[dict[str, Any]]:

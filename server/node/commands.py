@@ -61,12 +61,13 @@ class Commands:
                 topic = single_line(msg.topic)
                 if len(topic) > self.limits.topic:
                     raise ProtocolError("too_large", f"a topic has at most {self.limits.topic} characters", msg.id)
-                if not topic:
-                    raise ProtocolError("invalid", "a round needs a topic", msg.id)
                 return dshow.decide_round(state, "start", now_ms(), topic, msg.duration_s)
             if kind == "round.end":
                 votes = await self.store.vote_counts(slug, state.round.index)
                 return dshow.decide_round(state, "end", now_ms(), votes=votes)
+            if kind == "show.end":
+                counts = await self.store.vote_counts(slug, state.round.index) if state.round.open else None
+                return dshow.decide_end_show(state, now_ms(), counts)
             if kind.startswith("round."):
                 return dshow.decide_round(state, kind.split(".", 1)[1], now_ms())
             if kind == "points.set":
