@@ -1,6 +1,8 @@
 """What goes on air, over real sockets: the host's wording of a question, the end of a
 show, the next round's topic from the plan, the show's language (issue 13)."""
 
+import re
+
 import httpx
 from conftest import create_show, host_cookies
 
@@ -115,3 +117,48 @@ async def test_an_empty_topic_is_the_plans_topic_for_that_round(server, clients)
     assert (await console.request({"type": "round.end"}))["type"] == "ack"
     # past the plan there is no topic to take
     assert (await console.request({"type": "round.start", "topic": " ", "duration_s": 60}))["code"] == "invalid"
+
+
+def _page_lang(html: str) -> str:
+    m = re.search(r'<html lang="([^"]+)"', html)
+    assert m, html[:200]
+    return m.group(1)
+
+
+def test_the_shows_language_decides_the_overlays_not_the_browsers(server):
+    en = create_show(server.url, lang="en")
+    zh = create_show(server.url)
+    english_obs, chinese_obs = {"Accept-Language": "en-US,en;q=0.9"}, {"Accept-Language": "zh-CN,zh;q=0.9"}
+    assert _page_lang(httpx.get(f"{server.url}/overlay/{zh}", headers=english_obs).text) == "zh-CN"
+    assert _page_lang(httpx.get(f"{server.url}/overlay/{en}", headers=chinese_obs).text) == "en"
+    assert _page_lang(httpx.get(f"{server.url}/overlay/{en}?lang=zh-CN", headers=chinese_obs).text) == "zh-CN"
+    assert _page_lang(httpx.get(f"{server.url}/overlay/{zh}?lang=en").text) == "en"  # ?lang= still overrides
+    assert "人在看" in httpx.get(f"{server.url}/overlay/{zh}", headers=english_obs).text
+    # a phone follows its own browser when it names Chinese or English, else the show's language
+    assert _page_lang(httpx.get(f"{server.url}/s/{zh}", headers=english_obs).text) == "en"
+    assert _page_lang(httpx.get(f"{server.url}/s/{en}", headers={"Accept-Language": "fr-FR,fr;q=0.9"}).text) == "en"
+    assert _page_lang(httpx.get(f"{server.url}/s/{zh}", headers={"Accept-Language": "fr,en;q=0.5"}).text) == "en"
+    assert _page_lang(httpx.get(f"{server.url}/s/{zh}", headers={"Accept-Language": "de"}).text) == "zh-CN"
+    assert httpx.get(f"{server.url}/api/shows/{en}").json()["show"]["lang"] == "en"
+    bad = httpx.post(
+        f"{server.url}/api/shows",
+        cookies=host_cookies(server.url),
+        json={"slug": "bad-lang", "title": "x", "lang": "fr", "sides": {"a": {}, "b": {}}},
+    )
+    assert bad.status_code == 400 and bad.json()["fields"] == {"lang": "lang must be zh-CN or en"}
+
+
+def test_the_producer_sets_the_shows_language(server):
+    slug = create_show(server.url)
+    with httpx.Client(base_url=server.url, cookies=host_cookies(server.url)) as http:
+        form = http.get(f"/shows/{slug}/edit").text
+        assert '<select name="lang">' in form and '<option value="zh-CN" selected>' in form
+        body = {"title": "英文场", "date": "", "status": "live", "lang": "en", "plan_topic": [], "plan_duration": []}
+        for key, side in (("a", {"name": "红方", "guest": "王伟"}), ("b", {"name": "蓝方", "guest": "杨玭"})):
+            body.update({f"{key}_{f}": side.get(f, "") for f in ("name", "guest", "org")} | {f"{key}_color": ""})
+        r = http.post(f"/shows/{slug}/edit", data=body, headers={"Origin": server.url})
+        assert r.status_code == 303, r.text
+        assert '<option value="en" selected>' in http.get(f"/shows/{slug}/edit").text
+        r = http.post(f"/shows/{slug}/edit", data={**body, "lang": "fr"}, headers={"Origin": server.url})
+        assert r.status_code == 400 and "节目语言无效" in r.text
+    assert _page_lang(httpx.get(f"{server.url}/overlay/{slug}", headers={"Accept-Language": "zh-CN"}).text) == "en"

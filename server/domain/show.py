@@ -33,6 +33,7 @@ from .rounds import Round
 SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 SHOW_STATUSES = ("draft", "live", "ended")
+SHOW_LANGS = ("zh-CN", "en")  # the show's language: its overlay's (server/i18n has these catalogs)
 META_FIELDS = (
     "title",
     "status",
@@ -45,6 +46,7 @@ META_FIELDS = (
     "banned",
     "venues",
     "overlay_key",
+    "lang",
 )
 CONSOLE_ONLY = ("banned", "venues", "overlay_key")  # fields phones and overlays never see
 MAX_POINTS = 9999
@@ -84,6 +86,7 @@ class ShowState:
     banned: list[str] = field(default_factory=list)  # device hashes
     venues: list[str] = field(default_factory=list)  # networks declared as the venue's (CIDR)
     overlay_key: str = ""  # overlays whose URL carries it count as the studio's screens
+    lang: str = SHOW_LANGS[0]
     round: Round = field(default_factory=Round)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
@@ -175,6 +178,7 @@ class ShowState:
             "sides": self.sides,
             "plan": self.plan,
             "date": self.date,
+            "lang": self.lang,
             "rehearsal": self.rehearsal,
             "round": self.round.view(now),
             "rounds": self.rounds,
@@ -245,7 +249,7 @@ def event_views(event: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[s
 
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-EPISODE_FIELDS = ("slug", "title", "date", "status", "sides", "plan")
+EPISODE_FIELDS = ("slug", "title", "date", "status", "lang", "sides", "plan")
 
 
 class Problem(Protocol):
@@ -281,6 +285,10 @@ def check_episode(data: dict[str, Any], limits: TextLimits = LIMITS) -> tuple[di
         if data["status"] not in SHOW_STATUSES:
             problem("status", "status", "status must be draft, live or ended")
         clean["status"] = data["status"]
+    if "lang" in data:
+        if data["lang"] not in SHOW_LANGS:
+            problem("lang", "lang", "lang must be zh-CN or en")
+        clean["lang"] = data["lang"]
     if "sides" in data:
         clean["sides"] = _check_sides(data["sides"], limits, problem)
     if "plan" in data:
@@ -365,10 +373,10 @@ def new_show(
     status: str = "live",
     limits: TextLimits = LIMITS,
     overlay_key: str = "",
+    lang: str = SHOW_LANGS[0],
 ) -> ShowState:
-    clean, problems = check_episode(
-        {"slug": slug, "title": title, "sides": sides, "plan": plan or [], "date": date, "status": status}, limits
-    )
+    episode = {"slug": slug, "title": title, "sides": sides, "plan": plan or [], "date": date, "status": status}
+    clean, problems = check_episode({**episode, "lang": lang}, limits)
     if problems:
         raise problems[0]
     return ShowState(
@@ -380,6 +388,7 @@ def new_show(
         date=date,
         created=now,
         overlay_key=overlay_key,
+        lang=lang,
     )
 
 
@@ -488,11 +497,11 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict[str, An
     return [{"type": "points", "points": {**state.points, side: points}}]
 
 
-EDITABLE = ("title", "date", "status", "sides", "plan")
+EDITABLE = ("title", "date", "status", "lang", "sides", "plan")
 
 
 def decide_edit(state: ShowState, changes: dict[str, Any], limits: TextLimits = LIMITS) -> list[dict[str, Any]]:
-    """Producer edits of an episode: title, date, status, sides, round plan."""
+    """Producer edits of an episode: title, date, status, language, sides, round plan."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise DomainError("invalid", f"cannot edit {', '.join(sorted(unknown))}", sorted(unknown)[0])

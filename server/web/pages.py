@@ -33,6 +33,7 @@ async def audience_page(request: Request) -> Response:
     response = lt.render(
         request,
         "audience.html",
+        show_lang=rt.state.lang,  # a phone's own language first (docs/pages.md, "Language")
         slug=rt.state.slug,
         title=rt.state.title,
         has_device=bool(cookie) or lt.device(request) is not None,
@@ -57,6 +58,8 @@ async def overlay_page(request: Request) -> Response:
     return lt.render(
         request,
         "overlay.html",
+        show_lang=rt.state.lang,  # the broadcast's language, never OBS's
+        browser=False,
         slug=rt.state.slug,
         title=rt.state.title,
         widgets=widgets,
@@ -74,7 +77,7 @@ async def console_page(request: Request) -> Response:
     rt = await lt.node.runtime(slug)
     if rt is None:
         return unknown_show()
-    return lt.render(request, "console.html", slug=rt.state.slug, title=rt.state.title)
+    return lt.render(request, "console.html", show_lang=rt.state.lang, slug=rt.state.slug, title=rt.state.title)
 
 
 def safe_next(value: str | None) -> str:
