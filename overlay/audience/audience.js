@@ -50,7 +50,7 @@ function onFrame(frame) {
   store.apply(frame);
 }
 
-function onStatus({ state, code }) {
+function onStatus({ state, code, restarting }) {
   const bar = $("#conn");
   const action = $(".conn-action", bar);
   show(action, false);
@@ -75,7 +75,9 @@ function onStatus({ state, code }) {
       show(action, true);
     }
   } else {
-    setText($(".conn-text", bar), t("status.reconnecting"));
+    // a 1012 close is the server restarting: not this phone's network
+    setText($(".conn-text", bar), t(restarting ? "status.restarting" : "status.reconnecting"));
+    bar.dataset.restarting = String(Boolean(restarting));
   }
   show(bar, true);
 }
