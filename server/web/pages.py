@@ -50,11 +50,12 @@ async def overlay_page(request: Request) -> Response:
         return unknown_show()
     q = request.query_params
     widgets = [w for w in q.get("widgets", ",".join(DEFAULT_WIDGETS)).split(",") if w in WIDGETS]
-    try:
-        scale = min(4.0, max(0.25, float(q.get("scale", "1"))))
+    try:  # the layout fills the safe area at 1: a scale only shrinks toward it
+        scale = min(1.0, max(0.5, float(q.get("scale", "1"))))
     except ValueError:
         scale = 1.0
     position = q.get("position") if q.get("position") in ("top", "bottom") else "bottom"
+    layout = "vertical" if q.get("layout") == "vertical" else "landscape"
     return lt.render(
         request,
         "overlay.html",
@@ -66,6 +67,7 @@ async def overlay_page(request: Request) -> Response:
         debug=q.get("debug") == "1",
         scale=scale,
         position=position,
+        layout=layout,
     )
 
 
