@@ -208,7 +208,7 @@ function questionWidget(root) {
     render(state) {
       const { featured, questions } = state.show;
       const q = featured ? questions.find((x) => x.id === featured && typeof x.text === "string") : null;
-      root.classList.add("live");
+      root.classList.toggle("live", Boolean(q)); // on screen only with a question on air
       if (!q) {
         clearTimeout(swapTimer);
         currentId = null;
