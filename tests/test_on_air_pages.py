@@ -560,3 +560,22 @@ async def test_phone_polish_at_360(browser, server, clients, shots_dir):
     await expect(phone.locator("#my-taps .combo")).to_be_hidden()
     assert not errors.errors, errors.errors
     await ctx.close()
+
+
+async def test_the_overlay_speaks_the_shows_language_not_the_studio_browsers(browser, server):
+    english = create_show(server.url, lang="en")
+    chinese = create_show(server.url)
+    for slug, locale, lang, soon, label in (
+        (english, "zh-CN", "en", "Starting soon", "Likes, whole show"),
+        (chinese, "en-US", "zh-CN", "节目即将开始", "全场点赞"),
+    ):
+        ctx = await browser.new_context(viewport={"width": 1280, "height": 720}, locale=locale)
+        page = await ctx.new_page()
+        await page.goto(f"{server.url}/overlay/{slug}")
+        await wait_until(lambda page=page: page.evaluate("document.querySelector('#pk.live') !== null"), timeout=10)
+        assert await page.evaluate("document.documentElement.lang") == lang
+        assert (await page.text_content("#pk .bar-soon")).strip() == soon
+        assert (await page.text_content("#pk .metric-text")).strip() == label
+        await page.goto(f"{server.url}/overlay/{slug}?lang={'zh-CN' if lang == 'en' else 'en'}")  # still overrides
+        assert await page.evaluate("document.documentElement.lang") != lang
+        await ctx.close()
