@@ -27,8 +27,12 @@ class Box:
         return self.y + self.h
 
     def inside(self, other: "Box", slack: float = 0.5) -> bool:
-        return (self.x >= other.x - slack and self.y >= other.y - slack
-                and self.right <= other.right + slack and self.bottom <= other.bottom + slack)
+        return (
+            self.x >= other.x - slack
+            and self.y >= other.y - slack
+            and self.right <= other.right + slack
+            and self.bottom <= other.bottom + slack
+        )
 
     def overlaps(self, other: "Box") -> bool:
         return self.x < other.right and other.x < self.right and self.y < other.bottom and other.y < self.bottom
@@ -36,9 +40,11 @@ class Box:
 
 def safe_boxes(width: float, height: float) -> dict[str, Box]:
     """The action-safe (90 %) and title-safe (80 %) boxes of a picture, centred."""
+
     def keep(share: float) -> Box:
         w, h = width * share, height * share
         return Box((width - w) / 2, (height - h) / 2, w, h)
+
     return {"action": keep(0.9), "title": keep(0.8)}
 
 
@@ -85,8 +91,18 @@ def studio_background(width: int, height: int, seed: int = 13) -> Image.Image:
     for _ in range(90):  # LED wall panels and lights
         w, h = rnd.randint(40, 260), rnd.randint(30, 200)
         x, y = rnd.randint(-40, width), rnd.randint(-40, height)
-        color = rnd.choice([(255, 220, 120), (240, 240, 255), (30, 30, 40), (200, 40, 60), (40, 110, 220),
-                            (255, 255, 255), (10, 10, 10), (120, 200, 255)])
+        color = rnd.choice(
+            [
+                (255, 220, 120),
+                (240, 240, 255),
+                (30, 30, 40),
+                (200, 40, 60),
+                (40, 110, 220),
+                (255, 255, 255),
+                (10, 10, 10),
+                (120, 200, 255),
+            ]
+        )
         px.rectangle([x, y, x + w, y + h], fill=color)
     for _ in range(40):
         r = rnd.randint(10, 70)
@@ -98,8 +114,7 @@ def studio_background(width: int, height: int, seed: int = 13) -> Image.Image:
         head = width * 0.045 if width > height else width * 0.09
         cy = height * 0.42
         px.ellipse([cx - head, cy - head * 1.25, cx + head, cy + head * 1.25], fill=(226, 183, 150))
-        px.rounded_rectangle([cx - head * 2.4, cy + head * 1.3, cx + head * 2.4, cy + head * 6], 40,
-                             fill=(28, 32, 48))
+        px.rounded_rectangle([cx - head * 2.4, cy + head * 1.3, cx + head * 2.4, cy + head * 6], 40, fill=(28, 32, 48))
         px.rectangle([cx - head * 3.2, cy + head * 4.2, cx + head * 3.2, cy + head * 6.5], fill=(180, 120, 60))
     for x in range(0, width, 8):  # fine stripes: a busy texture
         if rnd.random() < 0.2:
@@ -145,7 +160,7 @@ def check_safe(measured: dict, width: float, height: float, min_text: float | No
             problems.append(f"a floating heart {h} outside action-safe")
     ws = measured["widgets"]
     for i, a in enumerate(ws):
-        for b in ws[i + 1:]:
+        for b in ws[i + 1 :]:
             if {a["id"], b["id"]} == {"moment", "question"}:
                 continue  # one holds the other's place (the question steps aside)
             if Box(a["x"], a["y"], a["w"], a["h"]).overlaps(Box(b["x"], b["y"], b["w"], b["h"])):
