@@ -102,19 +102,25 @@ def solve(challenge: dict) -> str:
     return altcha.Payload(ch, altcha.solve_challenge(ch)).to_base64()
 
 
+async def fresh(http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], **kw: Any) -> httpx.Response:
+    """A request without the client's cookie jar: each phone is a browser of its own
+    (the jar holds the last phone's device cookie, which would make this one look known)."""
+    return await http.send(httpx.Request(method, http.base_url.join(path), headers=headers, **kw))
+
+
 async def mint(http: httpx.AsyncClient, slug: str, ip: str, pool: ProcessPoolExecutor | None = None) -> str:
     """A device cookie, got as a page gets one (with the page on a venue, else by the work)."""
     headers = {"X-Forwarded-For": ip}
-    r = await http.get(f"/s/{slug}", headers=headers)
+    r = await fresh(http, "GET", f"/s/{slug}", headers)
     if r.status_code != 200:
         raise RuntimeError(f"page: HTTP {r.status_code}")
     if "lt_device" in r.cookies:
         return str(r.cookies["lt_device"])
-    challenge = (await http.get("/api/device/challenge", headers=headers)).json()
+    challenge = (await fresh(http, "GET", "/api/device/challenge", headers)).json()
     loop = asyncio.get_running_loop()
     payload = await loop.run_in_executor(pool, solve, challenge) if pool else solve(challenge)
     while True:
-        r = await http.post("/api/device", json={"payload": payload}, headers=headers)
+        r = await fresh(http, "POST", "/api/device", headers, json={"payload": payload})
         if r.status_code != 429:
             break
         await asyncio.sleep(r.json().get("retry_ms", 500) / 1000)
@@ -421,7 +427,7 @@ async def attack_pages(base: str, slug: str, gets: int) -> dict[int, int]:
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=50)) as http:
 
         async def one() -> None:
-            r = await http.get(f"/s/{slug}", headers={"X-Forwarded-For": "203.0.113.50"})
+            r = await fresh(http, "GET", f"/s/{slug}", {"X-Forwarded-For": "203.0.113.50"})
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
 
         for start in range(0, gets, 100):

@@ -34,7 +34,9 @@ ROUND_TYPES = ("round.start", "round.pause", "round.resume", "round.end")
 CONSOLE_TYPES = (
     "hello",
     *MODERATION_TYPES,
+    "question.edit",
     *ROUND_TYPES,
+    "show.end",
     "points.set",
     "device.ban",
     "device.unban",
@@ -223,11 +225,17 @@ def _question(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
     return Message(kind, msg_id, question=_str(data, "question", msg_id))
 
 
+def _edit(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    return Message(kind, msg_id, question=_str(data, "question", msg_id), text=_str(data, "text", msg_id))
+
+
 def _round_start(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
     sealed = data.get("sealed")
     if sealed is not None and not isinstance(sealed, bool):
         raise ProtocolError("invalid", "sealed must be true or false", msg_id)
-    topic, duration = _str(data, "topic", msg_id), _int(data, "duration_s", msg_id)
+    # an empty topic, a duration of 0: the plan's for this round
+    topic = _str(data, "topic", msg_id, required=False)
+    duration = _int(data, "duration_s", msg_id) if "duration_s" in data else 0
     return Message(kind, msg_id, topic=topic, duration_s=duration, sealed=sealed)
 
 
@@ -284,6 +292,7 @@ _FIELDS: dict[str, Callable[[str, dict[str, Any], str | None], Message]] = {
     "upvote": _question,
     "question.split": _question,
     "question.merge": _merge,
+    "question.edit": _edit,
     "desk.focus": _focus,
     **dict.fromkeys(MODERATION_TYPES, _question),
     "round.start": _round_start,

@@ -120,8 +120,9 @@ async def test_overlay_is_transparent_where_no_widget_is(browser, server, shots_
     response = await page.goto(f"{server.url}/overlay/{slug}")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     await page.locator("#likes").wait_for()
-    # the snapshot is rendered (every widget at once) and the widgets have faded in
-    await expect(page.locator("#likes")).to_have_class(re.compile(r"\blive\b"), timeout=10_000)
+    # the snapshot is rendered (every widget at once) and the widgets have faded in (before the
+    # show only the score bar's names: no zero counters)
+    await expect(page.locator("#pk")).to_have_class(re.compile(r"\blive\b"), timeout=10_000)
     await animations_done(page)
     png = await page.screenshot(omit_background=True)
     (shots_dir / "overlay-idle.png").write_bytes(png)

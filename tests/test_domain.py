@@ -206,3 +206,15 @@ def test_rehearsal_reset_takes_the_featured_question_off_air():
         st.apply(ev)
     assert [x.id for x in st.questions.values() if x.status == "featured"] == ["q2"]
     assert st.rehearsal == 5 and st.round.index == 0 and st.points == {"a": 0, "b": 0}
+
+
+def test_normalise_keeps_emoji_whole_and_drops_hidden_joiners():
+    # emoji sequences keep their joiners and presentation selectors (issue 13)
+    for whole in ("🧑\u200d💻", "❤\ufe0f", "❤\ufe0f\u200d🔥", "👨🏽\u200d⚕\ufe0f", "1\ufe0f\u20e3", "🏳\ufe0f\u200d🌈"):
+        assert normalise(f"加油{whole}!") == f"加油{whole}!", whole
+    # between letters they only hide text: gone, so "书记" is "书记" to every filter
+    assert normalise("书\u200d记") == "书记"
+    assert normalise("a\u200db\ufe0fc") == "abc"
+    assert normalise("👍\u200d书") == "👍书"  # a joiner needs an emoji on both sides
+    assert normalise("\u200d🧑 x\ufe0f") == "🧑 x"
+    assert single_line("🧑\u200d💻  好") == "🧑\u200d💻 好"

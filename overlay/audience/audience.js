@@ -3,13 +3,16 @@
 
 import { connect } from "../common/ws.js";
 import { LIMITS, OFFLINE } from "../common/protocol.js";
-import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
+import { createStore, remainingMs, roundIsOpen, showWinner, sideColor } from "../common/store.js";
 import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 import { ensureDevice } from "./device.js";
+import { fitText } from "../common/fit.js";
 
 const SIDES = ["a", "b"];
 const NAME_KEY = "leitai.name";
+const TAPS_KEY = `leitai.taps.${document.body.dataset.slug}`; // this phone's taps on this show
+const COMBO_GAP_MS = 800; // taps closer than this make a combo
 const RETRY_LIMIT = 3;
 
 const slug = document.body.dataset.slug;
@@ -50,7 +53,7 @@ function onFrame(frame) {
   store.apply(frame);
 }
 
-function onStatus({ state, code }) {
+function onStatus({ state, code, restarting }) {
   const bar = $("#conn");
   const action = $(".conn-action", bar);
   show(action, false);
@@ -75,7 +78,9 @@ function onStatus({ state, code }) {
       show(action, true);
     }
   } else {
-    setText($(".conn-text", bar), t("status.reconnecting"));
+    // a 1012 close is the server restarting: not this phone's network
+    setText($(".conn-text", bar), t(restarting ? "status.restarting" : "status.reconnecting"));
+    bar.dataset.restarting = String(Boolean(restarting));
   }
   show(bar, true);
 }
@@ -167,11 +172,52 @@ function burst(button, x, y) {
   button.animate([{ transform: "scale(0.96)" }, { transform: "scale(1)" }], { duration: 160, easing: "ease-out" });
 }
 
+// --- this phone's own taps: a running total and a combo while the taps keep coming
+
+const myTaps = { total: 0, combo: 0, last: 0, timer: 0 };
+try {
+  myTaps.total = Number(localStorage.getItem(TAPS_KEY)) || 0;
+} catch {
+  /* storage may be off in some webviews */
+}
+
+function countTap() {
+  const now = performance.now();
+  myTaps.total += 1;
+  myTaps.combo = now - myTaps.last < COMBO_GAP_MS ? myTaps.combo + 1 : 1;
+  myTaps.last = now;
+  try {
+    localStorage.setItem(TAPS_KEY, String(myTaps.total));
+  } catch {
+    /* ignore */
+  }
+  clearTimeout(myTaps.timer);
+  myTaps.timer = setTimeout(() => {
+    myTaps.combo = 0;
+    renderMyTaps();
+  }, COMBO_GAP_MS * 1.5);
+  renderMyTaps(true);
+}
+
+function renderMyTaps(popped = false) {
+  const box = $("#my-taps");
+  show(box, myTaps.total > 0);
+  setText($(".my-total", box), t("pk.my_taps", { n: fmtInt(myTaps.total) }));
+  const combo = $(".combo", box);
+  const on = myTaps.combo >= 3;
+  combo.classList.toggle("on", on);
+  setText(combo, on ? t("pk.combo", { n: myTaps.combo }) : "");
+  if (popped && on && !document.hidden) {
+    combo.animate([{ transform: "scale(1.25)" }, { transform: "scale(1)" }], { duration: 180, easing: "ease-out" });
+  }
+}
+
 function tap(button, ev) {
   const side = button.dataset.side;
   if (store.state.show.status === "ended") return; // the show is over: taps no longer count
   if (conn) conn.send({ type: "like", side, count: 1 });
   shownLikes[side] += 1;
+  countTap();
   renderLikes(store.state);
   const rect = button.getBoundingClientRect();
   const x = ev && ev.clientX ? ev.clientX - rect.left : rect.width / 2;
@@ -359,7 +405,7 @@ function updateQuestion(li, q) {
   setText($(".q-mine", li), isMine(q) ? t("q.mine") : "");
   const button = $("button.upvote", li);
   const done = isUpvoted(q.id);
-  button.disabled = done || q.status === "pending" || busy.upvote.has(q.id);
+  button.disabled = done || q.status === "pending" || busy.upvote.has(q.id) || store.state.show.status === "ended";
   button.classList.toggle("done", done);
   button.classList.toggle("busy", busy.upvote.has(q.id));
   button.setAttribute("aria-pressed", String(done));
@@ -417,12 +463,15 @@ function renderLikes(state) {
 }
 
 function renderSides(state) {
+  const ended = state.show.status === "ended";
   for (const side of SIDES) {
     const info = state.show.sides[side] || {};
     const button = $(`button.heart[data-side=${side}]`);
+    button.disabled = ended;
     setText($(".side-name", button), info.name || "");
     setText($(".guest", button), info.guest || info.name || "");
     setText($(".org", button), info.org || "");
+    fitText($(".guest", button), { max: 24, min: 17, lines: 2 }); // a long name shrinks, then wraps
     button.setAttribute("aria-label", `${info.name || ""} ${info.guest || ""}`.trim() || side);
     document.body.style.setProperty(`--${side}`, sideColor(state, side));
   }
@@ -446,6 +495,36 @@ function renderVote(state) {
     const label = waitMs > 0 && chosen !== side ? t("vote.wait", { s: Math.ceil(waitMs / 1000) }) : "";
     setText($(".label", button), label || t(chosen === side ? "vote.chosen" : "vote.for", { name }));
   }
+}
+
+// The show is over: thanks, the final result (this element is the page's own; the
+// season's "what is next" goes beside it in #ended-next), and nothing left to tap.
+function renderEnded(state) {
+  const ended = state.show.status === "ended";
+  document.body.classList.toggle("ended", ended);
+  show($("#ended"), ended);
+  show($(".ask-card"), !ended);
+  show($("#round"), !ended); // the last round is history: the result says how it went
+  if (!ended) return;
+  const box = $("#final");
+  const { tally, sides } = state.show;
+  const win = showWinner(state);
+  const info = (win && sides[win]) || {};
+  box.dataset.winner = win || "";
+  setText($(".final-title", box), t("show.final"));
+  setText($(".final-side", box), win ? info.name || "" : "");
+  setText($(".final-name", box), win ? info.guest || info.name || win : t("show.draw"));
+  setText($(".final-verdict", box), win ? t("show.winner") : "");
+  const rows = [];
+  if ((state.show.rounds || []).length) rows.push([t("pk.rounds"), tally.rounds_won]);
+  if ((tally.points.a || 0) + (tally.points.b || 0) > 0) rows.push([t("pk.points"), tally.points]);
+  rows.push([t("pk.likes"), tally.likes]);
+  $(".final-rows", box).replaceChildren(
+    ...rows.map(([label, v]) =>
+      el("div", { class: "final-row" }, el("dt", { text: label }),
+        el("dd", {}, el("span", { class: "a", text: fmtInt(v.a || 0) }), " : ", el("span", { class: "b", text: fmtInt(v.b || 0) }))),
+    ),
+  );
 }
 
 function renderBanned(state) {
@@ -472,7 +551,9 @@ store.subscribe((state, frame) => {
   renderVote(state);
   renderQuestions(state);
   renderBanned(state);
+  renderEnded(state);
 });
+renderMyTaps();
 
 setInterval(() => {
   if (!store.state.ready) return;

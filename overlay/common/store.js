@@ -142,16 +142,27 @@ export function remainingMs(state, now = performance.now()) {
 
 export const roundIsOpen = (round) => round.status === "running" || round.status === "paused";
 
-// Which counter the score bar shows: this round's votes once there are any, else likes.
-export function pkMetric(state) {
-  const { round, tally } = state.show;
-  const votes = (tally.votes.a || 0) + (tally.votes.b || 0);
-  if (roundIsOpen(round) && votes > 0) return { kind: "votes", a: tally.votes.a || 0, b: tally.votes.b || 0 };
-  return { kind: "likes", a: tally.likes.a || 0, b: tally.likes.b || 0 };
-}
-
 export function shareOfA({ a, b }) {
   return a + b > 0 ? a / (a + b) : 0.5;
+}
+
+// Nothing to count yet: no round has started and nobody has tapped (pages show
+// "starting soon", never a row of zeros).
+export function beforeShow(state) {
+  const { round, tally, status } = state.show;
+  const likes = (tally.likes.a || 0) + (tally.likes.b || 0);
+  return status !== "ended" && round.index === 0 && likes === 0;
+}
+
+// Who won the show: more rounds won, then more judges' points; else a draw (null).
+export function showWinner(state) {
+  const { rounds_won: won = {}, points = {} } = state.show.tally;
+  for (const figures of [won, points]) {
+    const a = figures.a || 0;
+    const b = figures.b || 0;
+    if (a !== b) return a > b ? "a" : "b";
+  }
+  return null;
 }
 
 export function sideColor(state, side) {

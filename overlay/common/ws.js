@@ -1,10 +1,13 @@
 // One WebSocket to the show, with reconnect, seq-gap resync, acks and like batching.
 // docs/protocol.md is the contract; this module only moves frames.
 
-import { DISCRETE_TYPES, FATAL_CLOSE_CODES, LIMITS, OFFLINE, SIDES } from "./protocol.js";
+import { CLOSE, DISCRETE_TYPES, FATAL_CLOSE_CODES, LIMITS, OFFLINE, SIDES } from "./protocol.js";
 
-const BACKOFF_BASE_MS = 500;
+const BACKOFF_BASE_MS = 500; // phones: full jitter, doubling to 15 s (thousands come back at once)
 const BACKOFF_MAX_MS = 15000;
+const SCREEN_STEP_MS = 250; // overlays and consoles: a few screens, back within a second
+const SCREEN_MAX_MS = 1000;
+const SCREENS = new Set(["overlay", "console"]);
 const ACK_TIMEOUT_MS = 15000;
 const RESYNC_CLOSE_CODE = 4000; // ours: "I saw a gap in seq"
 const LIKE_RETAIN_MAX = 1000; // per side, while offline
@@ -31,8 +34,11 @@ export function socketUrl(role, slug, query = "") {
   return `${scheme}://${location.host}/ws/${role}/${encodeURIComponent(slug)}${query ? `?${query}` : ""}`;
 }
 
-// Full jitter: a random delay in [0, min(max, base * 2^attempt)).
-export function backoffDelay(attempt) {
+// Phones: full jitter, a random delay in [0, min(max, base * 2^attempt)), so that a
+// crowd's reconnects spread out. Screens (the studio's overlays, the host's consoles) are
+// few and must be back on air at once: 250 ms steps, never more than 1 s.
+export function backoffDelay(attempt, role = "audience") {
+  if (SCREENS.has(role)) return Math.min(SCREEN_MAX_MS, SCREEN_STEP_MS * (attempt + 1)); // guard: screens back at once
   const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
   return Math.random() * cap;
 }
@@ -42,8 +48,10 @@ export function backoffDelay(attempt) {
  *
  * onFrame(frame): every state frame (snapshot first), `reload`, and `error`s
  *   that answer no pending message (e.g. a rate-limited like).
- * onStatus({state, code, delayMs, attempt}): state is "connecting", "open"
- *   (snapshot received), "reconnecting" or "stopped" (after 4401/4403/4404).
+ * onStatus({state, code, delayMs, attempt, restarting}): state is "connecting",
+ *   "open" (snapshot received), "reconnecting" or "stopped" (after 4401/4403/4404);
+ *   `restarting` is true from a 1012 close (the server is restarting, not the
+ *   viewer's network failing) until the next snapshot.
  * send(msg): returns a Promise resolved with the `ack` frame, or rejected with
  *   a ProtocolError (the `error` frame's code, or OFFLINE). An `id` is added
  *   unless msg has one: to retry a message safely, give every try the same id
@@ -64,10 +72,11 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
   let retryTimer = null;
   let lastResyncAt = 0;
   let stopped = false;
+  let restarting = false; // closed with 1012: the server restarts; until the next snapshot
   let counter = 0;
   const newId = () => `m${++counter}-${PAGE_ID}`;
 
-  const status = (state, extra = {}) => onStatus({ state, ...extra });
+  const status = (state, extra = {}) => onStatus({ state, restarting, ...extra });
   const isOpen = () => ws !== null && ws.readyState === WebSocket.OPEN && lastSeq !== null;
 
   function open() {
@@ -89,7 +98,8 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     sock.onclose = (ev) => onClose(sock, ev);
   }
 
-  function scheduleReconnect(code, delayMs = backoffDelay(attempt)) {
+  function scheduleReconnect(code, delayMs = backoffDelay(attempt, role)) {
+    if (code === CLOSE.RESTART) restarting = true;
     attempt += 1;
     status("reconnecting", { code, delayMs, attempt });
     retryTimer = setTimeout(open, delayMs);
@@ -122,7 +132,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     const quick = now - lastResyncAt > 5000;
     lastResyncAt = now;
     if (quick) attempt = 0;
-    scheduleReconnect(RESYNC_CLOSE_CODE, quick ? Math.random() * 250 : backoffDelay(attempt));
+    scheduleReconnect(RESYNC_CLOSE_CODE, quick ? Math.random() * 250 : backoffDelay(attempt, role));
   }
 
   function onClose(sock, ev) {
@@ -166,6 +176,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     if (type === "snapshot") {
       lastSeq = Number(frame.seq);
       attempt = 0;
+      restarting = false;
       status("open");
       onFrame(frame);
       SIDES.forEach(scheduleLikes);

@@ -6,6 +6,7 @@ import { LIMITS, OFFLINE } from "../common/protocol.js";
 import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
 import { $, $$, createToast, el, fmtClock, fmtTime, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, lang, t } from "../common/i18n.js";
+import { createEditor } from "./edit.js";
 
 const SIDES = ["a", "b"];
 const GROUP_ORDER = ["pending", "featured", "approved", "answered", "rejected"];
@@ -25,6 +26,7 @@ let busyRound = null; // round action in flight
 const busyPoints = new Set();
 const pointsDirty = new Set();
 let filter = "all";
+let online = false; // the socket is open and its snapshot arrived: actions can go out
 
 // --- connection
 
@@ -38,11 +40,13 @@ function onFrame(frame) {
   store.apply(frame);
 }
 
-function onStatus({ state, code }) {
+function onStatus({ state, code, restarting }) {
   const node = $("#conn-status");
   node.dataset.state = state;
   document.body.classList.toggle("stopped", state === "stopped");
-  setText(node, t(`status.${state}`));
+  setText(node, t(state === "reconnecting" && restarting ? "status.restarting" : `status.${state}`));
+  online = state === "open";
+  renderOnline();
   if (state === "stopped") {
     const key = code === 4401 ? "status.4401.console" : code === 4404 ? "status.4404" : code === 4403 ? "status.4403" : "status.stopped";
     const box = $("#expired");
@@ -98,7 +102,22 @@ $(".bar [data-action='overlay.reload']").addEventListener("click", async (ev) =>
 
 function setBusy(button, on) {
   button.classList.toggle("busy", on);
-  button.disabled = on;
+  button.disabled = on || !online;
+}
+
+// While the console is not connected nothing it shows is live and nothing it sends
+// would arrive: every action is disabled (the .desk fieldsets) and the live figures are
+// marked stale ("数据未更新"); "screens on air" does not stay green on an old count.
+function renderOnline() {
+  document.body.classList.toggle("offline", !online);
+  for (const desk of $$(".desk")) desk.disabled = !online; // guard: offline console
+  const reload = $(".bar [data-action='overlay.reload']");
+  if (!reload.classList.contains("busy")) reload.disabled = !online;
+  if (!online) {
+    const screens = $("#overlay-status");
+    screens.dataset.state = "unknown";
+    setText($(".n", screens), "–");
+  }
 }
 
 function renderHeader(state) {
@@ -113,6 +132,8 @@ function renderHeader(state) {
 // --- question queue
 
 const queue = $("#queue");
+const editor = createEditor(queue, { send: (msg) => conn.send(msg), toast, errorText });
+queue.addEventListener("lt-rerender", () => renderQueue(store.state));
 
 function sortQueue(questions) {
   return [...questions].sort((x, y) => {
@@ -138,8 +159,10 @@ function queueItem(id) {
         el("span", { class: "qi-up" }, icon("i-thumb", "ico"), el("span", { class: "n" })),
         el("span", { class: "qi-device" }),
         el("button", { class: "btn tiny act-ban", type: "button", data: { action: "ban" }, hidden: true }),
+        el("button", { class: "btn tiny act-edit", type: "button", data: { action: "edit" }, hidden: true }),
       ),
       el("p", { class: "qi-text" }),
+      el("p", { class: "qi-original", hidden: true }),
     ),
     el("div", { class: "qi-actions" }),
   );
@@ -188,6 +211,7 @@ function updateQueueItem(li, q, state) {
   setText($(".qi-up .n", li), fmtInt(q.upvotes || 0));
   setText($(".qi-device", li), q.device ? t("host.device", { id: q.device }) : "");
   setText($(".qi-text", li), q.text || "");
+  editor.render(li, q);
   renderActions(li, q, state);
   show(li, isShown(q));
 }
@@ -219,7 +243,7 @@ function armBan(id) {
 
 queue.addEventListener("click", async (ev) => {
   const button = ev.target.closest("button[data-action]");
-  if (!button || button.disabled) return;
+  if (!button || button.disabled || button.dataset.action.startsWith("edit")) return; // edit.js
   const id = button.closest("li").dataset.id;
   const action = button.dataset.action;
   const q = store.state.show.questions.find((x) => x.id === id);
@@ -264,19 +288,31 @@ function nextPlan(state) {
   return plan[state.show.round.index] || null;
 }
 
+// The next round's topic follows the plan on every console: a topic this page filled in
+// from the plan (and the host has not typed over) moves on with the rounds, whichever
+// console started them; one the host typed stays.
+let planTopic = null; // the topic this page last filled in from the plan
+
 function fillFromPlan(state, { onlyIfEmpty }) {
   const item = nextPlan(state);
-  if (!item) return false;
-  if (onlyIfEmpty && (topicInput.value.trim() || document.activeElement === topicInput)) return false;
+  const typed = topicInput.value.trim() !== "" && topicInput.value !== planTopic; // guard: plan follows
+  if (onlyIfEmpty && (typed || document.activeElement === topicInput)) return false;
+  if (!item) {
+    if (topicInput.value === planTopic) topicInput.value = ""; // past the plan: no stale topic
+    planTopic = null;
+    return false;
+  }
   topicInput.value = item.topic || "";
+  planTopic = topicInput.value;
   if (item.duration_s) durationInput.value = String(item.duration_s);
   return true;
 }
 
 function renderRoundButtons(state) {
   const status = state.show.round.status;
+  const ended = state.show.status === "ended";
   const allowed = {
-    "round.start": !roundIsOpen(state.show.round),
+    "round.start": !roundIsOpen(state.show.round) && !ended,
     "round.pause": status === "running",
     "round.resume": status === "paused",
     "round.end": roundIsOpen(state.show.round),
@@ -286,6 +322,23 @@ function renderRoundButtons(state) {
     button.disabled = busyRound !== null || !allowed[action];
     button.classList.toggle("busy", busyRound === action);
   }
+  const end = $("[data-action='show.end']", roundPanel);
+  end.disabled = busyRound !== null || ended;
+  end.classList.toggle("busy", busyRound === "show.end");
+  end.classList.toggle("confirm", endArmed !== 0);
+  if (!end.dataset.label) end.dataset.label = end.textContent.trim();
+  setText(end, endArmed ? t("host.end_confirm") : end.dataset.label);
+}
+
+// Ending the show takes two clicks: the first arms the button for a few seconds.
+let endArmed = 0;
+
+function armEnd() {
+  endArmed = setTimeout(() => {
+    endArmed = 0;
+    renderRoundButtons(store.state);
+  }, 4000);
+  renderRoundButtons(store.state);
 }
 
 function renderRoundClock(state) {
@@ -329,7 +382,10 @@ function roundMessage(action) {
     durationInput.focus();
     return null;
   }
-  return { type: "round.start", topic, duration_s: duration };
+  // The plan's topic as this page shows it: sent empty, so the server takes its own plan's
+  // topic for the round it starts (never a topic this page filled in a round ago).
+  const fromPlan = planTopic !== null && topicInput.value === planTopic;
+  return { type: "round.start", topic: fromPlan ? "" : topic, duration_s: duration };
 }
 
 roundPanel.addEventListener("click", async (ev) => {
@@ -341,14 +397,21 @@ roundPanel.addEventListener("click", async (ev) => {
     return;
   }
   if (busyRound) return;
+  if (action === "show.end" && !endArmed) {
+    armEnd();
+    return;
+  }
+  clearTimeout(endArmed);
+  endArmed = 0;
   const msg = roundMessage(action);
   if (!msg) return;
   busyRound = action;
   renderRoundButtons(store.state);
-  const ok = await act(msg);
+  const ok = await act(msg, action === "show.end" ? t("host.show_ended") : "");
   busyRound = null;
   if (ok && action === "round.start") {
     topicInput.value = "";
+    planTopic = null;
     toast(t("host.round_started", { n: store.state.show.round.index }), { kind: "ok" });
   }
   renderRound(store.state);

@@ -1,30 +1,24 @@
 // OBS overlay: renders the show's state; sends nothing; never shows an error on air.
+// The canvas and its safe areas: layout.js. Results: moments.js. Fitting text: fit.js.
 
 import { connect } from "../common/ws.js";
 import { DEFAULT_COLORS } from "../common/protocol.js";
-import { createStore, pkMetric, remainingMs, shareOfA, sideColor } from "../common/store.js";
+import { beforeShow, createStore, remainingMs, roundIsOpen, shareOfA, sideColor } from "../common/store.js";
 import { $, fmtClock, heart, setAttr, setText } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
+import { fitText } from "../common/fit.js";
+import { createLayout } from "./layout.js";
+import { createMoments, finalResult, roundResult } from "./moments.js";
 
-const STAGE_W = 1920;
-const STAGE_H = 1080;
 const SIDES = ["a", "b"];
 
 const body = document.body;
 const config = {
   slug: body.dataset.slug,
   debug: body.dataset.debug === "true",
-  scale: Number.parseFloat(body.dataset.scale) > 0 ? Number.parseFloat(body.dataset.scale) : 1,
 };
 const stage = $("#stage");
-
-// --- the 1920×1080 stage, fitted to the browser source; data-scale sizes the widgets
-
-function fitStage() {
-  const fit = Math.min(window.innerWidth / STAGE_W, window.innerHeight / STAGE_H) || 1;
-  stage.style.transform = `scale(${fit})`;
-  stage.style.setProperty("--ui-scale", String(config.scale));
-}
+const layout = createLayout(stage, { layout: body.dataset.layout, scale: body.dataset.scale });
 
 // --- numbers that count up instead of jumping
 
@@ -42,7 +36,7 @@ function counter(node) {
     raf = k < 1 ? requestAnimationFrame(step) : 0;
   };
   return (value, instant = false) => {
-    if (value === target && !raf) return;
+    if (value === target && !raf && node.textContent !== "") return;
     target = value;
     if (instant || document.hidden) {
       cancelAnimationFrame(raf);
@@ -57,45 +51,91 @@ function counter(node) {
   };
 }
 
+// Show a widget that was `hidden`: unhide, then fade in on the next frame.
+function reveal(root, on) {
+  if (!on) {
+    root.hidden = true;
+    root.classList.remove("live");
+    return;
+  }
+  if (root.hidden) {
+    root.hidden = false;
+    requestAnimationFrame(() => root.classList.add("live"));
+  } else {
+    root.classList.add("live");
+  }
+}
+
 // --- widgets: each renders from the state; `tick` runs 4×/s for the clock
 
+// The score bar: ONE figure, the whole show's likes per side, and it says so.
 function pkWidget(root) {
+  const bar = $(".pk-bar", root);
   const fillA = $(".fill-a", root);
-  const split = $(".split", root);
-  const metricLabel = $(".metric", root);
+  const mark = $(".split-mark", root);
   const nums = Object.fromEntries(SIDES.map((s) => [s, $(`.num[data-side=${s}]`, root)]));
   const counters = Object.fromEntries(SIDES.map((s) => [s, counter(nums[s])]));
-  let lastKind = null;
+  setText($(".bar-soon", root), t("pk.soon"));
+  setText($(".metric-text", root), t("pk.likes_show"));
+
+  function renderSide(state, s) {
+    const side = $(`.pk-side[data-side=${s}]`, root);
+    const info = state.show.sides[s] || {};
+    const { points = {}, rounds_won: won = {} } = state.show.tally;
+    setText($(".side-name", side), info.name || "");
+    setText($(".guest", side), info.guest || info.name || "");
+    setText($(".org", side), info.org || "");
+    setText($(".points", side), fmtInt(points[s] || 0));
+    setText($(".won", side), (won[s] || 0) > 0 ? t("pk.rounds_won", { n: won[s] }) : "");
+    fitText($(".guest", side), { max: 44, min: 28, lines: 2 });
+    fitText($(".org", side), { max: 26, min: 24, lines: 2 });
+  }
 
   return {
     render(state) {
-      const { sides, tally } = state.show;
-      for (const s of SIDES) {
-        const side = $(`.pk-side[data-side=${s}]`, root);
-        const info = sides[s] || {};
-        setText($(".side-name", side), info.name || "");
-        setText($(".guest", side), info.guest || info.name || "");
-        setText($(".org", side), info.org || "");
-        setText($(".points", side), fmtInt((tally.points && tally.points[s]) || 0));
-        const won = (tally.rounds_won && tally.rounds_won[s]) || 0;
-        setText($(".won", side), won > 0 ? t("pk.rounds_won", { n: won }) : "");
-      }
-      const metric = pkMetric(state);
-      const share = shareOfA(metric);
+      setAttr(root, "data-state", beforeShow(state) ? "soon" : "live");
+      for (const s of SIDES) renderSide(state, s);
+      const likes = { a: state.show.tally.likes.a || 0, b: state.show.tally.likes.b || 0 };
+      const share = shareOfA(likes);
       // Keep a sliver of each colour on screen so the bar always reads as a contest.
       const shown = Math.min(0.96, Math.max(0.04, share));
       fillA.style.transform = `scaleX(${shown})`;
-      split.style.transform = `translateX(${(root.offsetWidth || 1180) * shown}px)`;
+      mark.style.transform = `translateX(${(bar.offsetWidth || 1020) * shown}px)`;
       setAttr(root, "data-share", share.toFixed(4));
-      setAttr(root, "data-metric", metric.kind);
-      setText(metricLabel, t(metric.kind === "votes" ? "pk.votes" : "pk.likes"));
-      const instant = metric.kind !== lastKind;
-      lastKind = metric.kind;
+      setAttr(root, "data-metric", "likes");
       for (const s of SIDES) {
-        setAttr(nums[s], "data-value", metric[s]);
-        counters[s](metric[s], instant);
+        setAttr(nums[s], "data-value", likes[s]);
+        counters[s](likes[s]);
       }
       root.classList.add("live");
+    },
+  };
+}
+
+// The round's vote split, apart from the score bar, while a round is open. (A sealed
+// round, later, shows only how many have voted: data-state="sealed".)
+function splitWidget(root) {
+  const label = $(".split-label", root);
+  const fill = $(".split-fill", root);
+  const nums = Object.fromEntries(SIDES.map((s) => [s, $(`.split-num[data-side=${s}]`, root)]));
+  setText($(".split-wait", root), t("pk.vote_now"));
+  return {
+    render(state) {
+      const { round, tally, status } = state.show;
+      const open = roundIsOpen(round) && status !== "ended";
+      reveal(root, open);
+      if (!open) {
+        setAttr(root, "data-state", "idle");
+        return;
+      }
+      const votes = { a: tally.votes.a || 0, b: tally.votes.b || 0 };
+      setText(label, t("pk.round_votes", { n: round.index }));
+      setAttr(root, "data-state", votes.a + votes.b > 0 ? "live" : "waiting");
+      for (const s of SIDES) {
+        setAttr(nums[s], "data-value", votes[s]);
+        setText(nums[s], fmtInt(votes[s]));
+      }
+      fill.style.transform = `scaleX(${shareOfA(votes).toFixed(4)})`;
     },
   };
 }
@@ -111,7 +151,7 @@ function timerWidget(root) {
     const state = store;
     const r = state.show.round;
     const ms = remainingMs(state);
-    let status = r.status;
+    let status = state.show.status === "ended" || r.index === 0 ? "idle" : r.status;
     if (status === "running" && ms <= 0) status = "timeup";
     setAttr(root, "data-status", status);
     root.classList.toggle("warn", status === "running" && ms <= 30000);
@@ -124,10 +164,11 @@ function timerWidget(root) {
     render(state) {
       store = state;
       const r = state.show.round;
-      const started = r.index > 0 && r.status !== "idle";
+      const started = r.index > 0 && r.status !== "idle" && state.show.status !== "ended";
       setText(roundNo, started ? t("round.n", { n: r.index }) : "");
       setText(topic, started ? r.topic || "" : "");
       paint();
+      fitText(topic, { max: 32, min: 24, lines: 2 });
       root.classList.toggle("live", started);
     },
     tick() {
@@ -145,7 +186,7 @@ function viewersWidget(root) {
       setAttr(root, "data-count", n);
       count(n);
       setText(live, state.show.status === "live" ? t("show.live") : "");
-      root.classList.add("live");
+      root.classList.toggle("live", n > 0); // no "0 watching"
     },
   };
 }
@@ -157,18 +198,17 @@ function questionWidget(root) {
   let swapTimer = 0;
 
   function fill(q) {
-    const len = [...q.text].length;
-    text.className = `q-text${len > 150 ? " len-xl" : len > 90 ? " len-l" : len > 44 ? " len-m" : ""}`;
     setText(text, q.text);
     setText(name, (q.name || "").trim() || t("q.anonymous"));
     setAttr(root, "data-id", q.id);
+    fitText(text, { max: 40, min: 24, lines: 3 }); // the whole question, never cut
   }
 
   return {
     render(state) {
       const { featured, questions } = state.show;
       const q = featured ? questions.find((x) => x.id === featured && typeof x.text === "string") : null;
-      root.classList.add("live");
+      root.classList.toggle("live", Boolean(q)); // on screen only with a question on air
       if (!q) {
         clearTimeout(swapTimer);
         currentId = null;
@@ -177,7 +217,7 @@ function questionWidget(root) {
         return;
       }
       if (q.id === currentId) {
-        fill(q); // edits or upvotes: update in place
+        fill(q); // the host's edit, or upvotes: update in place
         return;
       }
       const wasOn = root.classList.contains("on");
@@ -198,7 +238,8 @@ function questionWidget(root) {
   };
 }
 
-// Floating hearts: spawn rate follows the like rate of the last second, capped.
+// Floating hearts: spawn rate follows the like rate of the last second, capped; they
+// rise no higher than the action-safe area allows.
 function likesWidget(root) {
   const MAX_PER_S = 12;
   const MAX_ALIVE = 40;
@@ -225,14 +266,15 @@ function likesWidget(root) {
   }
 
   function spawn(side) {
-    if (alive >= MAX_ALIVE) return;
+    const room = layout.roomAbove(layer);
+    if (alive >= MAX_ALIVE || room < 80) return;
     const item = take();
     item.busy = true;
     alive += 1;
     item.node.style.color = colors[side];
-    const drift = (Math.random() - 0.5) * 160;
-    const sway = (Math.random() - 0.5) * 70;
-    const rise = 420 + Math.random() * 220;
+    const drift = (Math.random() - 0.5) * 120;
+    const sway = (Math.random() - 0.5) * 60;
+    const rise = Math.min(room, 380 + Math.random() * 240);
     const size = 0.65 + Math.random() * 0.6;
     const tilt = (Math.random() - 0.5) * 40;
     const anim = item.node.animate(
@@ -284,14 +326,14 @@ function likesWidget(root) {
         if (da > 0 || db > 0) pulse();
       }
       last = { a, b };
-      root.classList.add("live");
+      root.classList.toggle("live", a + b > 0); // no "0 likes"
     },
     // Called ~12×/s: spend the per-second budget on hearts.
     spawnTick() {
       const now = performance.now();
       const dt = Math.min(0.5, (now - lastSpawnTick) / 1000);
       lastSpawnTick = now;
-      if (document.hidden) return;
+      if (document.hidden || !root.classList.contains("live")) return;
       const rate = ratePerSide(now);
       const sum = rate.a + rate.b;
       if (sum === 0) {
@@ -322,9 +364,43 @@ function qrWidget(root) {
   };
 }
 
+// Round results and the final result, in the lower third's place (moments.js).
+function momentsWidget(root) {
+  const question = $("#question");
+  const moments = createMoments(root, {
+    onChange(playing) {
+      if (question) question.classList.toggle("held", Boolean(playing));
+    },
+  });
+  let round = null; // {index, status} as last rendered
+  return {
+    render(state, frame) {
+      const { show } = state;
+      const r = show.round;
+      const justEnded = frame.type === "round" && round && round.index === r.index && round.status !== "finished";
+      if (justEnded && r.status === "finished") {
+        const result = (show.rounds || []).find((x) => x.index === r.index);
+        if (result) moments.play(roundResult(state, result));
+      }
+      round = { index: r.index, status: r.status };
+      if (show.status === "ended") moments.play(finalResult(state));
+      else moments.clear("final");
+    },
+  };
+}
+
 // --- wiring
 
-const factories = { pk: pkWidget, timer: timerWidget, viewers: viewersWidget, question: questionWidget, likes: likesWidget, qr: qrWidget };
+const factories = {
+  pk: pkWidget,
+  split: splitWidget,
+  timer: timerWidget,
+  viewers: viewersWidget,
+  question: questionWidget,
+  likes: likesWidget,
+  qr: qrWidget,
+  moment: momentsWidget,
+};
 const widgets = Object.entries(factories)
   .map(([id, make]) => {
     const node = document.getElementById(id);
@@ -365,8 +441,6 @@ connect({
   },
 });
 
-fitStage();
-window.addEventListener("resize", fitStage);
 setInterval(() => {
   for (const w of widgets) if (w.tick) w.tick();
 }, 250);

@@ -33,6 +33,12 @@ class Question:
     cluster: str = ""  # the question that leads its cluster ("" : itself)
     aired: bool = False  # it has been on air
     by: str = ""  # the moderator who last acted on it (consoles only)
+    air: str = ""  # the host's on-air wording ("" = as asked); `text` stays as asked, for the record
+
+    @property
+    def shown(self) -> str:
+        """The text every screen shows: the host's wording if there is one."""
+        return self.air or self.text
 
     @property
     def public(self) -> bool:
@@ -48,7 +54,7 @@ class Question:
     def public_view(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "text": self.text,
+            "text": self.shown,
             "name": self.name,
             "status": self.status,
             "upvotes": self.upvotes,
@@ -67,11 +73,24 @@ class Question:
             view["flagged"] = True
         if self.by:
             view["by"] = self.by
+        if self.air:
+            view["original"] = self.text
         return view
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> "Question":
         return cls(**data)
+
+
+def edit(question: Question | None, qid: str, text: str, by: str = "") -> Question:
+    """The host's on-air wording of a question (shortened or corrected). The words as
+    asked stay in `text`; an empty `text`, or the words as asked, restore them."""
+    if question is None:
+        raise DomainError("not_found", f"no question {qid}")
+    if question.status == REJECTED:
+        raise DomainError("conflict", "a rejected question is not shown anywhere; approve it first")
+    air = "" if text == question.text else text
+    return replace(question, air=air, by=by or question.by)  # guard: original kept
 
 
 def moderate(

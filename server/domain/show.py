@@ -33,6 +33,7 @@ from .rounds import Round
 SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 SHOW_STATUSES = ("draft", "live", "ended")
+SHOW_LANGS = ("zh-CN", "en")  # the show's language: its overlay's (server/i18n has these catalogs)
 META_FIELDS = (
     "title",
     "status",
@@ -48,6 +49,7 @@ META_FIELDS = (
     "seal_final",
     "stance_phases",
     "floor",
+    "lang",
 )
 CONSOLE_ONLY = ("banned", "venues", "overlay_key")  # fields phones and overlays never see
 MAX_POINTS = 9999
@@ -118,6 +120,7 @@ class ShowState:
     seal_final: bool = True  # the final planned round is sealed (domain.verdict)
     stance_phases: dict[str, str] = field(default_factory=verdict.default_phases)
     floor: dict[str, Any] = field(default_factory=verdict.empty_floor)  # the speaking clock
+    lang: str = SHOW_LANGS[0]
     round: Round = field(default_factory=Round)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     rounds_won: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
@@ -226,6 +229,7 @@ class ShowState:
             "sides": self.sides,
             "plan": self.plan,
             "date": self.date,
+            "lang": self.lang,
             "rehearsal": self.rehearsal,
             "round": self.round.view(now),
             "rounds": self.rounds,
@@ -302,7 +306,7 @@ def event_views(event: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[s
 
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-EPISODE_FIELDS = ("slug", "title", "date", "status", "sides", "plan")
+EPISODE_FIELDS = ("slug", "title", "date", "status", "lang", "sides", "plan")
 
 
 class Problem(Protocol):
@@ -342,6 +346,10 @@ def check_episode(data: dict[str, Any], limits: TextLimits = LIMITS) -> tuple[di
         if not isinstance(data["seal_final"], bool):
             problem("seal_final", "seal_final", "seal_final must be true or false")
         clean["seal_final"] = data["seal_final"]
+    if "lang" in data:
+        if data["lang"] not in SHOW_LANGS:
+            problem("lang", "lang", "lang must be zh-CN or en")
+        clean["lang"] = data["lang"]
     if "sides" in data:
         clean["sides"] = _check_sides(data["sides"], limits, problem)
     if "plan" in data:
@@ -426,10 +434,10 @@ def new_show(
     status: str = "live",
     limits: TextLimits = LIMITS,
     overlay_key: str = "",
+    lang: str = SHOW_LANGS[0],
 ) -> ShowState:
-    clean, problems = check_episode(
-        {"slug": slug, "title": title, "sides": sides, "plan": plan or [], "date": date, "status": status}, limits
-    )
+    episode = {"slug": slug, "title": title, "sides": sides, "plan": plan or [], "date": date, "status": status}
+    clean, problems = check_episode({**episode, "lang": lang}, limits)
     if problems:
         raise problems[0]
     return ShowState(
@@ -441,6 +449,7 @@ def new_show(
         date=date,
         created=now,
         overlay_key=overlay_key,
+        lang=lang,
     )
 
 
@@ -475,13 +484,24 @@ def decide_restore(
     left them (`after`), and the question on air with them."""
     for record in after:
         now = state.questions.get(record["id"])
-        if now is None or question_field(now) != question_field(Question.from_record(record)):  # guard: undo stale
+        then = Question.from_record(record)  # (upvotes only grow: they are not the action's)
+        if now is None or replace(now, upvotes=0) != replace(then, upvotes=0):  # guard: undo stale
             raise DomainError("conflict", "it has changed since; nothing to undo")
     restored = [Question.from_record(r) for r in before]
     events = question_events(state, [replace(q, upvotes=state.questions[q.id].upvotes) for q in restored])
     if featured != state.featured:
         events.append({"type": "show", "show": {"featured": featured}})
     return events
+
+
+def decide_question_edit(state: ShowState, qid: str, text: str, by: str = "") -> list[dict[str, Any]]:
+    """The host rewords a question for the screen; the record keeps the words as asked."""
+    old = state.questions.get(qid)
+    new = qmod.edit(old, qid, text, by)
+    if new == old:
+        return []  # it already reads so
+    event = {"type": "question", "question": new.record()}
+    return [event if new.public else private(event)]
 
 
 def decide_round(
@@ -495,8 +515,13 @@ def decide_round(
 ) -> list[dict[str, Any]]:
     current = state.round
     if action == "start":
-        if state.status == "ended":
-            raise DomainError("ended", "the show has ended")
+        if state.status == "ended":  # guard: no round after the end
+            raise DomainError("conflict", "the show has ended")
+        planned = state.plan[current.index] if current.index < len(state.plan) else None
+        if not topic and planned is None:
+            raise DomainError("invalid", "a round needs a topic (the plan has none for it)")
+        if planned is not None:  # an empty topic (or duration) is the plan's
+            topic, duration_s = topic or planned["topic"], duration_s or planned["duration_s"]
         if sealed is None:
             sealed = verdict.sealed_by_default(current.index + 1, len(state.plan), state.seal_final)
         new = rmod.start(current, topic, duration_s, now, sealed)
@@ -546,6 +571,18 @@ def decide_floor(state: ShowState, holder: str | None, now: int) -> list[dict[st
     return [{"type": "show", "show": {"floor": verdict.decide_floor(state.floor, holder, now)}}]
 
 
+def decide_end_show(state: ShowState, now: int, votes: VoteCounts | None = None) -> list[dict[str, Any]]:
+    """The host ends the show: the open round ends (its result counted), the question
+    on air comes off, and the show is `ended` (phones' votes, questions and likes stop)."""
+    if state.status == "ended":
+        raise DomainError("conflict", "the show has already ended")
+    events = decide_round(state, "end", now, votes=votes) if state.round.open else []
+    on_air = state.questions.get(state.featured) if state.featured else None
+    if on_air is not None and on_air.status == qmod.FEATURED:  # guard: off air at the end
+        events.append({"type": "question", "question": replace(on_air, status=qmod.APPROVED).record()})
+    return [*events, {"type": "show", "show": {"status": "ended", "featured": None}}]
+
+
 def decide_venue(state: ShowState, network: str, add: bool) -> list[dict[str, Any]]:
     """Declare (or withdraw) a venue network for the show: its phones are held to no
     per-network budget."""
@@ -576,11 +613,11 @@ def decide_points(state: ShowState, side: str, points: int) -> list[dict[str, An
     return [{"type": "points", "points": {**state.points, side: points}}]
 
 
-EDITABLE = ("title", "date", "status", "sides", "plan", "seal_final")
+EDITABLE = ("title", "date", "status", "lang", "sides", "plan", "seal_final")
 
 
 def decide_edit(state: ShowState, changes: dict[str, Any], limits: TextLimits = LIMITS) -> list[dict[str, Any]]:
-    """Producer edits of an episode: title, date, status, sides, round plan."""
+    """Producer edits of an episode: title, date, status, language, sides, round plan."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise DomainError("invalid", f"cannot edit {', '.join(sorted(unknown))}", sorted(unknown)[0])

@@ -25,6 +25,10 @@ BROWSER_NAMESPACES = frozenset(
     {"status", "action", "round", "show", "pk", "q", "vote", "ask", "toast", "err", "host", "device"}
 )
 
+# Of those, the ones only the host console's scripts read: the other pages (the phone
+# page above all) leave them out.
+CONSOLE_NAMESPACES = frozenset({"host"})
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -40,9 +44,14 @@ def namespace(key: str) -> str:
     return key.split(".", 1)[0]
 
 
-def browser_json(table: dict[str, str]) -> Markup:
-    """The browser part of *table* as JSON safe inside <script> (``<``, ``>``, ``&``, ``'`` escaped)."""
-    strings = {k: v for k, v in table.items() if namespace(k) in BROWSER_NAMESPACES}
+def browser_json(table: dict[str, str], console: bool = False) -> Markup:
+    """The browser part of *table* as JSON safe inside <script> (``<``, ``>``, ``&``, ``'`` escaped);
+    the console's own namespaces only for the console."""
+    strings = {
+        k: v
+        for k, v in table.items()
+        if namespace(k) in BROWSER_NAMESPACES and (console or namespace(k) not in CONSOLE_NAMESPACES)
+    }
     return htmlsafe_json_dumps(strings, dumps=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
 
 
@@ -53,12 +62,14 @@ class Translator:
         self.lang = lang if lang in STRINGS else DEFAULT_LANG
         self.table = STRINGS[self.lang]
         self.browser_json = _BROWSER_JSON[self.lang]
+        self.console_json = _CONSOLE_JSON[self.lang]
 
     def __call__(self, key: str) -> str:
         return self.table.get(key) or STRINGS[DEFAULT_LANG].get(key, key)
 
 
 _BROWSER_JSON = {lang: browser_json(table) for lang, table in STRINGS.items()}
+_CONSOLE_JSON = {lang: browser_json(table, console=True) for lang, table in STRINGS.items()}
 _TRANSLATORS = {lang: Translator(lang) for lang in LANGS}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..domain import DomainError, TextLimits
 from ..domain import show as dshow
 from ..domain.show import ShowState
-from ..domain.text import single_line
+from ..domain.text import normalise, single_line
 from ..protocol import Message, ProtocolError
 from ..store import Conflict, Store
 from .replica import UNDO_DEPTH, Runtime, Undo, now_ms
@@ -64,12 +64,13 @@ class Commands:
             topic = single_line(msg.topic)
             if len(topic) > self.limits.topic:
                 raise ProtocolError("too_large", f"a topic has at most {self.limits.topic} characters", msg.id)
-            if not topic:
-                raise ProtocolError("invalid", "a round needs a topic", msg.id)
             return dshow.decide_round(state, "start", now, topic, msg.duration_s, sealed=msg.sealed)
         if kind == "round.end":
             votes = await self.store.vote_counts(state.slug, state.round.index)
             return dshow.decide_round(state, "end", now, votes=votes)
+        if kind == "show.end":
+            counts = await self.store.vote_counts(state.slug, state.round.index) if state.round.open else None
+            return dshow.decide_end_show(state, now, counts)
         if kind.startswith("round."):
             return dshow.decide_round(state, kind.split(".", 1)[1], now)
         if kind == "points.set":
@@ -96,7 +97,9 @@ class Commands:
         seen: list[Undo] = []  # what the decision was made on (the state is live; copy it now)
 
         async def decide(state: ShowState) -> list[dict[str, Any]]:
-            if kind == "question.merge":
+            if kind == "question.edit":
+                events = dshow.decide_question_edit(state, msg.question, self.on_air_text(msg), by)
+            elif kind == "question.merge":
                 events = dshow.decide_cluster(state, msg.question, msg.into, by)
             elif kind == "question.split":
                 events = dshow.decide_cluster(state, msg.question, None, by)
@@ -132,6 +135,13 @@ class Commands:
         for phase, status in state.stance_phases.items():
             if status == "open":
                 await self.store.unvote(state.slug, phase, device)
+
+    def on_air_text(self, msg: Message) -> str:
+        """The host's wording of a question, normalised and within the question limit."""
+        text = normalise(msg.text)
+        if len(text) > self.limits.question:
+            raise ProtocolError("too_large", f"a question has at most {self.limits.question} characters", msg.id)
+        return text
 
     async def release(self, rt: Runtime, reason: str) -> int:
         """Count the open round's held votes (those held for `reason`, or all)."""

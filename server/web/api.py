@@ -49,6 +49,7 @@ async def create_show(request: Request) -> Response:
             data.get("status", "draft"),
             lt.settings.text_limits,
             overlay_key=secrets.token_urlsafe(12),
+            lang=data.get("lang", dshow.SHOW_LANGS[0]),
         )
         await lt.node.create_show(state)
     except DomainError as exc:

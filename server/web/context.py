@@ -23,13 +23,18 @@ from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth, Device
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-def language(request: HTTPConnection) -> str:
+def language(request: HTTPConnection, default: str = "zh-CN", browser: bool = True) -> str:
+    """The page's language: `?lang=` first; then (`browser`) the first of the browser's
+    Accept-Language entries that is Chinese or English; else `default` (the show's)."""
     lang = request.query_params.get("lang")
     if lang:
         return "en" if lang.lower().startswith("en") else "zh-CN"
-    accept = request.headers.get("accept-language", "")
-    first = accept.split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "zh-CN"
+    if browser:
+        for entry in request.headers.get("accept-language", "").split(","):
+            tag = entry.split(";")[0].strip().lower()
+            if tag.startswith(("en", "zh")):
+                return "en" if tag.startswith("en") else "zh-CN"
+    return default
 
 
 def script_json(value: Any) -> Markup:
@@ -61,8 +66,18 @@ class Leitai:
     def public_url(self, request: HTTPConnection) -> str:
         return self.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
 
-    def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-        lang = language(request)
+    def render(
+        self,
+        request: Request,
+        name: str,
+        status_code: int = 200,
+        show_lang: str = "zh-CN",
+        browser: bool = True,
+        **context: Any,
+    ) -> Response:
+        """A page in its language (`language`: `?lang=`, the browser's unless `browser`
+        is False, then `show_lang`)."""
+        lang = language(request, show_lang, browser)
         context.update(
             lang=lang,
             t=translator(lang),

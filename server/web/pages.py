@@ -33,6 +33,7 @@ async def audience_page(request: Request) -> Response:
     response = lt.render(
         request,
         "audience.html",
+        show_lang=rt.state.lang,  # a phone's own language first (docs/pages.md, "Language")
         slug=rt.state.slug,
         title=rt.state.title,
         has_device=bool(cookie) or lt.device(request) is not None,
@@ -49,20 +50,24 @@ async def overlay_page(request: Request) -> Response:
         return unknown_show()
     q = request.query_params
     widgets = [w for w in q.get("widgets", ",".join(DEFAULT_WIDGETS)).split(",") if w in WIDGETS]
-    try:
-        scale = min(4.0, max(0.25, float(q.get("scale", "1"))))
+    try:  # the layout fills the safe area at 1: a scale only shrinks toward it
+        scale = min(1.0, max(0.5, float(q.get("scale", "1"))))
     except ValueError:
         scale = 1.0
     position = q.get("position") if q.get("position") in ("top", "bottom") else "bottom"
+    layout = "vertical" if q.get("layout") == "vertical" else "landscape"
     return lt.render(
         request,
         "overlay.html",
+        show_lang=rt.state.lang,  # the broadcast's language, never OBS's
+        browser=False,
         slug=rt.state.slug,
         title=rt.state.title,
         widgets=widgets,
         debug=q.get("debug") == "1",
         scale=scale,
         position=position,
+        layout=layout,
     )
 
 
@@ -74,7 +79,7 @@ async def console_page(request: Request) -> Response:
     rt = await lt.node.runtime(slug)
     if rt is None:
         return unknown_show()
-    return lt.render(request, "console.html", slug=rt.state.slug, title=rt.state.title)
+    return lt.render(request, "console.html", show_lang=rt.state.lang, slug=rt.state.slug, title=rt.state.title)
 
 
 def safe_next(value: str | None) -> str:

@@ -184,6 +184,7 @@ def blank_form() -> dict:
         "title": "",
         "date": datetime.now().strftime("%Y-%m-%d"),
         "status": "draft",
+        "lang": dshow.SHOW_LANGS[0],
         "sides": {k: dict(v) for k, v in DEFAULT_SIDES.items()},
         "plan": [{"topic": "", "duration_s": 300}],
     }
@@ -195,6 +196,7 @@ def state_form(state: dshow.ShowState) -> dict:
         "title": state.title,
         "date": state.date,
         "status": state.status,
+        "lang": state.lang,
         "sides": state.sides or blank_form()["sides"],
         "plan": state.plan or blank_form()["plan"],
     }  # a blank row to type in; not saved if left blank
@@ -219,6 +221,7 @@ def read_form(form: FormData) -> dict:
         "title": get("title"),
         "date": get("date"),
         "status": get("status") or "draft",
+        "lang": get("lang") or dshow.SHOW_LANGS[0],
         "sides": sides,
         "plan": plan,
     }
@@ -238,6 +241,7 @@ def check_form(data: dict, t, limits) -> tuple[dict, list[str]]:
         "title": data["title"],
         "date": data["date"],
         "status": data["status"],
+        "lang": data["lang"],
         "sides": data["sides"],
         "plan": plan,
     }
@@ -265,6 +269,7 @@ def form_page(
         mode=mode,
         errors=list(errors),
         statuses=dshow.SHOW_STATUSES,
+        langs=dshow.SHOW_LANGS,
         title=heading,
         min_s=MIN_DURATION_S,
         max_s=MAX_DURATION_S,
@@ -298,6 +303,7 @@ async def create(request: Request) -> Response:
             clean["status"],
             lt.settings.text_limits,
             overlay_key=secrets.token_urlsafe(12),
+            lang=clean["lang"],
         )
         await lt.node.create_show(state)
     except Conflict:
