@@ -227,7 +227,7 @@ def capacity(data: dict) -> str:
         f"rate, p99 tap→overlay ≤ {o['p99_bound_ms']:g} ms, every phone held, every like counted)",
         "",
         "| server | phones sustained | first count that failed (why) | like-frames/s | tallies delivered/s "
-        "| server CPU % | µs CPU / delivered tally | p99 ms | KiB / idle phone | probes |",
+        "| server CPU % | µs CPU / delivered tally | p99 ms | KiB / idle phone | probes (disturbed) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in caps:
@@ -238,7 +238,8 @@ def capacity(data: dict) -> str:
             f"| {NAMES.get(c['server'], c['server'])} | {got} | {first} "
             f"| {_f(c.get('frames_in_per_s'), '{:,.0f}')} | {_f(c.get('deliveries_per_s'), '{:,.0f}')} "
             f"| {_f(c.get('server_cpu_pct'))} | {_f(c.get('cpu_us_per_delivery'), '{:.1f}')} "
-            f"| {_f(c.get('p99_ms'))} | {_f(c.get('rss_per_phone_kib'), '{:.1f}')} | {c['probes']} |"
+            f"| {_f(c.get('p99_ms'))} | {_f(c.get('rss_per_phone_kib'), '{:.1f}')} "
+            f"| {c['probes']} ({c.get('disturbed_probes', 0)}) |"
         )
     return "\n".join(lines)
 

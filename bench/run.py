@@ -844,6 +844,8 @@ async def capacity_search(
         "limit": cap,
         "capped": hi is None,  # passed at the file-descriptor cap: the real figure is higher
         "probes": len(probes),
+        # probes that other work on the machine disturbed: their verdict says little
+        "disturbed_probes": sum(1 for p in probes if p.get("disturbed")),
     }
     if lo_r is not None:
         summary.update(
