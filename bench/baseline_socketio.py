@@ -214,6 +214,9 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    # listen now: uvicorn says "Application startup complete" before it listens on a
+    # socket it is given, and the bench connects as soon as it reads that line
+    sock.listen(2048)
     config = uvicorn.Config(
         app,
         host=args.host,
