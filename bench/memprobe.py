@@ -29,6 +29,9 @@ from .servers import HOST, Server
 SITECUSTOMIZE = """
 import gc, json, os, signal, sys, tracemalloc
 _out = os.environ.get("MEMPROBE_OUT")
+if os.environ.get("MEMPROBE_ALSO"):  # an experiment's own sitecustomize, run first
+    import runpy
+    runpy.run_path(os.path.join(os.environ["MEMPROBE_ALSO"], "sitecustomize.py"))
 if _out:
     if os.environ.get("MEMPROBE_TRACE"):
         tracemalloc.start(int(os.environ.get("MEMPROBE_FRAMES", "1")))
@@ -66,7 +69,7 @@ async def dump(server: Server, out: str, n: int) -> dict:
     raise RuntimeError("no memory dump from the server")
 
 
-async def probe(kind: str, phones: int, trace: bool, work: Path, idle_s: float) -> dict:
+async def probe(kind: str, phones: int, trace: bool, work: Path, idle_s: float, also: str = "") -> dict:
     site = work / f"site-{kind}"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -74,6 +77,8 @@ async def probe(kind: str, phones: int, trace: bool, work: Path, idle_s: float) 
     env = {"PYTHONPATH": f"{site}:{Path(__file__).resolve().parent.parent}", "MEMPROBE_OUT": out}
     if trace:
         env["MEMPROBE_TRACE"] = "1"
+    if also:
+        env["MEMPROBE_ALSO"] = str(Path(also).resolve())
     server = Server(kind, cpus=None, workdir=work / kind, env=env)
     gen = None
     try:
@@ -155,7 +160,7 @@ async def main_async(a: argparse.Namespace) -> list[dict]:
     out = []
     for kind in a.servers.split(","):
         started = time.monotonic()
-        r = await probe(kind.strip(), a.phones, a.trace, work, a.idle)
+        r = await probe(kind.strip(), a.phones, a.trace, work, a.idle, a.also)
         r["seconds"] = round(time.monotonic() - started, 1)
         print(show(r), flush=True)
         out.append(r)
@@ -169,6 +174,7 @@ def main() -> None:
     ap.add_argument("--trace", action="store_true", help="tracemalloc in the server (by allocating line)")
     ap.add_argument("--idle", type=float, default=2.0, help="seconds the phones sit idle before the dump")
     ap.add_argument("--json", default="", help="write the results here too")
+    ap.add_argument("--also", default="", help="a folder whose sitecustomize.py the server runs too (an experiment)")
     a = ap.parse_args()
     try:
         import resource
