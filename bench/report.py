@@ -289,17 +289,26 @@ def chart(data: dict, path: Path) -> None:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110)
     styles = {"leitai": ("#d7263d", "o"), "websockets": ("#444444", "s"), "socketio": ("#1b6fd1", "^")}
     for server, (color, marker) in styles.items():
-        pts = sorted((r["phones"], r) for r in data["results"] if r["server"] == server and "tap_to_overlay" in r)
-        if not pts:
+        # one point per phone count: the median over repeated runs, min–max as error bars
+        by_n: dict[int, list[dict]] = {}
+        for r in data["results"]:
+            if r["server"] == server and "tap_to_overlay" in r and not r.get("probe"):
+                by_n.setdefault(r["phones"], []).append(r)
+        if not by_n:
             continue
-        xs = [r["held"] for _, r in pts]
-        ys = [r["tap_to_overlay"]["p99_ms"] for _, r in pts]
-        ax.plot(xs, ys, marker=marker, color=color, label=NAMES[server])
-        ax2.plot(xs, [r["server_cpu_pct"] for _, r in pts], marker=marker, color=color, label=NAMES[server])
-        for (n, r), x, y in zip(pts, xs, ys):
-            if r["held"] < 0.95 * n:
+        ns = sorted(by_n)
+        xs = [_med([r["held"] for r in by_n[n]]) for n in ns]
+        for key, axis in ((lambda r: r["tap_to_overlay"]["p99_ms"], ax), (lambda r: r["server_cpu_pct"], ax2)):
+            ys = [_med([key(r) for r in by_n[n]]) for n in ns]
+            lo = [y - min(key(r) for r in by_n[n]) for y, n in zip(ys, ns)]
+            hi = [max(key(r) for r in by_n[n]) - y for y, n in zip(ys, ns)]
+            axis.errorbar(xs, ys, yerr=[lo, hi], marker=marker, color=color, label=NAMES[server], capsize=3)
+        for n, x in zip(ns, xs):
+            held = min(r["held"] for r in by_n[n])
+            if held < 0.95 * n:
+                y = _med([r["tap_to_overlay"]["p99_ms"] for r in by_n[n]])
                 ax.annotate(
-                    f"held {r['held']}/{n}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=7, color=color
+                    f"held {held}/{n}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=7, color=color
                 )
         failed = [r for r in data["results"] if r["server"] == server and "tap_to_overlay" not in r]
         if failed:
@@ -315,7 +324,7 @@ def chart(data: dict, path: Path) -> None:
     ax.text(ax.get_xlim()[0], 150, " target 150 ms", fontsize=7, va="bottom", color="#666")
     ax.set_yscale("log")
     ax.set_xlabel("phones held")
-    ax.set_ylabel("p99 tap → overlay (ms, log)")
+    ax.set_ylabel("p99 tap → overlay (ms, log; median, min–max)")
     opts = data["options"]
     ax.set_title(f"p99 tap→overlay at {opts['rate']:,.0f} like-frames/s", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

@@ -82,3 +82,32 @@ def test_on_time_verdict():
     assert run.on_time(good, opts) == (True, [])
     late = {**good, "overlay_tallies_per_s": 9.0, "tap_to_overlay": {"p99_ms": 400}}
     assert run.on_time(late, opts) == (False, ["overlay 9.0/s", "p99 400 ms"])
+
+
+def test_report_of_repeated_runs(tmp_path):
+    """Medians, spreads, run-by-run ratios and the chart from repeated runs of each point."""
+    from bench import report
+
+    def point(server, rep, p99, cpu, probe=None):
+        return {"server": server, "phones": 1000, "rep": rep, "probe": probe, "held": 1000, "likes_equal": True,
+                "likes_sent": {"a": 5, "b": 5}, "likes_counted": {"a": 5, "b": 5}, "on_time": True,
+                "tap_to_overlay": {"p50_ms": 50, "p99_ms": p99}, "overlay_to_phone": {"p50_ms": 200, "p99_ms": 400},
+                "overlay_tallies_per_s": 10.0, "phone_tallies_per_s": {"mean": 2.0, "min": 2.0},
+                "server_cpu_pct": cpu, "server_idle_cpu_pct": 1.0, "rss_load_mib": 50, "rss_per_phone_kib": 20.0,
+                "gen_cpu_pct": [5], "other_cpu_pct": 3, "cpu_us_per_delivery": cpu / 2,
+                "frames_in_per_s": 100, "deliveries_per_s": 2000,
+                "deliveries_per_cpu_s": 2000 * 100 / cpu, "deliveries_per_net_cpu_s": 2000 * 100 / (cpu - 1)}
+
+    results = [point("leitai", 1, 100, 20), point("websockets", 1, 120, 22),
+               point("leitai", 2, 110, 24), point("websockets", 2, 100, 30),
+               point("leitai", 1, 100, 10, "fanout"), point("websockets", 1, 100, 12, "fanout")]
+    data = {"results": results, "capacity": [], "machine": {"cores": 2, "cpu": "test"},
+            "options": {"rate": 2000, "duration": 5, "capacity": False}}
+    spreads = report.spreads(data)
+    assert "| Leitai | 1,000 | 2 | 50 (50–50) | 105 (100–110) |" in spreads
+    ratios = report.ratios(data)
+    assert "| 1,000 | websockets | 2 / 2 | 0.95× (0.83–1.10) |" in ratios  # 105 / 110; run by run 100/120, 110/100
+    assert "1.20×" in report.fanout(data)  # deliveries per CPU-second: 12 / 10
+    assert "1.20× broadcast()" in report.targets(data)
+    report.chart(data, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 0
