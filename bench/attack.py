@@ -469,7 +469,8 @@ async def run(args: argparse.Namespace) -> None:
                 seconds = 5 if quick else args.seconds
                 r2 = await attack_reconnect(srv.url, slug, other, seconds)
                 print(
-                    f"reconnect: {seconds} s, {r2.connections} connections ({r2.refused} more refused), {r2.like_frames} like frames "
+                    f"reconnect: {seconds} s, {r2.connections} connections ({r2.refused} more refused), "
+                    f"{r2.like_frames} like frames "
                     f"({r2.like_frames * 50} taps): {r2.likes_counted} likes and {r2.questions} questions counted; "
                     f"one honest socket: {r2.honest_likes_counted} likes and {r2.honest_questions} questions",
                     flush=True,

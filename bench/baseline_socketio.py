@@ -1,5 +1,5 @@
-"""Baseline (b): the same job on python-socketio (ASGI on uvicorn), what many
-users would pick instead.
+"""Baseline (b): the same job on python-socketio (ASGI on uvicorn), configured
+as a competent engineer would for this load.
 
     python -m bench.baseline_socketio [--host 127.0.0.1] [--port 0] [--secret S]
 
@@ -7,26 +7,59 @@ users would pick instead.
 `/socket.io/?EIO=4&transport=websocket&role=audience|overlay|console` (phones
 with the cookie, else the connection is refused); the server emits a small
 `snapshot` event, counts `like` events, acknowledges `vote`, `ask` and
-`round.start` (Socket.IO acks), and emits `tally` to the `overlay` and
-`console` rooms every 100 ms and to the `audience` room every 500 ms, each only
-when it changed. Uvicorn runs with the same options as Leitai: uvloop,
-httptools, the sans-I/O `websockets` implementation, no per-message deflate.
+`round.start` (Socket.IO acks).
+
+What it shares with Leitai (`bench/baseline_common.py`): the per-role schedule
+(the `overlay` and `console` rooms every `TICK_MS`; phones in
+`round(PHONE_TICK_MS / TICK_MS)` rooms `audience0`…, one room per tick, each
+only when its tally changed), the GC settings, the tally's keys, ping interval
+and timeout. Uvicorn runs with Leitai's options: uvloop, httptools, the sans-I/O
+`websockets` implementation, no per-message deflate.
+
+Configured for the load:
+
+* `async_handlers=False`: an event is handled inline in its socket's read
+  loop, not in a new task per event (python-socketio's default starts one per
+  like);
+* orjson as the JSON module (one `dumps` per emit, one `loads` per packet; the
+  default is the standard library's `json`);
+* one `emit` per tick to the overlay and console rooms together (`to=[...]`),
+  one to the phone group's room: each is encoded once for all its recipients
+  (python-socketio does that itself when no callback is asked for);
+* WebSocket transport only, no HTTP compression, no logging.
+
+What remains is the library's design: an `emit` to a room creates one asyncio
+task per recipient, which puts the packet on that socket's queue, drained by a
+writer task per socket; each incoming packet goes through a new
+`asyncio.ensure_future` + `wait_for` in Engine.IO's read loop.
 """
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import os
 import secrets
 import socket
 from urllib.parse import parse_qs
 
+import orjson
 import socketio
 import uvicorn
 
-TICK_S = 0.1
-PHONE_EVERY = 5
+from .baseline_common import Cookies, Counts, Groups, Schedule
+
+
+class OrjsonModule:
+    """The interface python-socketio and python-engineio expect of `json=`."""
+
+    @staticmethod
+    def dumps(obj, **_kw) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(s, **_kw):
+        return orjson.loads(s)
+
+    JSONDecodeError = orjson.JSONDecodeError
 
 
 def main() -> None:
@@ -35,32 +68,31 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--secret", default=os.environ.get("SECRET_KEY", "bench"))
     args = ap.parse_args()
-    secret = args.secret.encode()
+    sched = Schedule.from_env()
+    cookies = Cookies(args.secret)
 
-    def sign(device: str) -> str:
-        return device + "." + hmac.new(secret, device.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def device_of(cookie_header: str | None) -> str | None:
-        for part in (cookie_header or "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == "lt_device":
-                device, _, _sig = value.rpartition(".")
-                if device and hmac.compare_digest(sign(device), value):
-                    return device
-        return None
-
-    sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
-    likes = {"a": 0, "b": 0}
-    votes: dict[str, str] = {}
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        async_handlers=False,
+        json=OrjsonModule,
+        transports=["websocket"],
+        http_compression=False,
+        ping_interval=sched.ping_interval_s,
+        ping_timeout=sched.ping_timeout_s,
+        max_http_buffer_size=sched.max_size,
+        logger=False,
+        engineio_logger=False,
+    )
+    counts = Counts()
+    likes = counts.likes
     devices: dict[str, str] = {}
-    phones: set[str] = set()
-    questions = [0]
+    phones = Groups(sched.groups)
+    screens: set[str] = set()
 
     def tally() -> dict:
-        v = {"a": 0, "b": 0}
-        for side in votes.values():
-            v[side] += 1
-        return {"seq": 0, "likes": dict(likes), "votes": v, "points": {"a": 0, "b": 0}, "viewers": len(phones)}
+        t = counts.tally(len(phones), len(screens))
+        del t["type"]  # the event name says it
+        return t
 
     async def send_snapshot(sid: str, role: str) -> None:
         await sio.emit("snapshot", {"seq": 0, "role": role, "show": {"slug": "demo", "tally": tally()}}, to=sid)
@@ -69,19 +101,24 @@ def main() -> None:
     async def connect(sid, environ, auth):
         role = (parse_qs(environ.get("QUERY_STRING", "")).get("role") or [""])[0]
         if role == "audience":
-            device = device_of(environ.get("HTTP_COOKIE"))
+            device = cookies.device_of(environ.get("HTTP_COOKIE"))
             if not device:
                 raise socketio.exceptions.ConnectionRefusedError("4401")
             devices[sid] = device
-            phones.add(sid)
-        elif role not in ("overlay", "console"):
+            counts.unique.add(device)
+            await sio.enter_room(sid, f"audience{phones.add(sid)}")
+        elif role in ("overlay", "console"):
+            screens.add(sid)
+            await sio.enter_room(sid, role)
+        else:
             raise socketio.exceptions.ConnectionRefusedError("4404")
-        await sio.enter_room(sid, role)
+        # the snapshot must follow the connect packet, which is sent after this handler returns
         sio.start_background_task(send_snapshot, sid, role)
 
     @sio.event
     async def disconnect(sid, reason=None):
-        phones.discard(sid)
+        phones.remove(sid)
+        screens.discard(sid)
         devices.pop(sid, None)
 
     @sio.on("like")
@@ -100,39 +137,42 @@ def main() -> None:
         device = devices.get(sid)
         if device is None or data.get("side") not in likes:
             return {"error": "invalid"}
-        votes[device] = data["side"]
+        counts.vote(device, data["side"])
         return {"ok": True}
 
     @sio.on("ask")
     async def ask(sid, data):
         if sid not in devices:
             return {"error": "forbidden"}
-        questions[0] += 1
-        return {"question": f"q{questions[0]}"}
+        counts.questions += 1
+        return {"question": f"q{counts.questions}"}
 
     @sio.on("round.start")
     async def round_start(sid, data):
-        votes.clear()
+        counts.clear_votes()
         return {"ok": True}
 
     async def ticker() -> None:
         loop = asyncio.get_running_loop()
-        fast_last = phone_last = None
+        groups = sched.groups
+        fast_last: tuple = ()
+        phone_last: list[tuple] = [()] * groups
         n = 0
         next_at = loop.time()
         while True:
-            next_at += TICK_S
+            next_at += sched.tick_s
             n += 1
             body = tally()
-            if body != fast_last:
-                fast_last = body
-                await sio.emit("tally", body, room="overlay")
-                await sio.emit("tally", body, room="console")
-            if n % PHONE_EVERY == 0 and body != phone_last:
-                phone_last = body
-                await sio.emit("tally", body, room="audience")
+            key = (*body["likes"].values(), *body["votes"].values(), body["viewers"], body["overlays"])
+            if key != fast_last:
+                fast_last = key
+                await sio.emit("tally", body, to=["overlay", "console"])
+            g = n % groups
+            if key != phone_last[g]:
+                phone_last[g] = key
+                await sio.emit("tally", body, room=f"audience{g}")
             delay = next_at - loop.time()
-            if delay < 0:
+            if delay < 0:  # overran: skip the missed ticks (as server/node/ticker.py)
                 next_at = loop.time()
                 delay = 0
             await asyncio.sleep(delay)
@@ -152,13 +192,9 @@ def main() -> None:
         if scope["path"] == "/s/demo":
             status, body = 200, b"audience page\n"
             cookie = dict(scope["headers"]).get(b"cookie", b"").decode()
-            if device_of(cookie) is None:
-                headers.append(
-                    (
-                        b"set-cookie",
-                        f"lt_device={sign(secrets.token_urlsafe(16))}; Path=/; HttpOnly; SameSite=Lax".encode(),
-                    )
-                )
+            if cookies.device_of(cookie) is None:
+                value = f"lt_device={cookies.sign(secrets.token_urlsafe(16))}; Path=/; HttpOnly; SameSite=Lax"
+                headers.append((b"set-cookie", value.encode()))
         elif scope["path"] == "/healthz":
             status, body = 200, b"ok\n"
         else:
@@ -171,12 +207,16 @@ def main() -> None:
 
     async def startup() -> None:
         tasks.append(asyncio.create_task(ticker()))
+        sched.tune_gc()
 
     app = socketio.ASGIApp(sio, other_asgi_app=pages, on_startup=startup)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    # listen now: uvicorn says "Application startup complete" before it listens on a
+    # socket it is given, and the bench connects as soon as it reads that line
+    sock.listen(2048)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -184,9 +224,9 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
+        ws_max_size=sched.max_size,
         ws_per_message_deflate=False,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
+        ws_ping_interval=None,  # Engine.IO has its own heartbeat (ping_interval above): not two
         backlog=2048,
         log_level="info",
         access_log=False,

@@ -1,5 +1,5 @@
-"""Baseline (a): the same job on the `websockets` library alone — the practical
-ceiling for Python fan-out.
+"""Baseline (a): the same job on the `websockets` library alone, written as a
+competent engineer would for this load.
 
     python -m bench.baseline_websockets [--host 127.0.0.1] [--port 0] [--secret S]
 
@@ -7,15 +7,23 @@ Only what the benchmark exercises, on Leitai's wire protocol: `GET /s/demo`
 sets a signed `lt_device` cookie; `/ws/audience/demo` (cookie required, else
 4401), `/ws/overlay/demo` and `/ws/console/demo`; the first frame is a small
 snapshot; likes are counted, votes and questions acknowledged, `round.start`
-acknowledged; a `tally` goes out with `websockets.broadcast()` every 100 ms to
-overlays and consoles and every 500 ms to phones, each only when it changed.
-No per-message deflate; uvloop.
+acknowledged.
+
+What it shares with Leitai (`bench/baseline_common.py`): the per-role schedule
+(overlays and consoles every `TICK_MS`, phones every `PHONE_TICK_MS` in groups,
+one group per tick), the GC settings (start-up objects frozen,
+`GC_THRESHOLD0`), the tally frame (same keys, encoded once per tick), ping
+interval and timeout, maximum frame size, no per-message deflate, uvloop.
+
+The fan-out is the library's idiomatic one, `websockets.broadcast()`: one
+encoding per tick, but a WebSocket frame built per connection (Leitai frames
+once for all). That difference is what the comparison is meant to show.
+Frames are read with `recv(decode=False)`: orjson parses bytes, so the
+UTF-8 decode to `str` is skipped.
 """
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import os
 import secrets
 import socket
@@ -23,31 +31,19 @@ import sys
 
 import orjson
 from websockets.asyncio.server import broadcast, serve
+from websockets.exceptions import ConnectionClosed
 
-TICK_S = 0.1
-PHONE_EVERY = 5
+from .baseline_common import Cookies, Counts, Groups, Schedule, encode
 
 
 class Show:
-    def __init__(self) -> None:
-        self.likes = {"a": 0, "b": 0}
-        self.votes: dict[str, str] = {}
-        self.questions = 0
-        self.overlays: set = set()
-        self.phones: set = set()
+    def __init__(self, groups: int) -> None:
+        self.counts = Counts()
+        self.overlays: set = set()  # overlays and consoles: every tick
+        self.phones = Groups(groups)
 
     def tally(self) -> dict:
-        v = {"a": 0, "b": 0}
-        for side in self.votes.values():
-            v[side] += 1
-        return {
-            "seq": 0,
-            "type": "tally",
-            "likes": dict(self.likes),
-            "votes": v,
-            "points": {"a": 0, "b": 0},
-            "viewers": len(self.phones),
-        }
+        return self.counts.tally(len(self.phones), len(self.overlays))
 
 
 def main() -> None:
@@ -56,20 +52,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--secret", default=os.environ.get("SECRET_KEY", "bench"))
     args = ap.parse_args()
-    secret = args.secret.encode()
-    show = Show()
-
-    def sign(device: str) -> str:
-        return device + "." + hmac.new(secret, device.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def device_of(cookie_header: str | None) -> str | None:
-        for part in (cookie_header or "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == "lt_device":
-                device, _, _sig = value.rpartition(".")
-                if device and hmac.compare_digest(sign(device), value):
-                    return device
-        return None
+    sched = Schedule.from_env()
+    cookies = Cookies(args.secret)
+    show = Show(sched.groups)
+    counts = show.counts
 
     def process_request(connection, request):
         path = request.path
@@ -77,14 +63,27 @@ def main() -> None:
             return None
         if path == "/s/demo":
             response = connection.respond(200, "audience page\n")
-            if device_of(request.headers.get("Cookie")) is None:
+            if cookies.device_of(request.headers.get("Cookie")) is None:
                 response.headers["Set-Cookie"] = (
-                    f"lt_device={sign(secrets.token_urlsafe(16))}; Path=/; HttpOnly; SameSite=Lax"
+                    f"lt_device={cookies.sign(secrets.token_urlsafe(16))}; Path=/; HttpOnly; SameSite=Lax"
                 )
             return response
         if path == "/healthz":
             return connection.respond(200, "ok\n")
         return connection.respond(404, "not found\n")
+
+    def reply_to(msg: dict, role: str, device: str) -> dict:
+        kind = msg["type"]
+        if kind == "vote" and role == "audience" and msg["side"] in counts.votes:
+            counts.vote(device, msg["side"])
+            return {"type": "ack", "id": msg.get("id")}
+        if kind == "ask" and role == "audience":
+            counts.questions += 1
+            return {"type": "ack", "id": msg.get("id"), "question": f"q{counts.questions}"}
+        if kind == "round.start" and role == "console":
+            counts.clear_votes()
+            return {"type": "ack", "id": msg.get("id")}
+        return {"type": "error", "id": msg.get("id"), "code": "invalid"}
 
     async def handler(ws) -> None:
         parts = ws.request.path.split("/")
@@ -94,68 +93,70 @@ def main() -> None:
         role = parts[2]
         device = ""
         if role == "audience":
-            device = device_of(ws.request.headers.get("Cookie")) or ""
+            device = cookies.device_of(ws.request.headers.get("Cookie")) or ""
             if not device:
                 await ws.close(4401)
                 return
+            counts.unique.add(device)
         elif role not in ("overlay", "console"):
             await ws.close(4404)
             return
         await ws.send(
-            orjson.dumps({"type": "snapshot", "seq": 0, "role": role, "show": {"slug": "demo", "tally": show.tally()}}),
+            encode({"type": "snapshot", "seq": 0, "role": role, "show": {"slug": "demo", "tally": show.tally()}}),
             text=True,
         )
-        group = show.phones if role == "audience" else show.overlays
-        group.add(ws)
-        likes = show.likes
+        if role == "audience":
+            show.phones.add(ws)
+        else:
+            show.overlays.add(ws)
+        likes = counts.likes
+        recv = ws.recv
         try:
-            async for raw in ws:
+            while True:
+                raw = await recv(decode=False)
                 try:
                     msg = orjson.loads(raw)
                     kind = msg["type"]
                     if kind == "like" and role == "audience":
                         count = msg["count"]
-                        if type(count) is int and 1 <= count <= 50 and msg["side"] in likes:
-                            likes[msg["side"]] += count
+                        side = msg["side"]
+                        if type(count) is int and 1 <= count <= 50 and side in likes:
+                            likes[side] += count
                         continue
                     if kind == "hello":
                         continue
-                    if kind == "vote" and role == "audience":
-                        show.votes[device] = msg["side"]
-                        reply = {"type": "ack", "id": msg.get("id")}
-                    elif kind == "ask" and role == "audience":
-                        show.questions += 1
-                        reply = {"type": "ack", "id": msg.get("id"), "question": f"q{show.questions}"}
-                    elif kind == "round.start" and role == "console":
-                        show.votes.clear()
-                        reply = {"type": "ack", "id": msg.get("id")}
-                    else:
-                        reply = {"type": "error", "id": msg.get("id"), "code": "invalid"}
+                    reply = reply_to(msg, role, device)
                 except (orjson.JSONDecodeError, KeyError, TypeError):
                     reply = {"type": "error", "code": "invalid"}
-                await ws.send(orjson.dumps(reply), text=True)
-        except Exception:
+                await ws.send(encode(reply), text=True)
+        except ConnectionClosed:
             pass
         finally:
-            group.discard(ws)
+            if role == "audience":
+                show.phones.remove(ws)
+            else:
+                show.overlays.discard(ws)
 
     async def ticker() -> None:
         loop = asyncio.get_running_loop()
-        fast_last = phone_last = b""
+        groups = sched.groups
+        fast_last = b""
+        phone_last = [b""] * groups
         n = 0
         next_at = loop.time()
         while True:
-            next_at += TICK_S
+            next_at += sched.tick_s
             n += 1
-            body = orjson.dumps(show.tally())
+            body = encode(show.tally())
             if body != fast_last:
                 fast_last = body
                 broadcast(show.overlays, body, text=True)
-            if n % PHONE_EVERY == 0 and body != phone_last:
-                phone_last = body
-                broadcast(show.phones, body, text=True)
+            g = n % groups
+            if body != phone_last[g]:
+                phone_last[g] = body
+                broadcast(show.phones.sets[g], body, text=True)
             delay = next_at - loop.time()
-            if delay < 0:
+            if delay < 0:  # overran: skip the missed ticks (as server/node/ticker.py)
                 next_at = loop.time()
                 delay = 0
             await asyncio.sleep(delay)
@@ -170,14 +171,15 @@ def main() -> None:
             process_request=process_request,
             compression=None,
             backlog=2048,
-            ping_interval=20,
-            ping_timeout=20,
-            max_size=65536,
+            ping_interval=sched.ping_interval_s,
+            ping_timeout=sched.ping_timeout_s,
+            max_size=sched.max_size,
         ) as server:
             port = server.sockets[0].getsockname()[1]
+            task = asyncio.create_task(ticker())
+            sched.tune_gc()
             print(f"Uvicorn running on http://{args.host}:{port} (websockets baseline)", flush=True)
             print("Application startup complete.", flush=True)
-            task = asyncio.create_task(ticker())
             try:
                 await server.serve_forever()
             finally:

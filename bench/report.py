@@ -35,6 +35,8 @@ def row(r: dict) -> str:
     name = NAMES.get(r["server"], r["server"])
     if r.get("mode") == "redis":
         name += f" (Redis, {r.get('workers', 1)} proc)"
+    if r.get("probe"):
+        name += f" [{r['probe']}{'' if r.get('on_time', True) or r['probe'] == 'fanout' else ', late'}]"
     if "skipped" in r:
         return f"| {name} | — / {r['phones']} | skipped: {r['skipped']} |" + " |" * 9
     if "error" in r:
@@ -59,7 +61,11 @@ def table(data: dict) -> str:
     sep = "|" + "---|" * (HEAD.count("|") - 1)
     rate = data["options"]["rate"]
     dur = data["options"]["duration"]
-    title = f"{rate:,.0f} like-frames/s for {dur:g} s per point; {data['machine']['cores']} cores"
+    if data["options"].get("capacity"):
+        rate_text = f"capacity mode: {data['options']['cap_per_phone']:g} like-frame/s per phone"
+    else:
+        rate_text = f"{rate:,.0f} like-frames/s"
+    title = f"{rate_text} for {dur:g} s per point; {data['machine']['cores']} cores; every run"
     return "\n".join([title, "", HEAD, sep, *(row(r) for r in rows)])
 
 
@@ -70,32 +76,207 @@ def _get(data: dict, server: str, phones: int) -> dict | None:
     return None
 
 
-def targets(data: dict) -> str:
-    """The issue's targets, checked against the largest phone count Leitai ran."""
-    lines = ["Targets (issue #5), Leitai at each phone count:"]
+def _med(values: list) -> float | None:
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+
+
+def _spread(values: list, fmt: str = "{:.0f}") -> str:
+    """'median (min–max)', or the one value."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return "—"
+    if len(v) == 1:
+        return fmt.format(v[0])
+    return f"{fmt.format(_med(v))} ({fmt.format(min(v))}–{fmt.format(max(v))})"
+
+
+def _groups(data: dict, probe: str | None) -> dict[tuple[int, str], list[dict]]:
+    out: dict[tuple[int, str], list[dict]] = {}
     for r in data["results"]:
-        if r["server"] != "leitai" or "tap_to_overlay" not in r:
+        if r.get("probe") != probe or "tap_to_overlay" not in r:
             continue
-        n = r["phones"]
-        p99 = r["tap_to_overlay"]["p99_ms"]
-        parts = [
-            f"{n:>6} phones: held {r['held']}/{n}",
-            f"likes {'equal' if r['likes_equal'] else 'NOT equal'}",
-            f"overlay {r['overlay_tallies_per_s']}/s, phones min {r['phone_tallies_per_s']['min']}/s",
-            f"p99 {p99} ms ({'≤' if p99 is not None and p99 <= 150 else '>'} 150)",
-            f"{r['rss_per_phone_kib']} KiB/phone ({'≤' if (r['rss_per_phone_kib'] or 99) <= 30 else '>'} 30)",
+        out.setdefault((r["phones"], r["server"]), []).append(r)
+    order = list(NAMES)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]) if kv[0][1] in order else 9)))
+
+
+def spreads(data: dict) -> str:
+    """Medians and min–max over the repeated runs of each point (sweep mode)."""
+    groups = _groups(data, None)
+    if not groups or max(len(v) for v in groups.values()) < 2:
+        return ""
+    lines = [
+        "Over the repeated runs: median (min–max)",
+        "",
+        "| server | phones | runs | tap→overlay p50 ms | p99 ms | overlay tallies/s | phone tallies/s mean "
+        "| server CPU % | µs CPU / delivered tally | KiB / idle phone | likes sent = counted "
+        "| other load CPU % (max) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (n, server), rs in groups.items():
+        counted = sum(1 for r in rs if r["likes_equal"])
+        lines.append(
+            f"| {NAMES.get(server, server)} | {n:,} | {len(rs)} "
+            f"| {_spread([r['tap_to_overlay']['p50_ms'] for r in rs])} "
+            f"| {_spread([r['tap_to_overlay']['p99_ms'] for r in rs])} "
+            f"| {_spread([r['overlay_tallies_per_s'] for r in rs], '{:.1f}')} "
+            f"| {_spread([r['phone_tallies_per_s']['mean'] for r in rs], '{:.2f}')} "
+            f"| {_spread([r['server_cpu_pct'] for r in rs])} "
+            f"| {_spread([r.get('cpu_us_per_delivery') for r in rs], '{:.1f}')} "
+            f"| {_spread([r['rss_per_phone_kib'] for r in rs], '{:.1f}')} "
+            f"| {counted}/{len(rs)} runs | {_f(max((r.get('other_cpu_pct') or 0) for r in rs))} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(a: list[dict], b: list[dict], get) -> str:
+    """Ratio of the medians, and the range of the ratios run by run (run i with run i)."""
+    ma, mb = _med([get(r) for r in a]), _med([get(r) for r in b])
+    if not ma or not mb:
+        return "—"
+    paired = [get(x) / get(y) for x, y in zip(a, b) if get(x) and get(y)]
+    text = f"{ma / mb:.2f}×"
+    if len(paired) > 1:
+        text += f" ({min(paired):.2f}–{max(paired):.2f})"
+    return text
+
+
+def ratios(data: dict) -> str:
+    """Leitai against each baseline at each phone count, from the same invocation."""
+    groups = _groups(data, None)
+    rows = []
+    for (n, server), rs in groups.items():
+        if server != "leitai":
+            continue
+        for other in ("websockets", "socketio"):
+            os_ = groups.get((n, other))
+            if not os_:
+                continue
+            rows.append(
+                f"| {n:,} | {NAMES[other]} | {len(rs)} / {len(os_)} "
+                f"| {_ratio(rs, os_, lambda r: r['tap_to_overlay']['p99_ms'])} "
+                f"| {_ratio(rs, os_, lambda r: r['tap_to_overlay']['p50_ms'])} "
+                f"| {_ratio(rs, os_, lambda r: r['server_cpu_pct'])} "
+                f"| {_ratio(rs, os_, lambda r: r.get('cpu_us_per_delivery'))} "
+                f"| {_ratio(rs, os_, lambda r: r['rss_per_phone_kib'])} |"
+            )
+    if not rows:
+        return ""
+    return "\n".join(
+        [
+            "Leitai ÷ baseline, same invocation: ratio of the medians (range of the run-by-run ratios)",
+            "",
+            "| phones | against | runs | p99 tap→overlay | p50 | server CPU | CPU per delivered tally "
+            "| KiB / idle phone |",
+            "|---|---|---|---|---|---|---|---|",
+            *rows,
         ]
-        ws = _get(data, "websockets", n)
-        sio = _get(data, "socketio", n)
-        if ws and ws["tap_to_overlay"]["p99_ms"] and p99:
-            ratio = p99 / ws["tap_to_overlay"]["p99_ms"]
-            parts.append(f"{ratio:.2f}× websockets ({'≤' if ratio <= 1.3 else '>'} 1.3)")
-        if sio and sio["tap_to_overlay"]["p99_ms"] and p99:
-            ratio = p99 / sio["tap_to_overlay"]["p99_ms"]
-            parts.append(f"{ratio:.2f}× socketio ({'≤' if ratio <= 1 / 3 else '>'} 0.33)")
-        elif any(x["server"] == "socketio" and x["phones"] == n and "tap_to_overlay" not in x for x in data["results"]):
-            parts.append("socketio could not run this point")
-        lines.append("  " + "; ".join(parts))
+    )
+
+
+def fanout(data: dict) -> str:
+    """The fan-out probe: deliveries per CPU-second and memory per idle phone."""
+    groups = _groups(data, "fanout")
+    if not groups:
+        return ""
+    lines = [
+        "Fan-out probe: median (min–max) over the runs",
+        "",
+        "| server | phones | runs | like-frames/s | tallies delivered/s | server CPU % | idle CPU % "
+        "| deliveries per CPU-second | per CPU-second less idle | µs CPU / delivery | KiB / idle phone |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (n, server), rs in groups.items():
+        lines.append(
+            f"| {NAMES.get(server, server)} | {n:,} | {len(rs)} "
+            f"| {_spread([r['frames_in_per_s'] for r in rs])} "
+            f"| {_spread([r['deliveries_per_s'] for r in rs])} "
+            f"| {_spread([r['server_cpu_pct'] for r in rs], '{:.1f}')} "
+            f"| {_spread([r['server_idle_cpu_pct'] for r in rs], '{:.1f}')} "
+            f"| {_spread([r.get('deliveries_per_cpu_s') for r in rs], '{:,.0f}')} "
+            f"| {_spread([r.get('deliveries_per_net_cpu_s') for r in rs], '{:,.0f}')} "
+            f"| {_spread([r.get('cpu_us_per_delivery') for r in rs], '{:.1f}')} "
+            f"| {_spread([r['rss_per_phone_kib'] for r in rs], '{:.1f}')} |"
+        )
+    for (n, server), rs in groups.items():
+        if server != "leitai":
+            continue
+        for other in ("websockets", "socketio"):
+            os_ = groups.get((n, other))
+            if os_:
+                lines.append(
+                    f"\nLeitai ÷ {NAMES[other]}, deliveries per CPU-second at {n:,} phones: "
+                    f"{_ratio(rs, os_, lambda r: r.get('deliveries_per_cpu_s'))}; "
+                    f"less idle: {_ratio(rs, os_, lambda r: r.get('deliveries_per_net_cpu_s'))}"
+                )
+    return "\n".join(lines)
+
+
+def capacity(data: dict) -> str:
+    caps = data.get("capacity") or []
+    if not caps:
+        return ""
+    o = data["options"]
+    lines = [
+        f"Capacity: the most phones one pinned core sustains with every tick on time "
+        f"({o['cap_per_phone']:g} like-frame/s per phone; overlays ≥ 98 % and phones ≥ 97.5 % of their tally "
+        f"rate, p99 tap→overlay ≤ {o['p99_bound_ms']:g} ms, every phone held, every like counted)",
+        "",
+        "| server | phones sustained | first count that failed (why) | like-frames/s | tallies delivered/s "
+        "| server CPU % | µs CPU / delivered tally | p99 ms | KiB / idle phone | probes (disturbed) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in caps:
+        why = "; ".join(c.get("why_failed", []))
+        first = "none up to the limit" if c["capped"] else f"{c['first_failed']:,} ({why})"
+        got = f"{c['phones']:,}" + (" (the limit)" if c["capped"] and c["phones"] else "")
+        lines.append(
+            f"| {NAMES.get(c['server'], c['server'])} | {got} | {first} "
+            f"| {_f(c.get('frames_in_per_s'), '{:,.0f}')} | {_f(c.get('deliveries_per_s'), '{:,.0f}')} "
+            f"| {_f(c.get('server_cpu_pct'))} | {_f(c.get('cpu_us_per_delivery'), '{:.1f}')} "
+            f"| {_f(c.get('p99_ms'))} | {_f(c.get('rss_per_phone_kib'), '{:.1f}')} "
+            f"| {c['probes']} ({c.get('disturbed_probes', 0)}) |"
+        )
+    return "\n".join(lines)
+
+
+def targets(data: dict) -> str:
+    """Issue 17's targets, from what this run measured."""
+    lines = ["Targets (issue 17):"]
+    fo = _groups(data, "fanout")
+    for (n, server), rs in fo.items():
+        ws = fo.get((n, "websockets"))
+        if server == "leitai" and ws:
+            ma = _med([r.get("deliveries_per_cpu_s") for r in rs])
+            mb = _med([r.get("deliveries_per_cpu_s") for r in ws])
+            if ma and mb:
+                lines.append(
+                    f"  fan-out at {n:,} phones: {ma / mb:.2f}× broadcast()'s deliveries per CPU-second "
+                    f"({'≥' if ma / mb >= 1.5 else '<'} 1.5)"
+                )
+    for c in data.get("capacity") or []:
+        if c["server"] == "leitai":
+            lines.append(
+                f"  one core: {c['phones']:,} phones on time{' (the fd limit)' if c['capped'] else ''} "
+                f"({'≥' if c['phones'] >= 15000 else '<'} 15,000)"
+            )
+    kib = [r["rss_per_phone_kib"] for r in data["results"] if r["server"] == "leitai" and r.get("rss_per_phone_kib")]
+    if kib:
+        m = _med(kib)
+        lines.append(f"  memory: {m:.1f} KiB per idle phone, median of {len(kib)} ({'≤' if m <= 18 else '>'} 18)")
+    for (n, server), rs in _groups(data, None).items():
+        if server != "leitai":
+            continue
+        p99 = _med([r["tap_to_overlay"]["p99_ms"] for r in rs])
+        ok = sum(1 for r in rs if r.get("on_time"))
+        lines.append(
+            f"  {n:>6,} phones: on time in {ok}/{len(rs)} runs; p99 {_f(p99)} ms; "
+            f"likes counted in {sum(1 for r in rs if r['likes_equal'])}/{len(rs)}"
+        )
     return "\n".join(lines)
 
 
@@ -108,17 +289,26 @@ def chart(data: dict, path: Path) -> None:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110)
     styles = {"leitai": ("#d7263d", "o"), "websockets": ("#444444", "s"), "socketio": ("#1b6fd1", "^")}
     for server, (color, marker) in styles.items():
-        pts = sorted((r["phones"], r) for r in data["results"] if r["server"] == server and "tap_to_overlay" in r)
-        if not pts:
+        # one point per phone count: the median over repeated runs, min–max as error bars
+        by_n: dict[int, list[dict]] = {}
+        for r in data["results"]:
+            if r["server"] == server and "tap_to_overlay" in r and not r.get("probe"):
+                by_n.setdefault(r["phones"], []).append(r)
+        if not by_n:
             continue
-        xs = [r["held"] for _, r in pts]
-        ys = [r["tap_to_overlay"]["p99_ms"] for _, r in pts]
-        ax.plot(xs, ys, marker=marker, color=color, label=NAMES[server])
-        ax2.plot(xs, [r["server_cpu_pct"] for _, r in pts], marker=marker, color=color, label=NAMES[server])
-        for (n, r), x, y in zip(pts, xs, ys):
-            if r["held"] < 0.95 * n:
+        ns = sorted(by_n)
+        xs = [_med([r["held"] for r in by_n[n]]) for n in ns]
+        for key, axis in ((lambda r: r["tap_to_overlay"]["p99_ms"], ax), (lambda r: r["server_cpu_pct"], ax2)):
+            ys = [_med([key(r) for r in by_n[n]]) for n in ns]
+            lo = [y - min(key(r) for r in by_n[n]) for y, n in zip(ys, ns)]
+            hi = [max(key(r) for r in by_n[n]) - y for y, n in zip(ys, ns)]
+            axis.errorbar(xs, ys, yerr=[lo, hi], marker=marker, color=color, label=NAMES[server], capsize=3)
+        for n, x in zip(ns, xs):
+            held = min(r["held"] for r in by_n[n])
+            if held < 0.95 * n:
+                y = _med([r["tap_to_overlay"]["p99_ms"] for r in by_n[n]])
                 ax.annotate(
-                    f"held {r['held']}/{n}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=7, color=color
+                    f"held {held}/{n}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=7, color=color
                 )
         failed = [r for r in data["results"] if r["server"] == server and "tap_to_overlay" not in r]
         if failed:
@@ -134,7 +324,7 @@ def chart(data: dict, path: Path) -> None:
     ax.text(ax.get_xlim()[0], 150, " target 150 ms", fontsize=7, va="bottom", color="#666")
     ax.set_yscale("log")
     ax.set_xlabel("phones held")
-    ax.set_ylabel("p99 tap → overlay (ms, log)")
+    ax.set_ylabel("p99 tap → overlay (ms, log; median, min–max)")
     opts = data["options"]
     ax.set_title(f"p99 tap→overlay at {opts['rate']:,.0f} like-frames/s", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
