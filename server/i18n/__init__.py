@@ -25,6 +25,12 @@ BROWSER_NAMESPACES = frozenset(
     {"status", "action", "round", "show", "pk", "q", "vote", "ask", "toast", "err", "host", "device"}
 )
 
+# Namespaces only the pages that ask for them embed (besides BROWSER_NAMESPACES), so that
+# every other page, the phone's live page first, stays small: `poll` (the season poll's
+# phone page and the overlay's poll widget). A template asks with
+# `{{ t.browser_json_with("poll") }}`.
+PAGE_NAMESPACES = frozenset({"poll"})
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -40,9 +46,10 @@ def namespace(key: str) -> str:
     return key.split(".", 1)[0]
 
 
-def browser_json(table: dict[str, str]) -> Markup:
-    """The browser part of *table* as JSON safe inside <script> (``<``, ``>``, ``&``, ``'`` escaped)."""
-    strings = {k: v for k, v in table.items() if namespace(k) in BROWSER_NAMESPACES}
+def browser_json(table: dict[str, str], extra: frozenset[str] = frozenset()) -> Markup:
+    """The browser part of *table* (and the `extra` page namespaces) as JSON safe inside
+    <script> (``<``, ``>``, ``&``, ``'`` escaped)."""
+    strings = {k: v for k, v in table.items() if namespace(k) in BROWSER_NAMESPACES or namespace(k) in extra}
     return htmlsafe_json_dumps(strings, dumps=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
 
 
@@ -56,6 +63,10 @@ class Translator:
 
     def __call__(self, key: str) -> str:
         return self.table.get(key) or STRINGS[DEFAULT_LANG].get(key, key)
+
+    def browser_json_with(self, *namespaces: str) -> Markup:
+        """The scripts' strings plus those of some PAGE_NAMESPACES, for the page that needs them."""
+        return browser_json(self.table, frozenset(namespaces) & PAGE_NAMESPACES)
 
 
 _BROWSER_JSON = {lang: browser_json(table) for lang, table in STRINGS.items()}
