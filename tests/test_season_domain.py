@@ -53,7 +53,8 @@ def test_the_public_view_of_a_guest_has_no_contact():
 
 
 def test_a_guests_episodes_and_results():
-    state = new_show("ep1", "第一期", {"a": {"guest": "王伟", "guest_id": "g1"}, "b": {"guest": "杨玭"}}, status="ended")
+    sides = {"a": {"guest": "王伟", "guest_id": "g1"}, "b": {"guest": "杨玭"}}
+    state = new_show("ep1", "第一期", sides, status="ended")
     state.rounds = [{"votes": {"a": 30, "b": 10}}, {"votes": {"a": 20, "b": 40}}, {"votes": {"a": 25, "b": 25}}]
     state.rounds_won = {"a": 2, "b": 1}
     state.counters.likes = {"a": 300, "b": 100}

@@ -56,10 +56,9 @@ async def test_sign_ups_lose_their_contact_data_after_their_talk(season):
     g = await season.create_guest({"name": "王伟"})
     talk = await season.talks.add({"kind": "meet", "title": "书记来了", "guest_ids": [g.id], "date": "2999-01-01",
                                    "place": "文化中心", "public": True, "capacity": 1})  # fmt: skip
-    assert (await season.talks.sign_up(talk.id, {"name": "李", "phone": "13900000001", "consent": True}, "1.2.3.4"))[:2] \
-        == ("registered", 1)
-    assert (await season.talks.sign_up(talk.id, {"name": "张", "phone": "13900000002", "consent": True}, "1.2.3.4"))[:2] \
-        == ("waiting", 1)
+    first = await season.talks.sign_up(talk.id, {"name": "李", "phone": "13900000001", "consent": True}, "1.2.3.4")
+    second = await season.talks.sign_up(talk.id, {"name": "张", "phone": "13900000002", "consent": True}, "1.2.3.4")
+    assert first[:2] == ("registered", 1) and second[:2] == ("waiting", 1)
     await season.talks.change(talk.id, {"status": "done", "attendance": 80})
     late = 32503680000000 + 31 * DAY_MS  # 2999-01-01 + 31 days
     assert await season.talks.sweep(late) == 2

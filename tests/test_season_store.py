@@ -11,9 +11,9 @@ import time
 import pytest
 
 from server.domain.integrity import Voter
+from server.node.season import make_season_store
 from server.settings import Settings
 from server.store import Conflict, StoreUnavailable
-from server.store.season import make_season_store
 from server.store.season_embedded import EmbeddedSeasonStore
 
 RULES = {"votes_per_network": 3, "vote_burst_max": 4}

@@ -7,6 +7,7 @@ import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/stor
 import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 import { ensureDevice } from "./device.js";
+import { renderAfter } from "../season/after.js";
 
 const SIDES = ["a", "b"];
 const NAME_KEY = "leitai.name";
@@ -472,6 +473,7 @@ store.subscribe((state, frame) => {
   renderVote(state);
   renderQuestions(state);
   renderBanned(state);
+  renderAfter(state); // the ended episode's block (season/after.js)
 });
 
 setInterval(() => {

@@ -235,8 +235,15 @@ def appearances(guest_id: str, shows: list[ShowState]) -> list[Appearance]:
     return sorted(out, key=lambda a: (a.date, a.slug), reverse=True)
 
 
+ON_AIR_ORG = 16  # characters of a side's organisation line that fit the overlay's score bar
+
+
 def side_from_guest(side: dict[str, Any], guest: Guest) -> dict[str, Any]:
-    """An episode side whose guest comes from the roster: its name and organisation."""
+    """An episode side whose guest comes from the roster: its name, and its organisation
+    with the title ("澳洋医院党委副书记"), or the organisation alone when both would not
+    fit the score bar's line."""
     sep = "" if guest.title and guest.title[0] >= "\u2e80" else " "
     org = sep.join(p for p in (guest.org, guest.title) if p)
+    if len(org) > ON_AIR_ORG and guest.org:
+        org = guest.org
     return {**side, "guest_id": guest.id, "guest": guest.name[: LIMITS.guest], "org": org[: LIMITS.org]}

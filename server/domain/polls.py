@@ -218,7 +218,7 @@ def reopen(poll: Poll, now: int, closes: int = 0) -> Poll:
 def ballot_choice(poll: Poll, chosen: Any, now: int) -> str:
     """The stored form of a device's choice ("g1,g3"), after the poll's rules:
     open, known options, at least one and at most `choices`, each once."""
-    if poll.status(now) != OPEN:
+    if poll.status(now) != OPEN:  # guard: closed poll
         raise DomainError("conflict", "this poll is closed" if not poll.upcoming(now) else "this poll is not open yet")
     if isinstance(chosen, str):
         chosen = [chosen]
@@ -281,7 +281,7 @@ def standing(poll: Poll, res: Results) -> list[tuple[int, dict[str, str], int]]:
 
 def public_view(poll: Poll, res: Results, now: int) -> dict[str, Any]:
     """GET /api/polls/{poll}: `votes` is null on every option while the split is hidden."""
-    shown = poll.revealed(now)
+    shown = poll.revealed(now)  # guard: sealed poll
     return {
         "slug": poll.slug,
         "title": poll.title,

@@ -18,11 +18,10 @@ from ..hub import Conn
 from ..protocol import Message, Reply
 from ..settings import Settings
 from ..store import Store
-from ..store.season import make_season_store
 from .commands import Commands
 from .handlers import Handlers
 from .replica import Replicas, Runtime
-from .season import Season
+from .season import Season, make_season_store
 from .tasks import Tasks
 from .ticker import Ticker
 from .venues import Venues

@@ -41,6 +41,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def make_season_store(settings: Settings) -> SeasonStore:
+    """The season store of the mode: embedded, or Redis (imported only when used)."""
+    if settings.redis_url:
+        from ..store.season_redis import RedisSeasonStore
+
+        return RedisSeasonStore(settings)
+    from ..store.season_embedded import EmbeddedSeasonStore
+
+    return EmbeddedSeasonStore(settings)
+
+
 def photo_version(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:12]
 
@@ -56,7 +67,7 @@ class Season:
         self.shows = shows
         self.venues = venues
         self.tasks = tasks
-        self.talks = Talks(settings, store, shows, venues, self)
+        self.talks = Talks(settings, store, shows, venues, self.known_guests)
         self._results: dict[str, tuple[float, Results]] = {}
         self._episodes: tuple[float, list[ShowState]] = (0.0, [])
 
@@ -133,11 +144,12 @@ class Season:
         return out
 
     async def episodes(self) -> list[ShowState]:
-        """Every episode with its counters (reused for a moment: pages ask often)."""
+        """Every episode with its counters (reused for a moment while no episode was
+        added: pages ask often)."""
         at, states = self._episodes
-        if time.monotonic() - at < SHOWS_TTL_S:
-            return states
         slugs = await self.shows.list_shows()
+        if time.monotonic() - at < SHOWS_TTL_S and len(slugs) == len(states):
+            return states
         loaded = await asyncio.gather(*(self.shows.load(s) for s in slugs))
         states = [s for s in loaded if s is not None]
         self._episodes = (time.monotonic(), states)
@@ -151,7 +163,7 @@ class Season:
         talks = await self.talks.done_per_guest()
         return [
             {
-                **g.public_view(),
+                **g.public_view(),  # guard: public guest view
                 "episodes": len(dguests.appearances(g.id, episodes)),
                 "talks": talks.get(g.id, 0),
             }
@@ -288,7 +300,8 @@ class Season:
                 continue
             res = await self.results(poll)
             row: dict[str, Any] = {"slug": poll.slug, "title": poll.title, "status": poll.status(now)}
-            if poll.revealed(now):
+            row["ballots"] = res.ballots
+            if poll.revealed(now) and res.ballots:
                 rank = next(r for r, o, _ in dpolls.standing(poll, res) if o.get("guest") == gid)
                 oid = next(o["id"] for o in poll.options if o.get("guest") == gid)
                 row.update(rank=rank, votes=res.counted.get(oid, 0), share=round(res.share(oid), 4))

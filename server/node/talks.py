@@ -14,7 +14,8 @@ import hashlib
 import hmac
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..domain import DomainError
 from ..domain import invitations as dinv
@@ -23,9 +24,6 @@ from ..settings import Settings
 from ..store import Conflict, Store, StoreUnavailable
 from ..store.season import SeasonStore
 from .venues import Venues
-
-if TYPE_CHECKING:
-    from .season import Season
 
 log = logging.getLogger("leitai.season")
 DAY_MS = 86_400_000
@@ -48,19 +46,26 @@ class Limited(Exception):
 
 
 class Talks:
-    def __init__(self, settings: Settings, store: SeasonStore, shows: Store, venues: Venues, season: "Season") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SeasonStore,
+        shows: Store,
+        venues: Venues,
+        known_guests: Callable[[], Awaitable[set[str]]],
+    ) -> None:
         self.settings = settings
         self.store = store
         self.shows = shows
         self.venues = venues
-        self.season = season
+        self.known_guests = known_guests  # the roster's ids (node/season.py)
         self._key = hashlib.sha256(("leitai.signup:" + settings.resolved_secret()).encode()).digest()
 
     # -- requests ----------------------------------------------------------------------
 
     async def request(self, data: dict[str, Any], ip: str) -> Invitation:
         """A unit's talk request (public). A network may send `REQUESTS_PER_NETWORK` an hour."""
-        clean = dinv.check_request(data, await self.season.known_guests())
+        clean = dinv.check_request(data, await self.known_guests())
         network = self.venues.network(ip)
         sent = await self.shows.count(f"requests:{network}", 3600)
         if sent > self.settings.requests_per_network:  # guard: request budget
@@ -88,7 +93,7 @@ class Talks:
         seen = data.get("version")
         if isinstance(seen, (int, str)) and str(seen).isdigit() and int(seen) != inv.version:
             raise Conflict(f"invitation {iid} changed meanwhile")
-        moved = dinv.transition(inv, data, by, now_ms(), await self.season.known_guests())
+        moved = dinv.transition(inv, data, by, now_ms(), await self.known_guests())
         moved.version = await self.store.put("invitation", iid, moved.record(), inv.version)
         return moved
 
@@ -110,7 +115,7 @@ class Talks:
         return Talk.from_record(rec) if rec else None
 
     async def add(self, data: dict[str, Any]) -> Talk:
-        known = await self.season.known_guests()
+        known = await self.known_guests()
         talk = dinv.check_talk("t0", data, known, now_ms())
         talk.id = f"t{await self.store.next_id('talk')}"
         talk.version = await self.store.put("talk", talk.id, talk.record(), 0)

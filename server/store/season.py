@@ -100,16 +100,6 @@ class SeasonStore(ABC):
         place in the order stays."""
 
 
-def make_season_store(settings: Settings) -> SeasonStore:
-    if settings.redis_url:
-        from .season_redis import RedisSeasonStore
-
-        return RedisSeasonStore(settings)
-    from .season_embedded import EmbeddedSeasonStore
-
-    return EmbeddedSeasonStore(settings)
-
-
 def split_counts(raw: dict[str, int]) -> VoteCounts:
     """Ballot counts as both stores keep them ("<choice>", "held:<choice>",
     "r:<reason>") as VoteCounts keyed by choice."""
