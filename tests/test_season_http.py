@@ -9,6 +9,7 @@ import re
 import time
 
 import httpx
+import pytest
 from conftest import create_show, device_cookie, host_cookies, wait_until
 from PIL import Image
 
@@ -353,3 +354,44 @@ def test_contact_data_is_in_no_public_answer(server):
             leaked = [s for s in secrets if s in r.text]
             assert not leaked, (path, leaked)
     assert not [s for s in secrets if s in "".join(server.log)], "contact data in the log"
+
+
+# -- Redis mode: two processes, one season -------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_two_processes_share_the_season_through_redis(fresh_server, redis_server):
+    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"season{time.monotonic_ns()}", "VOTES_PER_NETWORK": "1",
+           "CONTACT_RETENTION_DAYS": "0", "SEASON_SWEEP_S": "0.2"}
+    a, b = fresh_server(**env), fresh_server(**env)
+    gid = new_guest(a.url, "王伟", contact=GUEST_CONTACT)
+    assert upload(a.url, gid, png(600, 400)).status_code == 200
+    profile = httpx.get(f"{b.url}/api/guests/{gid}").json()["guest"]  # the other process
+    assert profile["name"] == "王伟" and "contact" not in profile
+    photo = httpx.get(b.url + profile["photo"])
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    slug = new_poll(a.url, [{"id": gid, "label": ""}, {"id": "o2", "label": "乙"}])
+    office = xff("198.51.100.20")
+    one, two = device_cookie(a.url, "demo", office), device_cookie(b.url, "demo", office)
+    assert vote(b.url, slug, one, gid, office).status_code == 200
+    assert vote(a.url, slug, one, "o2", office).status_code == 200  # one ballot, changed on the other process
+    assert vote(b.url, slug, two, gid, office).json()["counted"] is False  # past the network's budget: held
+
+    def counts() -> dict:
+        return {o["id"]: o["votes"] for o in httpx.get(f"{a.url}/api/polls/{slug}").json()["options"]}
+
+    await wait_until(lambda: counts() == {gid: 0, "o2": 1}, timeout=5)  # results are reused for a second
+    with producer(b.url) as http:
+        assert http.get(f"/api/polls/{slug}/results").json()["held_ballots"] == 1
+    rid = httpx.post(f"{b.url}/api/invitations", json=request_body(guest_id=gid)).json()["id"]
+    with producer(a.url) as http:
+        declined = http.post(f"/api/invitations/{rid}", json={"status": "declined", "reason": "时间不合适"})
+        assert declined.status_code == 200
+        assert http.post(f"/api/invitations/{rid}", json={"status": "contacted"}).status_code == 409
+
+        def erased() -> bool:
+            return http.get(f"/api/invitations/{rid}").json()["phone"] == ""
+
+        await wait_until(erased, timeout=10)
+    for srv in (a, b):
+        assert PHONE not in "".join(srv.log) and "13900001111" not in "".join(srv.log)

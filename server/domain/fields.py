@@ -72,7 +72,7 @@ class Fields:
             return default
         allowed = tuple(options)
         if raw not in allowed:
-            key = "required" if raw in (None, "") else "choice"
+            key = "choose" if raw in (None, "") else "choice"
             self.problem(field, key, f"{field} must be one of {', '.join(allowed)}")
             return default or ""
         return str(raw)

@@ -319,7 +319,7 @@ class Season:
             return None
         result = dguests.appearance(state, "a")
         upcoming = sorted(
-            (s for s in episodes if s.slug != slug and s.status != "ended" and s.date >= time.strftime("%Y-%m-%d")),
+            (s for s in episodes if s.status == "draft" and s.date and s.date >= time.strftime("%Y-%m-%d")),
             key=lambda s: (s.date, s.created),
         )
         nxt = upcoming[0] if upcoming else None

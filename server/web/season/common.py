@@ -9,6 +9,7 @@ a budget spent, `503` the store unreachable.
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.datastructures import FormData
@@ -139,9 +140,14 @@ def api(signed: bool = False, post: bool = False) -> Callable[[Handler], Handler
     return wrap
 
 
+def remembered_by(request: Request) -> str:
+    """The name this producer last signed a workflow change with (a cookie)."""
+    return unquote(request.cookies.get(BY_COOKIE, ""))[:40]
+
+
 def who(request: Request, typed: str = "") -> str:
     """Who made a workflow change: the name they typed (or last typed), else their session."""
-    name = " ".join(str(typed or request.cookies.get(BY_COOKIE, "")).split())[:40]
+    name = " ".join(str(typed or remembered_by(request)).split())[:40]
     return name or holder_of_session(request.cookies.get(SESSION_COOKIE, ""))
 
 

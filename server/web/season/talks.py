@@ -8,6 +8,7 @@ sent only to signed-in producers: the public pages and APIs here never carry it.
 
 import calendar
 from datetime import date
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -152,7 +153,7 @@ async def request_page(request: Request, inv, errors: dict, status: int = 200, *
         roster=roster,
         names={g.id: g.name for g in roster},
         nexts=dinv.NEXT,
-        by=request.cookies.get(common.BY_COOKIE, ""),
+        by=common.remembered_by(request),
         form=extra.pop("form", {}),
         **extra,
     )
@@ -187,7 +188,7 @@ async def request_move(request: Request) -> Response:
     if data.get("by"):
         response.set_cookie(
             common.BY_COOKIE,
-            by,
+            quote(by),
             max_age=365 * 86400,
             httponly=True,
             samesite="lax",
