@@ -20,6 +20,7 @@ from ... import report
 from ...domain import DomainError
 from ...domain.fields import Invalid
 from ...i18n import Translator
+from ...i18n import translator as make_translator
 from ...node import Conflict, StoreUnavailable
 from ...node.season import Season
 from ...node.talks import Limited
@@ -44,9 +45,8 @@ def ip(request: Request) -> str:
 
 
 def translator(request: Request) -> Translator:
-    from ...i18n import translator as make
-
-    return make(language(request))
+    """`t(key)` in the page's language."""
+    return make_translator(language(request))
 
 
 # -- answers -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import datetime
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -207,7 +208,7 @@ async def api_export(request: Request) -> Response:
     name = f"leitai-poll-{data['slug']}-{datetime.now().strftime('%Y%m%d-%H%M')}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "json":
-        return Response(common.orjson.dumps(data), media_type="application/json", headers=headers)
+        return Response(orjson.dumps(data), media_type="application/json", headers=headers)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["option", "label", "guest", "votes", "held"])
