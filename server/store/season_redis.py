@@ -17,7 +17,7 @@ from ..domain import integrity
 from ..domain.integrity import Ballot, VoteCounts, Voter
 from ..settings import Settings
 from . import Conflict, StoreUnavailable
-from .redis import ERRORS, RELEASE, VOTE, connect
+from .redis import ERRORS, connect
 from .season import SeasonStore, split_counts
 
 T = TypeVar("T")
@@ -29,6 +29,73 @@ if v ~= tonumber(ARGV[2]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], v + 1)
 return v + 1
+"""
+
+# A poll ballot (domain.integrity.assess, carried out atomically): the poll's own copy of
+# the show store's round-vote script, so that the two may change apart. KEYS: ballots,
+# counts, counted per network, this minute's burst counter. ARGV: device, choice,
+# network, venue, young, per_network, burst_max. Ballots are "choice|status|reason|network";
+# counts holds "<choice>" (counted), "held:<choice>", "r:<reason>".
+BALLOT = """
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+local side = ARGV[2]
+if prev then
+  local pside, status, reason, net = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if not pside then pside, status, reason, net = prev, 'counted', '', 'unknown' end
+  if pside == side then return prev end
+  local ballot = side .. '|' .. status .. '|' .. reason .. '|' .. net
+  redis.call('HSET', KEYS[1], ARGV[1], ballot)
+  if status == 'counted' then
+    redis.call('HINCRBY', KEYS[2], pside, -1)
+    redis.call('HINCRBY', KEYS[2], side, 1)
+  else
+    redis.call('HINCRBY', KEYS[2], 'held:' .. pside, -1)
+    redis.call('HINCRBY', KEYS[2], 'held:' .. side, 1)
+  end
+  return ballot
+end
+local net = ARGV[3]
+local status, reason = 'counted', ''
+if ARGV[4] ~= '1' then
+  local burst = 0
+  if ARGV[5] == '1' then
+    burst = redis.call('INCR', KEYS[4])
+    redis.call('EXPIRE', KEYS[4], 180)
+  end
+  if burst > tonumber(ARGV[7]) then
+    status, reason = 'held', 'burst'
+  elseif tonumber(redis.call('HGET', KEYS[3], net) or '0') >= tonumber(ARGV[6]) then
+    status, reason = 'held', 'network'
+  end
+end
+local ballot = side .. '|' .. status .. '|' .. reason .. '|' .. net
+redis.call('HSET', KEYS[1], ARGV[1], ballot)
+if status == 'counted' then
+  redis.call('HINCRBY', KEYS[2], side, 1)
+  redis.call('HINCRBY', KEYS[3], net, 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'held:' .. side, 1)
+  redis.call('HINCRBY', KEYS[2], 'r:' .. reason, 1)
+end
+return ballot
+"""
+
+# Count the held ballots (of one reason, or all). KEYS: ballots, counts, counted per network.
+RELEASE_HELD = """
+local n = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local side, status, reason, net = string.match(all[i + 1], '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if status == 'held' and (ARGV[1] == '' or reason == ARGV[1]) then
+    redis.call('HSET', KEYS[1], all[i], side .. '|counted||' .. net)
+    redis.call('HINCRBY', KEYS[2], 'held:' .. side, -1)
+    redis.call('HINCRBY', KEYS[2], 'r:' .. reason, -1)
+    redis.call('HINCRBY', KEYS[2], side, 1)
+    redis.call('HINCRBY', KEYS[3], net, 1)
+    n = n + 1
+  end
+end
+return n
 """
 
 # KEYS: sign-ups hash, order zset, counter. ARGV: key, body.
@@ -59,8 +126,8 @@ class RedisSeasonStore(SeasonStore):
                 ("put", PUT),
                 ("signup", SIGNUP),
                 ("put_signup", PUT_SIGNUP),
-                ("vote", VOTE),
-                ("release", RELEASE),
+                ("vote", BALLOT),
+                ("release", RELEASE_HELD),
             )
         }
 
