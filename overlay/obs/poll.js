@@ -17,12 +17,17 @@ const STAGE_H = 1080;
 const root = $("#poll");
 const slug = root.dataset.poll;
 const params = new URLSearchParams(location.search);
-const top = Math.max(1, Math.min(10, Number(params.get("top") || root.dataset.top) || 5));
+// Beside a show's widgets the panel keeps to 4 rows by default (clear of a two-line
+// question in the lower third); alone it shows 5. `&top=N` chooses (1–10).
+const alone = document.body.classList.contains("poll-only");
+const top = Math.max(1, Math.min(10, Number(params.get("top")) || (alone ? 5 : 4)));
 const rows = $(".pw-rows", root);
+const qr = $(".pw-qr", root);
+qr.addEventListener("error", () => qr.remove()); // never a broken image on air
 
 // Alone on /overlay/poll/{poll}, the widget fits the 1920×1080 stage to the source itself
 // (inside a show's overlay, overlay.js does).
-if (document.body.classList.contains("poll-only")) {
+if (alone) {
   const stage = $("#stage");
   const fit = () => {
     stage.style.transform = `scale(${Math.min(window.innerWidth / STAGE_W, window.innerHeight / STAGE_H) || 1})`;

@@ -9,6 +9,7 @@ import io
 from datetime import datetime
 
 import orjson
+import segno
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -106,17 +107,27 @@ async def overlay_page(request: Request) -> Response:
     poll = await season(request).poll(request.path_params["poll"])
     if poll is None:
         return Response("unknown poll", status_code=404, media_type="text/plain")
-    q = request.query_params
-    top = int(q["top"]) if q.get("top", "").isdigit() else 5
     return common.leitai(request).render(
         request,
         "overlay_poll.html",
         slug="",
         title=poll.title,
         poll=poll.slug,
-        top=max(1, min(10, top)),
-        debug=q.get("debug") == "1",
+        debug=request.query_params.get("debug") == "1",
     )
+
+
+async def qr_code(request: Request) -> Response:
+    """The poll's phone page as an SVG QR code, for the on-air widget and posters."""
+    lt = common.leitai(request)
+    poll = await season(request).poll(request.path_params["poll"])
+    if poll is None:
+        return Response("unknown poll", status_code=404, media_type="text/plain")
+    buf = io.BytesIO()
+    segno.make(f"{lt.public_url(request)}/p/{poll.slug}", error="m").save(
+        buf, kind="svg", scale=8, border=2, dark="#111111", light="#ffffff", xmldecl=False
+    )
+    return Response(buf.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=300"})
 
 
 @api()
@@ -322,6 +333,7 @@ async def admin_action(request: Request) -> Response:
 routes = [
     Route("/p/{poll}", phone_page, methods=["GET"]),
     Route("/p/{poll}/results", results_page, methods=["GET"]),
+    Route("/p/{poll}/qr.svg", qr_code, methods=["GET"]),
     Route("/overlay/poll/{poll}", overlay_page, methods=["GET"]),
     Route("/api/polls", api_list, methods=["GET"]),
     Route("/api/polls", api_create, methods=["POST"]),
