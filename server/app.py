@@ -20,7 +20,7 @@ from .node import Node
 from .settings import Settings
 from .store import make_store
 from .transport import FastPath
-from .web import api, devices, pages, producer
+from .web import api, devices, pages, producer, season
 from .web.context import Leitai
 from .web.security import Auth, SecurityHeaders
 from .web.sockets import SocketServer
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
         await node.start()
-        await ensure_demo(node.store, settings)
+        await ensure_demo(node.store, settings, node.season)
         # Fewer, later collections: with 10,000 sockets the default thresholds ran the
         # collector for a third of the busy time and stalled ticks (docs/performance.md).
         # Everything allocated at start-up is frozen out of the collector's view.
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
             *api.routes,
             *devices.routes,
             *producer.routes,
+            *season.routes,
             Mount("/static", Static(directory=str(STATIC), check_dir=False), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

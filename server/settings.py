@@ -96,6 +96,15 @@ class Settings:
     outage_likes_max: int = 10_000_000
     viewer_ttl_s: int = 15
     reject_flagged: bool = False
+    # the season: roster, polls, talk requests (docs/season.md)
+    contact_retention_days: int = 30  # a request's contact data is erased this long after it is done or declined
+    season_sweep_s: float = 3600.0  # how often the erasure sweep runs
+    photo_max_bytes: int = 5 * 1024 * 1024  # an uploaded guest photo
+    photo_px: int = 480  # the stored photo's longest side
+    poll_vote_rate: float = 1.0  # poll ballots per device per second
+    poll_vote_burst: float = 5.0
+    requests_per_network: int = 20  # talk requests per network per hour
+    signups_per_network: int = 60  # talk sign-ups per network per hour
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":

@@ -18,8 +18,10 @@ from server import protocol
 from server.domain.questions import STATUSES as QUESTION_STATUSES
 from server.domain.rounds import FINISHED, IDLE, PAUSED, RUNNING
 from server.domain.show import SHOW_STATUSES
-from server.i18n import (BROWSER_NAMESPACES, CONSOLE_NAMESPACES, DEFAULT_LANG, LANGS, STRINGS, browser_json, namespace,
-                         translator)
+from server.i18n import (BROWSER_NAMESPACES, CONSOLE_NAMESPACES, DEFAULT_LANG, LANGS, PAGE_NAMESPACES, STRINGS,
+                         browser_json, namespace, translator)
+
+SCRIPT_NAMESPACES = BROWSER_NAMESPACES | PAGE_NAMESPACES  # every page's, and those a page asks for
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DIR = ROOT / "server" / "i18n"
@@ -68,7 +70,7 @@ def script_key_literals() -> set[str]:
     for path in SCRIPTS:
         for m in re.finditer(r'"([^"\n]*)"', path.read_text(encoding="utf-8")):
             text = m.group(1)
-            if KEY.fullmatch(text) and namespace(text) in BROWSER_NAMESPACES and text not in types:
+            if KEY.fullmatch(text) and namespace(text) in SCRIPT_NAMESPACES and text not in types:
                 found.add(text)
     return found
 
@@ -141,9 +143,9 @@ def test_every_key_the_scripts_ask_for_exists_and_reaches_the_browser():
     keys |= script_key_literals()
     assert keys, "no t(...) calls found: is the pattern out of date?"
     assert not sorted(keys - set(ZH)), "keys missing from the catalog"
-    assert not sorted(k for k in keys if namespace(k) not in BROWSER_NAMESPACES), "not sent to the browser"
+    assert not sorted(k for k in keys if namespace(k) not in SCRIPT_NAMESPACES), "not sent to the browser"
     for prefix in prefixes:
-        assert "." in prefix and namespace(prefix) in BROWSER_NAMESPACES, prefix
+        assert "." in prefix and namespace(prefix) in SCRIPT_NAMESPACES, prefix
         assert any(k.startswith(prefix) for k in ZH), prefix
 
 

@@ -8,6 +8,7 @@ import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setT
 import { fmtInt, t } from "../common/i18n.js";
 import { ensureDevice } from "./device.js";
 import { fitText } from "../common/fit.js";
+import { renderAfter } from "../season/after.js";
 
 const SIDES = ["a", "b"];
 const NAME_KEY = "leitai.name";
@@ -552,6 +553,7 @@ store.subscribe((state, frame) => {
   renderQuestions(state);
   renderBanned(state);
   renderEnded(state);
+  renderAfter(state); // the ended episode's block (season/after.js)
 });
 renderMyTaps();
 

@@ -32,6 +32,7 @@ from .rounds import Round
 
 SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+GUEST_ID = re.compile(r"^g[1-9][0-9]{0,8}$")
 SHOW_STATUSES = ("draft", "live", "ended")
 SHOW_LANGS = ("zh-CN", "en")  # the show's language: its overlay's (server/i18n has these catalogs)
 META_FIELDS = (
@@ -381,6 +382,11 @@ def _check_sides(sides: Any, limits: TextLimits, problem: "Problem") -> dict[str
                 )
                 value = ""
             clean[name] = value
+        guest_id = side.get("guest_id")  # a roster guest (domain/guests.py), or none
+        if guest_id and (not isinstance(guest_id, str) or not GUEST_ID.match(guest_id)):
+            problem(f"sides.{key}.guest_id", "guest_id", f"sides.{key}.guest_id must be a roster guest's id")
+        elif guest_id:
+            clean["guest_id"] = guest_id
         color = side.get("color") or DEFAULT_COLORS[key]
         if not isinstance(color, str) or not COLOR.match(color):
             problem(f"sides.{key}.color", "color", f"sides.{key}.color must be #rrggbb")

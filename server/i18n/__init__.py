@@ -29,6 +29,12 @@ BROWSER_NAMESPACES = frozenset(
 # page above all) leave them out.
 CONSOLE_NAMESPACES = frozenset({"host"})
 
+# Namespaces only the pages that ask for them embed (besides BROWSER_NAMESPACES), so that
+# every other page, the phone's live page first, stays small: `poll` (the season poll's
+# phone page and the overlay's poll widget). A template asks with
+# `{{ t.browser_json_with("poll") }}`.
+PAGE_NAMESPACES = frozenset({"poll"})
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -44,13 +50,14 @@ def namespace(key: str) -> str:
     return key.split(".", 1)[0]
 
 
-def browser_json(table: dict[str, str], console: bool = False) -> Markup:
-    """The browser part of *table* as JSON safe inside <script> (``<``, ``>``, ``&``, ``'`` escaped);
-    the console's own namespaces only for the console."""
+def browser_json(table: dict[str, str], console: bool = False, extra: frozenset[str] = frozenset()) -> Markup:
+    """The browser part of *table* as JSON safe inside <script> (``<``, ``>``, ``&``, ``'`` escaped):
+    the console's own namespaces only for the console, and the `extra` page namespaces."""
     strings = {
         k: v
         for k, v in table.items()
-        if namespace(k) in BROWSER_NAMESPACES and (console or namespace(k) not in CONSOLE_NAMESPACES)
+        if (namespace(k) in BROWSER_NAMESPACES and (console or namespace(k) not in CONSOLE_NAMESPACES))
+        or namespace(k) in extra
     }
     return htmlsafe_json_dumps(strings, dumps=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
 
@@ -66,6 +73,10 @@ class Translator:
 
     def __call__(self, key: str) -> str:
         return self.table.get(key) or STRINGS[DEFAULT_LANG].get(key, key)
+
+    def browser_json_with(self, *namespaces: str) -> Markup:
+        """The scripts' strings plus those of some PAGE_NAMESPACES, for the page that needs them."""
+        return browser_json(self.table, extra=frozenset(namespaces) & PAGE_NAMESPACES)
 
 
 _BROWSER_JSON = {lang: browser_json(table) for lang, table in STRINGS.items()}

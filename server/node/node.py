@@ -21,6 +21,7 @@ from ..store import Store, StoreUnavailable
 from .commands import Commands
 from .handlers import Handlers
 from .replica import Replicas, Runtime
+from .season import Season, make_season_store
 from .tasks import Tasks
 from .ticker import Ticker
 from .venues import Venues
@@ -51,6 +52,8 @@ class Node:
         self.handlers = Handlers(settings, store, self.commands, self.venues, flagged)
         self.ticker = Ticker(settings, store, self.replicas, observe_tick)
         self._tick_task: asyncio.Task[Any] | None = None
+        # the season beyond the hour: roster, polls, talk requests (node/season.py)
+        self.season = Season(settings, make_season_store(settings), store, self.venues, self.tasks)
 
     @property
     def shows(self) -> dict[str, Runtime]:
@@ -60,6 +63,7 @@ class Node:
 
     async def start(self) -> None:
         await self.store.start()
+        await self.season.start()
         self._tick_task = self.tasks.spawn(self.ticker.run(), "leitai-tick")
 
     async def stop(self) -> None:
@@ -75,6 +79,7 @@ class Node:
             for conn in rt.room.all():
                 await conn.close(1012)
         await self.tasks.cancel()
+        await self.season.stop()
         await self.store.close()
 
     # -- sockets ---------------------------------------------------------------

@@ -39,10 +39,11 @@ async def create_show(request: Request) -> Response:
     if not isinstance(data, dict):
         return json_error(400, "invalid", "expected a JSON object")
     try:
+        sides = await lt.node.season.with_guests(data.get("sides"))  # a side's "guest_id": from the roster
         state = dshow.new_show(
             data.get("slug", ""),
             data.get("title", ""),
-            data.get("sides"),
+            sides,
             data.get("plan") or [],
             data.get("date", ""),
             now_ms(),

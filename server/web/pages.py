@@ -12,7 +12,7 @@ from .context import leitai
 from .devices import set_device_cookie
 from .security import SESSION_COOKIE, client_ip
 
-WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr")
+WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr", "poll")  # poll: &poll={slug} (docs/season.md)
 DEFAULT_WIDGETS = ("pk", "timer", "likes", "question", "viewers")
 
 

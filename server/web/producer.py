@@ -209,7 +209,7 @@ def read_form(form: FormData) -> dict:
         value = form.get(name, "")
         return value.strip() if isinstance(value, str) else ""
 
-    sides = {k: {f: get(f"{k}_{f}") for f in ("name", "guest", "org", "color")} for k in ("a", "b")}
+    sides = {k: {f: get(f"{k}_{f}") for f in ("name", "guest", "org", "color", "guest_id")} for k in ("a", "b")}
     topics = [v.strip() if isinstance(v, str) else "" for v in form.getlist("plan_topic")]
     durations = [v.strip() if isinstance(v, str) else "" for v in form.getlist("plan_duration")]
     durations += [""] * (len(topics) - len(durations))
@@ -255,10 +255,11 @@ def check_form(data: dict, t, limits) -> tuple[dict, list[str]]:
     return clean, errors
 
 
-def form_page(
+async def form_page(
     request: Request, data: dict, mode: str, errors: Sequence[str] = (), status_code: int = 200, **extra
 ) -> Response:
     _, t = lang_t(request)
+    extra["roster"] = await leitai(request).node.season.guests()  # each side may pick a roster guest
     heading = t("form.new_title") if mode == "new" else t("form.edit_title")
     return render(
         request,
@@ -279,7 +280,7 @@ def form_page(
 
 @page
 async def new_form(request: Request) -> Response:
-    return form_page(request, blank_form(), "new")
+    return await form_page(request, blank_form(), "new")
 
 
 @form_post
@@ -291,8 +292,9 @@ async def create(request: Request) -> Response:
     if not dshow.SLUG.match(data["slug"]):
         errors.insert(0, t("form.err.slug"))
     if errors:
-        return form_page(request, data, "new", errors, 400)
+        return await form_page(request, data, "new", errors, 400)
     try:
+        clean["sides"] = await lt.node.season.with_guests(clean["sides"])  # a roster guest fills the side
         state = dshow.new_show(
             data["slug"],
             clean["title"],
@@ -307,9 +309,9 @@ async def create(request: Request) -> Response:
         )
         await lt.node.create_show(state)
     except Conflict:
-        return form_page(request, data, "new", [t("form.err.slug_taken")], 409)
+        return await form_page(request, data, "new", [t("form.err.slug_taken")], 409)
     except DomainError as exc:
-        return form_page(request, data, "new", [exc.message], 400)
+        return await form_page(request, data, "new", [exc.message], 400)
     return RedirectResponse(with_lang(request, "/shows", created=state.slug), status_code=303)
 
 
@@ -335,7 +337,7 @@ async def edit_form(request: Request) -> Response:
     if rt is None:
         return not_found(request)
     q = request.query_params
-    return form_page(request, state_form(rt.state), "edit", state=rt.state, saved=q.get("saved") == "1")
+    return await form_page(request, state_form(rt.state), "edit", state=rt.state, saved=q.get("saved") == "1")
 
 
 @form_post
@@ -349,11 +351,14 @@ async def save(request: Request) -> Response:
     data["slug"] = rt.state.slug
     clean, errors = check_form(data, t, lt.settings.text_limits)
     if errors:
-        return form_page(request, data, "edit", errors, 400, state=rt.state)
+        return await form_page(request, data, "edit", errors, 400, state=rt.state)
     try:
+        clean["sides"] = await lt.node.season.with_guests(clean["sides"])  # a roster guest fills the side
         await lt.node.edit_show(rt.state.slug, clean)
     except DomainError as exc:
-        return form_page(request, data, "edit", [exc.message], 409 if exc.code == "conflict" else 400, state=rt.state)
+        return await form_page(
+            request, data, "edit", [exc.message], 409 if exc.code == "conflict" else 400, state=rt.state
+        )
     return RedirectResponse(with_lang(request, f"/shows/{rt.state.slug}/edit", saved="1"), status_code=303)
 
 
@@ -368,7 +373,7 @@ async def reset(request: Request) -> Response:
     typed = form.get("confirm", "")
     slug = rt.state.slug
     if not isinstance(typed, str) or typed.strip() != slug:
-        return form_page(
+        return await form_page(
             request,
             state_form(rt.state),
             "edit",
@@ -380,7 +385,9 @@ async def reset(request: Request) -> Response:
         await lt.node.rehearsal_reset(slug)
     except DomainError as exc:
         message = t("reset.err.open_round") if exc.code == "conflict" else exc.message
-        return form_page(request, state_form(rt.state), "edit", status_code=409, state=rt.state, reset_error=message)
+        return await form_page(
+            request, state_form(rt.state), "edit", status_code=409, state=rt.state, reset_error=message
+        )
     return RedirectResponse(with_lang(request, f"/shows/{slug}/report", reset="1"), status_code=303)
 
 
@@ -549,6 +556,7 @@ async def season_page(request: Request) -> Response:
         charts=season_charts(stats, t),
         compact=lambda n: report.compact(n, lang),
         title=t("season.title"),
+        season_counts=await leitai(request).node.season.counts(),  # talks sent, roster, polls (web/season/)
     )
 
 
