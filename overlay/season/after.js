@@ -1,6 +1,6 @@
 // After an episode: the live page's block #after (templates/audience.html), shown once
-// the show is `ended`: the result (from the page's own state), then what the server says
-// comes next (GET /api/season/after/{show}: the next episode, the open season poll, the
+// the show is `ended`, below the page's own final result (#final, audience.js): what the
+// server says comes next (GET /api/season/after/{show}: the next episode, the open season poll, the
 // roster) and "请书记到你的单位来". Labels come from the block's data-* attributes (the
 // page's language); every text goes in as text. Selectors: docs/pages.md.
 
@@ -10,21 +10,6 @@ let asked = false;
 
 function fill(box, template, params) {
   return Object.entries(params).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, String(v)), box.dataset[template] || "");
-}
-
-function sideName(state, side) {
-  const info = state.show.sides[side] || {};
-  return info.guest || info.name || side;
-}
-
-function renderResult(box, state) {
-  const won = state.show.tally.rounds_won || state.show.rounds_won || {};
-  const a = Number(won.a) || 0;
-  const b = Number(won.b) || 0;
-  const winner = a > b ? "a" : b > a ? "b" : "";
-  setText($(".after-result", box), winner ? fill(box, "won", { name: sideName(state, winner) }) : fill(box, "tie", {}));
-  setText($(".after-score", box), `${sideName(state, "a")} ${a} : ${b} ${sideName(state, "b")}`);
-  box.dataset.winner = winner || "tie";
 }
 
 async function load(box) {
@@ -65,7 +50,6 @@ export function renderAfter(state) {
   show(box, ended);
   document.body.classList.toggle("ended", ended);
   if (!ended) return;
-  renderResult(box, state);
   if (!asked) {
     asked = true;
     load(box).then((data) => renderNext(box, data));
