@@ -94,26 +94,26 @@ def test_grams():
 # -- quality on the labelled set (the floors sit a little under the measured figures)
 
 
-def _shuffled_pairwise(tuning=None, seeds=range(3)):
+def _shuffled_pairwise(tuning=None, seeds=range(6)):
     runs = [pairwise(ROWS, cluster(ROWS, tuning, seed)) for seed in seeds]
     return sum(r[0] for r in runs) / len(runs), sum(r[1] for r in runs) / len(runs)
 
 
 def test_pairwise_precision_and_recall_on_the_labelled_set():
-    precision, recall, *_ = pairwise(ROWS, cluster(ROWS))
-    assert precision >= 0.85 and recall >= 0.42, (precision, recall)
-    precision, recall = _shuffled_pairwise()
-    assert precision >= 0.85 and recall >= 0.42, (precision, recall)
+    precision, recall, *_ = pairwise(ROWS, cluster(ROWS))  # in file order: 0.92, 0.51
+    assert precision >= 0.87 and recall >= 0.45, (precision, recall)
+    precision, recall = _shuffled_pairwise()  # in six shuffled orders: 0.90, 0.50 on average
+    assert precision >= 0.87 and recall >= 0.45, (precision, recall)
 
 
 def test_the_floors_fail_for_all_apart_and_all_together():
     apart = pairwise(ROWS, {r["id"]: r["id"] for r in ROWS})
     together = pairwise(ROWS, {r["id"]: "one" for r in ROWS})
-    assert apart[1] < 0.42  # no recall
-    assert together[0] < 0.85  # no precision
+    assert apart[1] < 0.45  # no recall
+    assert together[0] < 0.87  # no precision
     loose = pairwise(ROWS, cluster(ROWS, replace(Tuning(), threshold=0.25)))
     strict = pairwise(ROWS, cluster(ROWS, replace(Tuning(), threshold=0.8)))
-    assert loose[0] < 0.85 and strict[1] < 0.42  # the threshold is where the floors are met
+    assert loose[0] < 0.87 and strict[1] < 0.45  # the threshold is where the floors are met
 
 
 def test_surface_variants_join_their_question_and_near_misses_stay_apart():

@@ -244,7 +244,7 @@ class Tuning:
     lookup: tuple[int, ...] = (1, 2)  # n-gram sizes looked up in the index to find candidates
     probes: int = 12  # a new question looks up at most this many of its grams, the rarest first
     postings: int = 64  # and reads at most this many of the latest entries under each
-    candidates: int = 16  # then scores at most this many clusters (those with the most in common)
+    candidates: int = 32  # then scores at most this many clusters (those with the most in common)
     heads: int = 4  # against at most this many of each cluster's heads (its leader, then those merged in)
     focus_penalty: float = 0.8  # similarity factor when one question asks "when" and the other something else
     swap_penalty: float = 0.8  # similarity factor for each word one question has where the other has another
@@ -309,7 +309,7 @@ class Clusterer:
         self._cluster: dict[str, str] = {}  # question -> its leader
         self._members: dict[str, list[str]] = {}  # leader -> its questions, in arrival order
         self._heads: dict[str, list[str]] = {}  # leader -> its heads, the leader first
-        self._weights: dict[str, float] = {}  # gram -> idf squared, for the current number of questions
+        self._weight_cache: dict[str, float] = {}  # gram -> idf squared, for the current number of questions
         self._weights_at = 0
 
     # -- reading
@@ -387,10 +387,11 @@ class Clusterer:
         tuning = self.tuning
         leaders, read = self._candidates(lookup)
         best, best_score, compared = None, tuning.threshold, 0
+        norm2 = sum(map(self._weights(compare).__getitem__, compare))
         for leader in leaders:
             for head in self._heads[leader][: tuning.heads]:
                 compared += 1
-                score = self._match(norm, compare, self._norm[head], self._compare[head], floor=best_score)
+                score = self._match(norm, compare, self._norm[head], self._compare[head], best_score, norm2)
                 if score >= best_score:
                     best, best_score = leader, score
         self.stats.count(read, compared)
@@ -436,13 +437,19 @@ class Clusterer:
             self._postings.setdefault(gram, []).append(qid)
 
     def _match(
-        self, a: Normalised, a_grams: frozenset[str], b: Normalised, b_grams: frozenset[str], floor: float = 0.0
+        self,
+        a: Normalised,
+        a_grams: frozenset[str],
+        b: Normalised,
+        b_grams: frozenset[str],
+        floor: float = 0.0,
+        a_norm: float = 0.0,
     ) -> float:
         """How alike two questions are, 0..1: the cosine of their grams, times `_apart`, times
         `swap_penalty` for each swapped word (looked for only if the score could reach `floor`)."""
         score = self._apart(a, b)
         if score:
-            score *= self._cosine(a_grams, b_grams)
+            score *= self._cosine(a_grams, b_grams, a_norm)
         if score and score >= floor:
             score *= self.tuning.swap_penalty ** swapped_words(a.text, b.text)
         return score
@@ -460,24 +467,26 @@ class Clusterer:
         """Inverse document frequency in this show's queue: log(1 + (N + 1) / (df + 1))."""
         return math.log(1.0 + (len(self._seq) + 1) / (self._df.get(gram, 0) + 1))
 
-    def _weight(self, gram: str) -> float:
-        """idf squared, remembered until the next question arrives (the weights move with N)."""
+    def _weights(self, *gram_sets: frozenset[str]) -> dict[str, float]:
+        """gram -> idf squared, for at least these grams; kept until the next question
+        arrives (the weights move with the number of questions)."""
         if self._weights_at != len(self._seq):
-            self._weights.clear()
+            self._weight_cache.clear()
             self._weights_at = len(self._seq)
-        weight = self._weights.get(gram)
-        if weight is None:
-            weight = self._weights[gram] = self._idf(gram) ** 2
-        return weight
+        cache, idf = self._weight_cache, self._idf
+        for grams_ in gram_sets:
+            for gram in grams_ - cache.keys():
+                cache[gram] = idf(gram) ** 2
+        return cache
 
-    def _cosine(self, a: frozenset[str], b: frozenset[str]) -> float:
-        """Cosine of two sets of grams, each gram weighted by its idf."""
+    def _cosine(self, a: frozenset[str], b: frozenset[str], a_norm: float = 0.0) -> float:
+        """Cosine of two sets of grams, each gram weighted by its idf (`a_norm`: a's squared
+        norm, if the caller has it)."""
         shared = a & b
         if not shared:
             return 0.0
-        weight = self._weight
-        dot = sum(map(weight, shared))
-        return dot / math.sqrt(sum(map(weight, a)) * sum(map(weight, b)))
+        weight = self._weights(a, b).__getitem__
+        return sum(map(weight, shared)) / math.sqrt((a_norm or sum(map(weight, a))) * sum(map(weight, b)))
 
     # -- the host's corrections
 
