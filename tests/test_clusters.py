@@ -182,6 +182,19 @@ def test_add_joins_the_matching_cluster_or_leads_its_own():
     assert e.value.code == "not_found"
 
 
+def test_a_replica_given_the_decided_clusters_ends_the_same():
+    """One process decides (`add`), the others follow the decision carried in the event."""
+    desk, replica = Clusterer(SIDES), Clusterer(SIDES)
+    for r in ROWS[:150]:
+        assert replica.add(r["id"], r["text"], cluster=desk.add(r["id"], r["text"])) == desk.cluster_of(r["id"])
+        if r["id"] == "q100":
+            move = desk.merge("q001", into="q009")
+            assert replica.merge(move.question, into="q009").after == move.after
+    assert replica.clusters() == desk.clusters()
+    assert replica.heads("q009") == desk.heads("q009")
+    assert replica.add("x1", "医院党建怎样让病人少跑腿", cluster="nobody") == "x1"  # unknown: leads its own
+
+
 def test_merge_moves_a_whole_cluster_and_its_questions_attract_new_ones():
     desk = small_desk()
     move = desk.merge("q5", into="q2")

@@ -359,13 +359,19 @@ class Clusterer:
 
     # -- placing new questions
 
-    def add(self, qid: str, text: str) -> str:
-        """Place a new question; return its cluster. Adding a known id again changes nothing."""
+    def add(self, qid: str, text: str, cluster: str | None = None) -> str:
+        """Place a new question; return its cluster. Adding a known id again changes nothing.
+
+        `cluster`, if given, is where the question goes, decided elsewhere (another
+        process's `add`, carried in the question's event): a replica follows it
+        instead of deciding again. An id it does not know makes the question lead
+        its own cluster.
+        """
         if qid in self._seq:
             return self._cluster[qid]
         norm = normalise(text, self.aliases)
         compare, lookup = grams(norm.text, self.tuning.compare), grams(norm.text, self.tuning.lookup)
-        best = self._best_cluster(lookup, compare, norm)
+        best = self._best_cluster(lookup, compare, norm) if cluster is None else self._cluster.get(cluster)
         self._remember(qid, compare, lookup, norm)
         if best is None:
             self._members[qid] = [qid]
