@@ -184,20 +184,19 @@ class Normalised:
     when: bool | None  # asks "when" (True), asks something else (False), or has no question word (None)
 
 
+_TOKENS = "".join(_TOKEN_SIDE)
+
+
 def _strip_address(text: str) -> tuple[str, frozenset[str]]:
-    """Remove a leading clause that only says whom the question is for."""
+    """Set aside a leading address: a first clause made only of names and address words
+    ("王书记，", "两位嘉宾：") or, without a pause, names at the very start ("王书记医院…")."""
     parts = _PAUSE.split(text, maxsplit=1)
-    if len(parts) < 2 or not parts[1].strip():
-        head = text
-        # no pause: a run of tokens at the start is still an address ("王书记医院党建…")
-        rest = head.lstrip("".join(_TOKEN_SIDE))
-        sides = frozenset(_TOKEN_SIDE[ch] for ch in head[: len(head) - len(rest)])
-        return (rest, sides) if rest else (text, frozenset())
-    head, rest = parts
-    left = _ADDRESS_RE.sub("", head)
-    if left.strip("".join(_TOKEN_SIDE)):
+    if len(parts) == 2 and parts[1].strip() and not _ADDRESS_RE.sub("", parts[0]).strip(_TOKENS):
+        return parts[1], frozenset(_TOKEN_SIDE[ch] for ch in parts[0] if ch in _TOKEN_SIDE)
+    body = text.lstrip(_TOKENS)
+    if not body:
         return text, frozenset()
-    return rest, frozenset(_TOKEN_SIDE[ch] for ch in left)
+    return body, frozenset(_TOKEN_SIDE[ch] for ch in text[: len(text) - len(body)])
 
 
 def normalise(text: str, aliases: Aliases | None = None) -> Normalised:
