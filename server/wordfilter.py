@@ -6,24 +6,14 @@ so separators, full-width forms and traditional characters do not hide a word.
 One Aho-Corasick automaton holds the whole list; a scan is linear in the text.
 """
 
-import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
 import ahocorasick
 
+from .domain.hanzi import simplify
+
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def _t2s_table() -> dict[int, int]:
-    table = {}
-    for line in (DATA / "t2s.txt").read_text(encoding="utf-8").splitlines():
-        if len(line) == 2 and not line.startswith("#"):
-            table[ord(line[0])] = ord(line[1])
-    return table
-
-
-_T2S = _t2s_table()
 
 
 def fold(text: str) -> str:
@@ -33,7 +23,7 @@ def fold(text: str) -> str:
 
 def fold_with_gaps(text: str) -> tuple[str, list[bool]]:
     """The folded text, and for each of its characters whether a separator preceded it."""
-    text = unicodedata.normalize("NFKC", text).lower().translate(_T2S)
+    text = simplify(text)
     out: list[str] = []
     gaps: list[bool] = []
     gap = False
