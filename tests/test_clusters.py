@@ -293,6 +293,42 @@ def test_clusters_stay_consistent_through_merges_splits_and_undos(seed):
         assert desk.heads(leader)[0] == leader and set(desk.heads(leader)) <= set(members)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_replica_following_the_hosts_events_one_question_at_a_time_ends_as_the_record(seed):
+    """The desk (domain/questions.py) decides merges, splits and undos; a process's
+    clusterer sees them only as question events, one question each, and follows."""
+    from server.domain import questions as qmod
+
+    rng = random.Random(seed)
+    rows = ROWS[:60]
+    record = {f"q{i}": qmod.Question(f"q{i}", r["text"], "", "approved", i, "d") for i, r in enumerate(rows)}
+    follower = Clusterer(SIDES)
+    for q in record.values():
+        follower.add(q.id, q.text, q.leader)
+    done: list[tuple[list, list]] = []  # (before, after) for undo
+    for _ in range(120):
+        ids = sorted(record)
+        try:
+            if rng.random() < 0.45:
+                changed = qmod.merge(record, rng.choice(ids), rng.choice(ids))
+            elif rng.random() < 0.7:
+                changed = qmod.split(record, rng.choice(ids))
+            elif done:
+                before, after = done.pop()
+                if any(record[q.id] != q for q in after):
+                    continue  # changed since: the desk refuses this undo
+                changed = before
+            else:
+                continue
+        except DomainError:
+            continue
+        done.append(([record[q.id] for q in changed], changed))
+        for q in changed:  # the events, in order
+            record[q.id] = q
+            follower.follow(q.id, q.leader)
+        assert follower.assignments() == {q.id: q.leader for q in record.values()}
+
+
 # -- after a restart
 
 

@@ -29,51 +29,37 @@ async def test_a_question_is_addressed_to_a_side_or_both(clients, show):
     assert (await other.request({"type": "ask", "text": "x", "side": "c"}))["code"] == "invalid"
 
 
-async def test_merge_split_and_undo_by_hand(clients, show):
+async def test_same_questions_cluster_by_themselves_and_the_host_merges_splits_and_undoes(clients, show):
     console = await console_named(clients, show, "小李")
     overlay = await clients.overlay(show)
     phones = [await clients.audience(show) for _ in range(3)]
     q1 = await approved(console, phones[0], "医院党建怎样让病人少跑腿？")
-    q2 = await approved(console, phones[1], "醫院黨建如何讓病人少跑腿")
+    q2 = await approved(console, phones[1], "醫院黨建如何讓病人少跑腿")  # the same, in traditional characters
     q3 = await approved(console, phones[2], "志愿服务怎么和社区治理结合？")
-    assert (await console.request({"type": "question.merge", "question": q2, "into": q1}))["type"] == "ack"
-    f = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2
-                               and f["question"]["cluster"] == q1)
+    f = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2)
+    assert f["question"]["cluster"] == q1  # found by the engine, as it was asked
     assert "by" not in f["question"]  # who moderated is the console's business
+    assert (await console.request({"type": "question.split", "question": q2}))["type"] == "ack"
     c = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2
-                               and f["question"]["cluster"] == q1)
+                               and f["question"]["cluster"] == q2)
     assert c["question"]["by"] == "小李"
-    assert (await console.request({"type": "question.merge", "question": q2, "into": q1}))["code"] == "conflict"
-    assert (await console.request({"type": "question.undo"}))["type"] == "ack"  # the merge is undone
-    await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2
-                           and f["question"]["cluster"] == q2)
-    await console.request({"type": "question.merge", "question": q3, "into": q1})
-    await console.request({"type": "question.merge", "question": q2, "into": q3})  # into q3's cluster: q1's
+    assert (await console.request({"type": "question.undo"}))["type"] == "ack"  # the split is undone
     await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2
                            and f["question"]["cluster"] == q1)
+    assert (await console.request({"type": "question.merge", "question": q3, "into": q2}))["type"] == "ack"
+    await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q3
+                           and f["question"]["cluster"] == q1)  # into q2's cluster: q1's
+    assert (await console.request({"type": "question.merge", "question": q3, "into": q1}))["code"] == "conflict"
     assert (await console.request({"type": "question.split", "question": q1}))["type"] == "ack"
     # the leader left: the earliest of the rest (q2) leads q3 now
     await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q3
                            and f["question"]["cluster"] == q2)
     snap = (await clients.overlay(show)).frames[0]["show"]["questions"]
     assert {q["id"]: q["cluster"] for q in snap} == {q1: q1, q2: q2, q3: q2}
-
-
-async def test_undo_puts_a_moderation_back_and_only_ones_own(clients, show):
-    a = await console_named(clients, show, "甲")
-    b = await console_named(clients, show, "乙")
-    phone = await clients.audience(show)
-    q1 = await approved(a, phone, "第一个问题")
-    assert (await a.request({"type": "question.feature", "question": q1}))["type"] == "ack"
-    assert (await b.request({"type": "question.undo"}))["code"] == "conflict"  # 乙 did nothing yet
-    assert (await a.request({"type": "question.undo"}))["type"] == "ack"
-    f = await b.wait_for(lambda f: f["type"] == "show" and f["show"].get("featured", "x") is None)
-    q = await b.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
-                         and f["question"]["status"] == "approved")
-    assert f and q
-    assert (await a.request({"type": "question.undo"}))["type"] == "ack"  # the approval too
-    await b.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
-                     and f["question"]["status"] == "pending")
+    # the engine follows the host: a new question like q1 joins q1 alone, not q2's card
+    q4 = await approved(console, await clients.audience(show), "医院的党建怎么让病人少跑腿呢")
+    f = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q4)
+    assert f["question"]["cluster"] in (q1, q2)
 
 
 async def test_an_undo_gives_way_to_what_another_moderator_did_since(clients, show):
@@ -140,3 +126,12 @@ async def test_phones_see_moderation_in_the_open(clients, show):
 async def test_desk_messages_are_checked(clients, show, msg):
     console = await clients.console(show)
     assert (await console.request(msg))["code"] == "invalid"
+
+
+async def test_a_rejected_card_takes_no_one_in(clients, show):
+    console = await clients.console(show)
+    q1 = (await (await clients.audience(show)).request({"type": "ask", "text": "医院党建怎样让病人少跑腿？"}))["question"]
+    assert (await console.request({"type": "question.reject", "question": q1}))["type"] == "ack"
+    q2 = (await (await clients.audience(show)).request({"type": "ask", "text": "医院党建如何让病人少跑腿"}))["question"]
+    f = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2)
+    assert f["question"]["cluster"] == q2

@@ -530,6 +530,22 @@ class Clusterer:
         labels.update(back)
         return self._regroup("undo", move.question, labels)
 
+    def follow(self, qid: str, cluster: str) -> Move:
+        """Put one question in the cluster a decision made elsewhere says (its event's
+        `cluster`: a leader's id, or its own id to stand alone); every other question
+        stays where it is. If `qid` led, the earliest of the rest leads them. A replica
+        follows the host's merges, splits and undos this way, one question at a time."""
+        old = self.cluster_of(qid)
+        target = qid if cluster == qid else self._cluster.get(cluster, cluster)
+        if old == target and (target != qid or len(self._members[old]) == 1):
+            return Move("follow", qid)
+        # the rest of its cluster stays together (led by the earliest, if it led them)
+        labels = dict.fromkeys(self._members[old], "\0rest" if old == qid else old)
+        if target != qid and target in self._members:
+            labels.update(dict.fromkeys(self._members[target], target))
+        labels[qid] = target
+        return self._regroup("follow", qid, labels)
+
     def _regroup(self, kind: str, qid: str, labels: dict[str, str]) -> Move:
         """Re-form the clusters of the questions in `labels` (all the members of every
         cluster they are in), by `_groups`. A cluster's heads: its leader, then those of

@@ -172,7 +172,7 @@ class Handlers:
             raise ProtocolError("invalid", "this question cannot be accepted", msg.id)
         slug = rt.state.slug
         qid = await self.store.next_question_id(slug)
-        cluster = rt.clusters.place(qid, text)  # "" : it leads its own
+        cluster = rt.clusters.place(rt.state, text)  # "" : it leads its own
         q = Question(qid, text, name, PENDING, now_ms(), conn.dhash, 0, flagged, msg.side or None, cluster)
         await self.store.commit(slug, [dshow.private({"type": "question", "question": q.record()})])
         return Reply.ack(msg.id, question=qid) if msg.id else None

@@ -123,6 +123,8 @@ class Replicas:
     def _apply(self, rt: Runtime, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt.state.apply(event)
         rt.state.seq = seq
+        if event["type"] == "question":
+            rt.clusters.follow(rt.state.questions[event["question"]["id"]])
         if pseq:
             rt.state.pseq = pseq
         if event["type"] == "show" and "banned" in event["show"]:
@@ -185,6 +187,7 @@ class Replicas:
                     self.tasks.spawn(conn.close(4404), "close-gone")
                 return
             rt.state = state
+            rt.clusters = Clusters()  # built again from the record when next needed
             rt.fast_tally = rt.console_tally = b""
             rt.phone_tallies = [b""] * len(rt.phone_tallies)
             personal = {conn: await self._personal(rt, conn) for conn in conns}
