@@ -62,6 +62,23 @@ async def test_same_questions_cluster_by_themselves_and_the_host_merges_splits_a
     assert f["question"]["cluster"] in (q1, q2)
 
 
+async def test_undo_puts_a_moderation_back_and_only_ones_own(clients, show):
+    a = await console_named(clients, show, "甲")
+    b = await console_named(clients, show, "乙")
+    phone = await clients.audience(show)
+    q1 = await approved(a, phone, "第一个问题")
+    assert (await a.request({"type": "question.feature", "question": q1}))["type"] == "ack"
+    assert (await b.request({"type": "question.undo"}))["code"] == "conflict"  # 乙 did nothing yet
+    assert (await a.request({"type": "question.undo"}))["type"] == "ack"
+    f = await b.wait_for(lambda f: f["type"] == "show" and f["show"].get("featured", "x") is None)
+    q = await b.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
+                         and f["question"]["status"] == "approved")
+    assert f and q
+    assert (await a.request({"type": "question.undo"}))["type"] == "ack"  # the approval too
+    await b.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
+                     and f["question"]["status"] == "pending")
+
+
 async def test_an_undo_gives_way_to_what_another_moderator_did_since(clients, show):
     a = await console_named(clients, show, "甲")
     b = await console_named(clients, show, "乙")

@@ -79,3 +79,12 @@ def test_every_guard_is_in_the_mutation_check_and_the_reliability_doc():
     doc = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
     missing = [name for name in module.CASES if f"`{name}`" not in doc]
     assert not missing, f"guards not in docs/reliability.md: {missing}"
+    # every case names a test that exists (a renamed test would make its case pass silently)
+    gone = []
+    for name, (_, test) in module.CASES.items():
+        path, _, func = test.partition("::")
+        func = func.split("[", 1)[0]
+        source = (ROOT / path).read_text(encoding="utf-8") if (ROOT / path).exists() else ""
+        if not re.search(rf"^(async )?def {re.escape(func)}\(", source, re.M):
+            gone.append((name, test))
+    assert not gone, f"mutation cases naming no test: {gone}"
