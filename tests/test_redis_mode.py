@@ -67,6 +67,28 @@ async def test_a_device_spread_over_processes_gets_one_devices_budget(fresh_serv
         await on_b.close()
 
 
+async def test_a_device_hopping_between_processes_gets_one_devices_sockets(fresh_server, redis_server):
+    """A script that reconnects in a loop, alternating processes, gets one device's
+    budget of new sockets (CONNECT_BURST), not one per process."""
+    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"hop{time.monotonic_ns()}",
+           "CONNECT_BURST": "4", "CONNECT_RATE": "0.2"}
+    a, b = fresh_server(**env), fresh_server(**env)
+    slug = create_show(a.url)
+    cookie = (await Clients(a).audience(slug)).ws.request.headers["Cookie"].split("=", 1)[1]  # its 1st socket
+
+    async def first_frame(srv: Server) -> str | int:
+        c = await Client.connect(srv.ws_url, "audience", slug, f"lt_device={cookie}")
+        try:
+            return (await c.wait_for(lambda f: True))["type"]
+        except ConnectionError:
+            return c.close_code
+        finally:
+            await c.close()
+
+    got = [await first_frame(srv) for srv in (b, a, b, a, b)]
+    assert got == ["snapshot"] * 3 + [1013] * 2, got
+
+
 async def test_likes_on_one_process_reach_an_overlay_on_the_other(pair):
     a, b = pair
     slug = create_show(a.url)

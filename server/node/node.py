@@ -87,6 +87,12 @@ class Node:
     async def runtime(self, slug: str) -> Runtime | None:
         return await self.replicas.get(slug)
 
+    async def connect_wait(self, slug: str, device: str) -> float:
+        """A device's budget of new sockets on a show, kept by the store (so a script that
+        hops between processes gets one device's): 0, or the seconds to wait."""
+        s = self.settings
+        return await self.store.take(slug, device, "connect", s.connect_rate, s.connect_burst)
+
     async def join(self, rt: Runtime, conn: Conn) -> None:
         await self.replicas.join(rt, conn)
 

@@ -108,8 +108,11 @@ class SocketServer:
                 raise Refused(4401)
             device, parent = found.id, found.parent
             dhash = holder = device_hash(device)
-            # guard: reconnect loop
-            if self.frames.take(dhash, "connect", settings.connect_rate, settings.connect_burst, time.monotonic()):
+            try:
+                wait = await self.node.connect_wait(slug, dhash)  # guard: reconnect loop
+            except StoreUnavailable:
+                raise Refused(1013) from None
+            if wait:
                 raise Refused(1013)
             mates = rt.room.by_device.get(dhash)
             if settings.sockets_per_device and mates and len(mates) >= settings.sockets_per_device:
