@@ -30,9 +30,20 @@ class Server:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="leitai-test-")
         # Tests pay a token proof of work per device and may vote at once; the tests of
         # those rules set them back to their defaults (test_integrity.py).
-        self.env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "DATA_DIR": self.data_dir,
-                    "HOST_TOKEN": TOKEN, "SECRET_KEY": "test-secret", "LOG_LEVEL": "info",
-                    "PYTHONUNBUFFERED": "1", "DEVICE_POW_COST": "1", "DEVICE_MINT_RATE": "1000", "VOTE_MIN_WATCH_S": "0", **env}
+        self.env = {
+            **os.environ,
+            "PORT": "0",
+            "HOST": "127.0.0.1",
+            "DATA_DIR": self.data_dir,
+            "HOST_TOKEN": TOKEN,
+            "SECRET_KEY": "test-secret",
+            "LOG_LEVEL": "info",
+            "PYTHONUNBUFFERED": "1",
+            "DEVICE_POW_COST": "1",
+            "DEVICE_MINT_RATE": "1000",
+            "VOTE_MIN_WATCH_S": "0",
+            **env,
+        }
         self.env.pop("REDIS_URL", None) if "REDIS_URL" not in env else None
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -41,8 +52,14 @@ class Server:
     def start(self, timeout: float = 20) -> "Server":
         self.log = []
         self.port = int(self.env["PORT"])  # 0: read back from the log
-        self.proc = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         found = threading.Event()
         workers = int(self.env.get("WORKERS", "1"))
         started = 0
@@ -164,10 +181,16 @@ def overlay_key(base: str, slug: str) -> str:
 
 def create_show(base: str, slug: str | None = None, **fields) -> str:
     slug = slug or f"t{os.getpid()}-{next(_slugs)}"
-    body = {"slug": slug, "title": fields.pop("title", "测试节目"), "status": "live",
-            "sides": {"a": {"name": "红方", "guest": "王伟", "org": "澳洋医院", "color": "#d7263d"},
-                      "b": {"name": "蓝方", "guest": "杨玭", "org": "公益组织联合会", "color": "#1b6fd1"}},
-            **fields}
+    body = {
+        "slug": slug,
+        "title": fields.pop("title", "测试节目"),
+        "status": "live",
+        "sides": {
+            "a": {"name": "红方", "guest": "王伟", "org": "澳洋医院", "color": "#d7263d"},
+            "b": {"name": "蓝方", "guest": "杨玭", "org": "公益组织联合会", "color": "#1b6fd1"},
+        },
+        **fields,
+    }
     with httpx.Client(base_url=base, cookies=host_cookies(base)) as http:
         r = http.post("/api/shows", json=body)
         assert r.status_code == 201, r.text
@@ -197,17 +220,29 @@ class Client:
         self.close_code: int | None = None
 
     @classmethod
-    async def connect(cls, base_ws: str, role: str, slug: str, cookie: str = "",
-                      origin: str | None = None, headers: dict | None = None, query: str = "",
-                      **kw) -> "Client":
+    async def connect(
+        cls,
+        base_ws: str,
+        role: str,
+        slug: str,
+        cookie: str = "",
+        origin: str | None = None,
+        headers: dict | None = None,
+        query: str = "",
+        **kw,
+    ) -> "Client":
         headers = dict(headers or {})
         if cookie:
             headers["Cookie"] = cookie
         if origin:
             headers["Origin"] = origin
-        ws = await websockets.connect(f"{base_ws}/ws/{role}/{slug}" + (f"?{query}" if query else ""),
-                                      additional_headers=headers,
-                                      compression=None, max_size=2**22, **kw)
+        ws = await websockets.connect(
+            f"{base_ws}/ws/{role}/{slug}" + (f"?{query}" if query else ""),
+            additional_headers=headers,
+            compression=None,
+            max_size=2**22,
+            **kw,
+        )
         return cls(ws, role)
 
     async def _read(self) -> None:
@@ -226,6 +261,7 @@ class Client:
 
     async def wait_for(self, pred, timeout: float = 5.0, start: int = 0) -> dict:
         """The first frame (from index `start`) matching `pred`, waiting for it if needed."""
+
         async def find():
             async with self._cond:
                 while True:
@@ -235,6 +271,7 @@ class Client:
                     if self._reader.done():
                         raise ConnectionError(f"closed ({self.close_code}) before a matching frame")
                     await self._cond.wait()
+
         return await asyncio.wait_for(find(), timeout)
 
     async def wait_type(self, kind: str, timeout: float = 5.0, start: int = 0) -> dict:
@@ -250,8 +287,7 @@ class Client:
         """Send with a fresh id; return its ack or error frame."""
         msg = {**msg, "id": msg.get("id") or f"m{next(self._ids)}-{self._page}"}
         await self.send(msg)
-        return await self.wait_for(lambda f: f.get("id") == msg["id"] and f["type"] in ("ack", "error"),
-                                   timeout)
+        return await self.wait_for(lambda f: f.get("id") == msg["id"] and f["type"] in ("ack", "error"), timeout)
 
     async def closed(self, timeout: float = 5.0) -> int | None:
         await asyncio.wait_for(asyncio.shield(self._reader), timeout)
@@ -360,9 +396,24 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.aof else "no",
+                "--appendfsync",
+                "always",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

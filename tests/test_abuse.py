@@ -11,9 +11,7 @@ import struct
 import time
 
 import httpx
-import pytest
-
-from conftest import TOKEN, Client, Clients, create_show, device_cookie, host_cookies, overlay_key, wait_until
+from conftest import TOKEN, Client, Clients, create_show, device_cookie, host_cookies, overlay_key
 
 
 def raw_ws(port: int, path: str, cookie: str = "", rcvbuf: int | None = None) -> socket.socket:
@@ -23,9 +21,12 @@ def raw_ws(port: int, path: str, cookie: str = "", rcvbuf: int | None = None) ->
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-               + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n")
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
+    )
     sock.sendall(request.encode())
     head = b""
     while b"\r\n\r\n" not in head:
@@ -58,7 +59,7 @@ def close_code(sock: socket.socket, timeout: float = 5) -> int:
             need(10)
             n, offset = struct.unpack("!Q", buf[2:10])[0], 10
         need(offset + n)
-        payload, buf = buf[offset:offset + n], buf[offset + n:]
+        payload, buf = buf[offset : offset + n], buf[offset + n :]
         if opcode == 0x8:
             return struct.unpack("!H", payload[:2])[0]
 
@@ -91,13 +92,19 @@ async def test_origin_allowlist_is_exact(fresh_server):
 
     assert await code("https://ours.example") == "open"
     assert await code(srv.url) == "open"
-    for bad in ("https://ours.example.evil.com", "null", "http://ours.example", "https://evil.example",
-                "https://ours.example:444"):
+    for bad in (
+        "https://ours.example.evil.com",
+        "null",
+        "http://ours.example",
+        "https://evil.example",
+        "https://ours.example:444",
+    ):
         assert await code(bad) == 4403, bad
     cookies = host_cookies(srv.url)
     body = {"slug": "x-origin", "title": "t", "sides": {"a": {}, "b": {}}}
-    r = httpx.post(f"{srv.url}/api/shows", json=body, cookies=cookies,
-                   headers={"Origin": "https://ours.example.evil.com"})
+    r = httpx.post(
+        f"{srv.url}/api/shows", json=body, cookies=cookies, headers={"Origin": "https://ours.example.evil.com"}
+    )
     assert r.status_code == 403
     r = httpx.post(f"{srv.url}/login", data={"token": TOKEN}, headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403
@@ -152,12 +159,15 @@ async def test_ban_hides_questions_and_stops_likes_and_votes(clients, show):
     assert (await bad.request({"type": "vote", "side": "a"}))["type"] == "ack"
     await bad.send({"type": "like", "side": "a", "count": 10})
     await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == 10 and f["votes"]["a"] == 1)
-    device = next(f for f in console.frames if f["type"] == "question" and f["question"]["id"] == qid)["question"]["device"]
+    device = next(f for f in console.frames if f["type"] == "question" and f["question"]["id"] == qid)["question"][
+        "device"
+    ]
 
     assert (await bad.request({"type": "device.ban", "device": device}))["code"] == "forbidden"
     assert (await console.request({"type": "device.ban", "device": device}))["type"] == "ack"
-    gone = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid
-                                  and f["question"]["status"] == "rejected")
+    gone = await overlay.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == qid and f["question"]["status"] == "rejected"
+    )
     assert "text" not in gone["question"]
     ban_frame = await console.wait_for(lambda f: f["type"] == "show" and "banned" in f["show"])
     assert ban_frame["show"]["banned"] == [device]
@@ -244,9 +254,13 @@ def test_no_per_message_deflate_and_server_frame_cap(server):
     slug = create_show(server.url)
     sock = socket.create_connection(("127.0.0.1", server.port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws/overlay/{slug} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                  "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /ws/overlay/{slug} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
@@ -297,7 +311,9 @@ async def test_sensitive_words_flag_questions(clients, show):
         reply = await phone.request({"type": "ask", "text": text})
         assert reply["type"] == "ack", (text, reply)
         ids[reply["question"]] = text
-    await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == max(ids, key=lambda q: int(q[1:])))
+    await console.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == max(ids, key=lambda q: int(q[1:]))
+    )
     seen = {f["question"]["id"]: f["question"] for f in console.frames if f["type"] == "question"}
     for qid, text in ids.items():
         assert seen[qid]["status"] == "pending"

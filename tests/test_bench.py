@@ -12,9 +12,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_quick_mode_counts_every_like(tmp_path):
-    cmd = [sys.executable, "-m", "bench", "--quick", "--servers", "leitai", "--phones", "20",
-           "--rate", "200", "--duration", "3", "--samples", "5", "--no-chart", "--no-pin",
-           "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--servers",
+        "leitai",
+        "--phones",
+        "20",
+        "--rate",
+        "200",
+        "--duration",
+        "3",
+        "--samples",
+        "5",
+        "--no-chart",
+        "--no-pin",
+        "--out",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=55)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     data = json.loads((tmp_path / "latest.json").read_text())
@@ -32,8 +49,26 @@ def test_bench_quick_mode_counts_every_like(tmp_path):
 
 def test_bench_baselines_count_every_like(tmp_path):
     """Both baselines do the same work as Leitai: every like counted, tallies to every role."""
-    cmd = [sys.executable, "-m", "bench", "--quick", "--servers", "websockets,socketio", "--phones", "20",
-           "--rate", "200", "--duration", "3", "--samples", "5", "--no-chart", "--no-pin", "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--servers",
+        "websockets,socketio",
+        "--phones",
+        "20",
+        "--rate",
+        "200",
+        "--duration",
+        "3",
+        "--samples",
+        "5",
+        "--no-chart",
+        "--no-pin",
+        "--out",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=55)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     data = json.loads((tmp_path / "latest.json").read_text())
@@ -57,10 +92,20 @@ def test_capacity_search_doubles_then_bisects(monkeypatch, tmp_path):
     async def fake_measure(opts, kind, phones, cookies, redis, work):
         tried.append(phones)
         ok = phones <= 13_000
-        return {"server": kind, "phones": phones, "on_time": ok, "why_not_on_time": [] if ok else ["p99 900 ms"],
-                "frames_in_per_s": phones, "deliveries_per_s": 2 * phones, "server_cpu_pct": 50,
-                "cpu_us_per_delivery": 10.0, "tap_to_overlay": {"p99_ms": 100}, "overlay_tallies_per_s": 10,
-                "phone_tallies_per_s": {"mean": 2.0}, "rss_per_phone_kib": 20}
+        return {
+            "server": kind,
+            "phones": phones,
+            "on_time": ok,
+            "why_not_on_time": [] if ok else ["p99 900 ms"],
+            "frames_in_per_s": phones,
+            "deliveries_per_s": 2 * phones,
+            "server_cpu_pct": 50,
+            "cpu_us_per_delivery": 10.0,
+            "tap_to_overlay": {"p99_ms": 100},
+            "overlay_tallies_per_s": 10,
+            "phone_tallies_per_s": {"mean": 2.0},
+            "rss_per_phone_kib": 20,
+        }
 
     monkeypatch.setattr(run, "measure", fake_measure)
     opts = run.Options(servers=["leitai"], phones=[], rate=0, duration=1, cap_start=2000, cap_max=19_000)
@@ -77,8 +122,14 @@ def test_on_time_verdict():
     from bench import run
 
     opts = run.Options(servers=["leitai"], phones=[], rate=0, duration=10)
-    good = {"phones": 100, "held": 100, "likes_equal": True, "overlay_tallies_per_s": 9.9,
-            "phone_tallies_per_s": {"mean": 1.96}, "tap_to_overlay": {"p99_ms": 120}}
+    good = {
+        "phones": 100,
+        "held": 100,
+        "likes_equal": True,
+        "overlay_tallies_per_s": 9.9,
+        "phone_tallies_per_s": {"mean": 1.96},
+        "tap_to_overlay": {"p99_ms": 120},
+    }
     assert run.on_time(good, opts) == (True, [])
     late = {**good, "overlay_tallies_per_s": 9.0, "tap_to_overlay": {"p99_ms": 400}}
     assert run.on_time(late, opts) == (False, ["overlay 9.0/s", "p99 400 ms"])
@@ -89,20 +140,47 @@ def test_report_of_repeated_runs(tmp_path):
     from bench import report
 
     def point(server, rep, p99, cpu, probe=None):
-        return {"server": server, "phones": 1000, "rep": rep, "probe": probe, "held": 1000, "likes_equal": True,
-                "likes_sent": {"a": 5, "b": 5}, "likes_counted": {"a": 5, "b": 5}, "on_time": True,
-                "tap_to_overlay": {"p50_ms": 50, "p99_ms": p99}, "overlay_to_phone": {"p50_ms": 200, "p99_ms": 400},
-                "overlay_tallies_per_s": 10.0, "phone_tallies_per_s": {"mean": 2.0, "min": 2.0},
-                "server_cpu_pct": cpu, "server_idle_cpu_pct": 1.0, "rss_load_mib": 50, "rss_per_phone_kib": 20.0,
-                "gen_cpu_pct": [5], "other_cpu_pct": 3, "cpu_us_per_delivery": cpu / 2,
-                "frames_in_per_s": 100, "deliveries_per_s": 2000,
-                "deliveries_per_cpu_s": 2000 * 100 / cpu, "deliveries_per_net_cpu_s": 2000 * 100 / (cpu - 1)}
+        return {
+            "server": server,
+            "phones": 1000,
+            "rep": rep,
+            "probe": probe,
+            "held": 1000,
+            "likes_equal": True,
+            "likes_sent": {"a": 5, "b": 5},
+            "likes_counted": {"a": 5, "b": 5},
+            "on_time": True,
+            "tap_to_overlay": {"p50_ms": 50, "p99_ms": p99},
+            "overlay_to_phone": {"p50_ms": 200, "p99_ms": 400},
+            "overlay_tallies_per_s": 10.0,
+            "phone_tallies_per_s": {"mean": 2.0, "min": 2.0},
+            "server_cpu_pct": cpu,
+            "server_idle_cpu_pct": 1.0,
+            "rss_load_mib": 50,
+            "rss_per_phone_kib": 20.0,
+            "gen_cpu_pct": [5],
+            "other_cpu_pct": 3,
+            "cpu_us_per_delivery": cpu / 2,
+            "frames_in_per_s": 100,
+            "deliveries_per_s": 2000,
+            "deliveries_per_cpu_s": 2000 * 100 / cpu,
+            "deliveries_per_net_cpu_s": 2000 * 100 / (cpu - 1),
+        }
 
-    results = [point("leitai", 1, 100, 20), point("websockets", 1, 120, 22),
-               point("leitai", 2, 110, 24), point("websockets", 2, 100, 30),
-               point("leitai", 1, 100, 10, "fanout"), point("websockets", 1, 100, 12, "fanout")]
-    data = {"results": results, "capacity": [], "machine": {"cores": 2, "cpu": "test"},
-            "options": {"rate": 2000, "duration": 5, "capacity": False}}
+    results = [
+        point("leitai", 1, 100, 20),
+        point("websockets", 1, 120, 22),
+        point("leitai", 2, 110, 24),
+        point("websockets", 2, 100, 30),
+        point("leitai", 1, 100, 10, "fanout"),
+        point("websockets", 1, 100, 12, "fanout"),
+    ]
+    data = {
+        "results": results,
+        "capacity": [],
+        "machine": {"cores": 2, "cpu": "test"},
+        "options": {"rate": 2000, "duration": 5, "capacity": False},
+    }
     spreads = report.spreads(data)
     assert "| Leitai | 1,000 | 2 | 50 (50–50) | 105 (100–110) |" in spreads
     ratios = report.ratios(data)

@@ -4,15 +4,19 @@ import io
 import re
 
 import pytest
-from PIL import Image
-
 from browser import PageErrors, SentFrames, animations_done
 from conftest import TOKEN, create_show, wait_until
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True, "locale": "zh-CN"}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
 STUDIO = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
 LAPTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN"}
 
@@ -31,8 +35,7 @@ async def open_pages(browser, base: str, slug: str):
     studio_ctx = await browser.new_context(**STUDIO)
     host_ctx = await browser.new_context(**LAPTOP)
     await sign_in(host_ctx, base)
-    phone, overlay, console = (await phone_ctx.new_page(), await studio_ctx.new_page(),
-                               await host_ctx.new_page())
+    phone, overlay, console = (await phone_ctx.new_page(), await studio_ctx.new_page(), await host_ctx.new_page())
     errors = {name: PageErrors(p) for name, p in (("phone", phone), ("overlay", overlay), ("console", console))}
     sent = SentFrames(phone)
     await overlay.goto(f"{base}/overlay/{slug}")
@@ -48,7 +51,7 @@ async def overlay_total(overlay) -> int:
 
 async def test_twenty_taps_on_a_phone_raise_the_overlay_by_exactly_twenty(browser, server, clients, shots_dir):
     slug = create_show(server.url)
-    phone, overlay, console, errors, sent = await open_pages(browser, server.url, slug)
+    phone, overlay, _console, errors, sent = await open_pages(browser, server.url, slug)
     await wait_until(lambda: overlay.locator("#likes").get_attribute("data-total"), timeout=10)
     start = await overlay_total(overlay)
     heart = phone.locator("button.heart[data-side=a]")
@@ -80,7 +83,7 @@ async def test_question_from_phone_to_air(browser, server, shots_dir):
     from playwright.async_api import expect
 
     slug = create_show(server.url)
-    phone, overlay, console, errors, sent = await open_pages(browser, server.url, slug)
+    phone, overlay, console, errors, _sent = await open_pages(browser, server.url, slug)
     text = "书记，两新组织的党建怎样服务群众？"
     await phone.fill("#ask textarea[name=text]", text)
     await phone.fill("#ask input[name=name]", "市民李女士")
@@ -139,13 +142,16 @@ async def test_overlay_is_transparent_where_no_widget_is(browser, server, shots_
     assert not errors.errors, errors.errors
 
 
-XSS = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>",
-       '<a href="javascript:window.__pwned=3">点我</a>']
+XSS = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=2</script>",
+    '<a href="javascript:window.__pwned=3">点我</a>',
+]
 
 
 async def test_hostile_question_text_is_inert_on_console_and_overlay(browser, server, clients, shots_dir):
     slug = create_show(server.url)
-    phone, overlay, console, errors, sent = await open_pages(browser, server.url, slug)
+    phone, overlay, console, _errors, _sent = await open_pages(browser, server.url, slug)
     dialogs = []
     for page in (phone, overlay, console):
         page.on("dialog", lambda d: dialogs.append(d.message))
@@ -161,7 +167,7 @@ async def test_hostile_question_text_is_inert_on_console_and_overlay(browser, se
         await phone.locator("#questions li", has_text=text).wait_for(timeout=10_000)
     for qid, text in zip(asked, XSS):
         assert (await ws_console.request({"type": "question.feature", "question": qid}))["type"] == "ack"
-        await wait_until(lambda: _text_is(overlay.locator("#question .q-text"), text), timeout=10)
+        await wait_until(lambda text=text: _text_is(overlay.locator("#question .q-text"), text), timeout=10)
     await overlay.screenshot(path=str(shots_dir / "overlay-xss.png"), omit_background=True)
     await console.screenshot(path=str(shots_dir / "console-xss.png"), full_page=True)
     for page in (phone, overlay, console):
@@ -233,8 +239,13 @@ async def _attr_is(locator, name, value):
 async def test_overlay_theme_position_and_scale(browser, server, shots_dir):
     from playwright.async_api import expect
 
-    slug = create_show(server.url, sides={"a": {"name": "甲方", "guest": "张三", "color": "#2a9d8f"},
-                                          "b": {"name": "乙方", "guest": "李四", "color": "#8e44ad"}})
+    slug = create_show(
+        server.url,
+        sides={
+            "a": {"name": "甲方", "guest": "张三", "color": "#2a9d8f"},
+            "b": {"name": "乙方", "guest": "李四", "color": "#8e44ad"},
+        },
+    )
     ctx = await browser.new_context(**STUDIO)
     page = await ctx.new_page()
     errors = PageErrors(page)
@@ -258,7 +269,9 @@ async def test_overlay_theme_position_and_scale(browser, server, shots_dir):
 async def _stage_var(page, name, value):
     got = await page.evaluate(
         "name => { const el = document.querySelector('[style*=\"--a\"]') || document.body;"
-        " return getComputedStyle(el).getPropertyValue(name).trim(); }", name)
+        " return getComputedStyle(el).getPropertyValue(name).trim(); }",
+        name,
+    )
     return got.lower() == value
 
 

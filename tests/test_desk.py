@@ -2,7 +2,6 @@
 several moderators who see each other, and moderation in the open."""
 
 import pytest
-
 from conftest import Client
 
 
@@ -40,20 +39,24 @@ async def test_same_questions_cluster_by_themselves_and_the_host_merges_splits_a
     assert f["question"]["cluster"] == q1  # found by the engine, as it was asked
     assert "by" not in f["question"]  # who moderated is the console's business
     assert (await console.request({"type": "question.split", "question": q2}))["type"] == "ack"
-    c = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2
-                               and f["question"]["cluster"] == q2)
+    c = await console.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q2 and f["question"]["cluster"] == q2
+    )
     assert c["question"]["by"] == "小李"
     assert (await console.request({"type": "question.undo"}))["type"] == "ack"  # the split is undone
-    await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2
-                           and f["question"]["cluster"] == q1)
+    await overlay.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q2 and f["question"]["cluster"] == q1
+    )
     assert (await console.request({"type": "question.merge", "question": q3, "into": q2}))["type"] == "ack"
-    await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q3
-                           and f["question"]["cluster"] == q1)  # into q2's cluster: q1's
+    await overlay.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q3 and f["question"]["cluster"] == q1
+    )  # into q2's cluster: q1's
     assert (await console.request({"type": "question.merge", "question": q3, "into": q1}))["code"] == "conflict"
     assert (await console.request({"type": "question.split", "question": q1}))["type"] == "ack"
     # the leader left: the earliest of the rest (q2) leads q3 now
-    await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q3
-                           and f["question"]["cluster"] == q2)
+    await overlay.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q3 and f["question"]["cluster"] == q2
+    )
     snap = (await clients.overlay(show)).frames[0]["show"]["questions"]
     assert {q["id"]: q["cluster"] for q in snap} == {q1: q1, q2: q2, q3: q2}
     # the engine follows the host: a new question like q1 joins q1 alone, not q2's card
@@ -71,12 +74,14 @@ async def test_undo_puts_a_moderation_back_and_only_ones_own(clients, show):
     assert (await b.request({"type": "question.undo"}))["code"] == "conflict"  # 乙 did nothing yet
     assert (await a.request({"type": "question.undo"}))["type"] == "ack"
     f = await b.wait_for(lambda f: f["type"] == "show" and f["show"].get("featured", "x") is None)
-    q = await b.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
-                         and f["question"]["status"] == "approved")
+    q = await b.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q1 and f["question"]["status"] == "approved"
+    )
     assert f and q
     assert (await a.request({"type": "question.undo"}))["type"] == "ack"  # the approval too
-    await b.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
-                     and f["question"]["status"] == "pending")
+    await b.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q1 and f["question"]["status"] == "pending"
+    )
 
 
 async def test_an_undo_gives_way_to_what_another_moderator_did_since(clients, show):
@@ -87,8 +92,9 @@ async def test_an_undo_gives_way_to_what_another_moderator_did_since(clients, sh
     assert (await b.request({"type": "question.reject", "question": q1}))["type"] == "ack"
     late = await a.request({"type": "question.undo"})  # 甲's approval is not 甲's to take back now
     assert late["code"] == "conflict"
-    q = await a.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q1
-                         and f["question"]["status"] == "rejected")
+    q = await a.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == q1 and f["question"]["status"] == "rejected"
+    )
     assert q["question"]["by"] == "乙"
 
 
@@ -128,18 +134,24 @@ async def test_phones_see_moderation_in_the_open(clients, show):
     await (await clients.audience(show)).request({"type": "ask", "text": "待审核的"})
     await console.request({"type": "question.feature", "question": q1})
     await console.request({"type": "question.answered", "question": q1})
-    t = await phone.wait_for(lambda f: f["type"] == "tally"
-                             and f["question_counts"]["received"] == 2 and f["question_counts"]["answered"] == 1)
+    t = await phone.wait_for(
+        lambda f: (
+            f["type"] == "tally" and f["question_counts"]["received"] == 2 and f["question_counts"]["answered"] == 1
+        )
+    )
     counts = t["question_counts"]
     assert counts["on_air"] == 1 and counts["answered_by_side"] == {"a": 0, "b": 1, "both": 0}
     snap = (await clients.audience(show)).frames[0]["show"]
     assert snap["question_counts"]["received"] == 2
 
 
-@pytest.mark.parametrize("msg", [
-    {"type": "question.merge", "question": "q1"},
-    {"type": "desk.focus", "question": 5},
-])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": "question.merge", "question": "q1"},
+        {"type": "desk.focus", "question": 5},
+    ],
+)
 async def test_desk_messages_are_checked(clients, show, msg):
     console = await clients.console(show)
     assert (await console.request(msg))["code"] == "invalid"
@@ -147,7 +159,9 @@ async def test_desk_messages_are_checked(clients, show, msg):
 
 async def test_a_rejected_card_takes_no_one_in(clients, show):
     console = await clients.console(show)
-    q1 = (await (await clients.audience(show)).request({"type": "ask", "text": "医院党建怎样让病人少跑腿？"}))["question"]
+    q1 = (await (await clients.audience(show)).request({"type": "ask", "text": "医院党建怎样让病人少跑腿？"}))[
+        "question"
+    ]
     assert (await console.request({"type": "question.reject", "question": q1}))["type"] == "ack"
     q2 = (await (await clients.audience(show)).request({"type": "ask", "text": "医院党建如何让病人少跑腿"}))["question"]
     f = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == q2)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-
 from conftest import host_cookies
+
 from server import protocol
 from server.domain import DEFAULT_COLORS
 from server.settings import Settings
@@ -35,8 +35,9 @@ def test_browser_reads_the_rules_from_the_server(server):
         js = path.read_text(encoding="utf-8")
         assert not re.search(r"#[0-9a-fA-F]{6}\b", js), f"{path}: a colour literal (use the rules)"
         for kind in ("snapshot", "question.approve", "rate_limited"):
-            assert not re.search(r"\[[^\]]*\"%s\"[^\]]*,[^\]]*\]" % re.escape(kind), js), \
+            assert not re.search(r"\[[^\]]*\"%s\"[^\]]*,[^\]]*\]" % re.escape(kind), js), (
                 f"{path}: a hand-copied list of protocol names"
+            )
 
 
 def test_page_inputs_obey_the_server_limits(fresh_server):

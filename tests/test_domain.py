@@ -2,11 +2,10 @@
 
 import pytest
 
-from server.domain import DomainError
-from server.domain.integrity import VoteCounts
+from server.domain import DomainError, votes
 from server.domain import rounds as r
 from server.domain import show as s
-from server.domain import votes
+from server.domain.integrity import VoteCounts
 from server.domain.likes import LikeBuffer, split
 from server.domain.questions import Question
 from server.domain.ratelimit import TokenBucket
@@ -83,10 +82,17 @@ def test_only_one_featured():
     assert st.featured is None and st.questions["q2"].status == "answered"
 
 
-@pytest.mark.parametrize("status,action,ok", [
-    ("pending", "approve", True), ("pending", "unfeature", False), ("rejected", "feature", False),
-    ("answered", "answered", False), ("featured", "reject", True), ("rejected", "approve", True),
-])
+@pytest.mark.parametrize(
+    "status,action,ok",
+    [
+        ("pending", "approve", True),
+        ("pending", "unfeature", False),
+        ("rejected", "feature", False),
+        ("answered", "answered", False),
+        ("featured", "reject", True),
+        ("rejected", "approve", True),
+    ],
+)
 def test_moderation_table(status, action, ok):
     st = state_with(q("q1", status))
     if ok:
@@ -105,9 +111,16 @@ def test_round_end_counts_wins():
     for ev in s.decide_round(st, "end", 1000, votes=counts):
         st.apply(ev)
     assert st.rounds_won == {"a": 1, "b": 0}  # the held votes do not count
-    assert st.rounds[-1] == {"index": 1, "topic": "t", "duration_s": 60, "votes": {"a": 5, "b": 2},
-                             "held": {"network": 3, "burst": 0}, "winner": "a", "sealed": False,
-                             "floor": {"a": 0, "b": 0, "host": 0}}
+    assert st.rounds[-1] == {
+        "index": 1,
+        "topic": "t",
+        "duration_s": 60,
+        "votes": {"a": 5, "b": 2},
+        "held": {"network": 3, "burst": 0},
+        "winner": "a",
+        "sealed": False,
+        "floor": {"a": 0, "b": 0, "host": 0},
+    }
 
 
 def test_state_round_trips_through_fields():
@@ -117,8 +130,10 @@ def test_state_round_trips_through_fields():
     back = s.ShowState.from_fields("t", st.fields(), {"q1": 3})
     assert back.points == {"a": 4, "b": 0} and back.featured == "q1"
     assert back.questions["q1"].upvotes == 3 and back.questions["q2"].status == "pending"
-    assert back.view(0, console=True) == {**st.view(0, console=True),
-                                         "questions": back.view(0, console=True)["questions"]}
+    assert back.view(0, console=True) == {
+        **st.view(0, console=True),
+        "questions": back.view(0, console=True)["questions"],
+    }
 
 
 def test_public_view_hides_pending_and_device():

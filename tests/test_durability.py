@@ -6,7 +6,6 @@ import signal
 
 import httpx
 import pytest
-
 from conftest import Clients, Server, create_show
 
 

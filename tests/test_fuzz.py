@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, example, given, settings, strategies as st
+from conftest import Server, create_show, device_cookie, host_cookies
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from conftest import Server, create_show, device_cookie, host_cookies
 from server import protocol
 from server.domain import LIMITS
 from server.domain.questions import MODERATION, PUBLIC
@@ -33,9 +34,10 @@ from server.domain.text import normalise, single_line
 from server.node import device_hash
 
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 FIELDS = ("side", "count", "text", "name", "question", "topic", "duration_s", "points", "device", "id")
 VALUES = {
     "side": st.sampled_from(["a", "b", "c", "", None, 1]),
@@ -49,11 +51,15 @@ MESSAGES = st.builds(
     # (not `show.end`: it would end the fuzzed show for good; test_on_air.py tries it)
     st.sampled_from([t for t in protocol.CLIENT_TYPES if t != "show.end"] + ["dance", "", "LIKE"]) | JSONISH,
     st.dictionaries(st.sampled_from(FIELDS), JSONISH, max_size=4).flatmap(
-        lambda d: st.fixed_dictionaries({k: VALUES.get(k, st.just(v)) for k, v in d.items()})))
-FRAMES = (MESSAGES.map(lambda m: orjson.dumps(m).decode())
-          | st.text(max_size=200)
-          | st.binary(max_size=100)
-          | JSONISH.map(lambda v: json.dumps(v)))
+        lambda d: st.fixed_dictionaries({k: VALUES.get(k, st.just(v)) for k, v in d.items()})
+    ),
+)
+FRAMES = (
+    MESSAGES.map(lambda m: orjson.dumps(m).decode())
+    | st.text(max_size=200)
+    | st.binary(max_size=100)
+    | JSONISH.map(lambda v: json.dumps(v))
+)
 
 # Well-formed messages of every type, so that valid frames are common enough to check
 # (random frames above are almost never valid). "fresh" becomes a new id; "dup-*" repeat.
@@ -64,15 +70,19 @@ TEXT = st.integers(0, 4).flatmap(lambda i: st.just("长" * 300) if i == 0 else s
 HELLO = st.just({"type": "hello"})
 COUNT = st.sampled_from([1, protocol.MAX_COUNT]) | st.integers(1, protocol.MAX_COUNT)  # the edges, and between
 POINTS = st.sampled_from([-1, 0, MAX_POINTS, MAX_POINTS + 1]) | st.integers(-3, 10_001)
-DURATION = st.sampled_from([MIN_DURATION_S - 1, MIN_DURATION_S, MAX_DURATION_S, MAX_DURATION_S + 1]) \
-    | st.integers(0, 9000)
+DURATION = st.sampled_from([MIN_DURATION_S - 1, MIN_DURATION_S, MAX_DURATION_S, MAX_DURATION_S + 1]) | st.integers(
+    0, 9000
+)
 LIKE = st.fixed_dictionaries({"type": st.just("like"), "side": SIDE, "count": COUNT})
 AUDIENCE_SHAPES = st.one_of(
-    HELLO, LIKE, LIKE,  # likes twice as often: the counters are the busiest state
+    HELLO,
+    LIKE,
+    LIKE,  # likes twice as often: the counters are the busiest state
     st.fixed_dictionaries({"type": st.just("vote"), "side": SIDE}),
     st.fixed_dictionaries({"type": st.just("ask"), "text": TEXT}, optional={"name": st.text(max_size=20)}),
     st.fixed_dictionaries({"type": st.just("upvote"), "question": QID}),
-    st.fixed_dictionaries({"type": st.just("stance"), "phase": PHASE, "side": st.sampled_from(["a", "b", "u"])}))
+    st.fixed_dictionaries({"type": st.just("stance"), "phase": PHASE, "side": st.sampled_from(["a", "b", "u"])}),
+)
 CONSOLE_SHAPES = st.one_of(
     HELLO,
     st.fixed_dictionaries({"type": st.sampled_from(protocol.MODERATION_TYPES), "question": QID}),
@@ -82,13 +92,14 @@ CONSOLE_SHAPES = st.one_of(
     st.just({"type": "question.undo"}),
     st.fixed_dictionaries({"type": st.sampled_from(["stance.open", "stance.close"]), "phase": PHASE}),
     st.fixed_dictionaries({"type": st.just("floor.set"), "holder": st.sampled_from(["a", "b", "host", None])}),
-    st.fixed_dictionaries({"type": st.just("round.start"), "topic": st.text(max_size=20),
-                           "duration_s": DURATION}),
+    st.fixed_dictionaries({"type": st.just("round.start"), "topic": st.text(max_size=20), "duration_s": DURATION}),
     st.fixed_dictionaries({"type": st.sampled_from(["round.pause", "round.resume", "round.end"])}),
     st.fixed_dictionaries({"type": st.just("points.set"), "side": SIDE, "points": POINTS}),
-    st.fixed_dictionaries({"type": st.sampled_from(["device.ban", "device.unban"]),
-                           "device": st.sampled_from(["dev-x", "dev-y"])}),
-    st.just({"type": "overlay.reload"}))
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["device.ban", "device.unban"]), "device": st.sampled_from(["dev-x", "dev-y"])}
+    ),
+    st.just({"type": "overlay.reload"}),
+)
 SHAPES = {"audience": AUDIENCE_SHAPES, "console": CONSOLE_SHAPES}
 
 
@@ -97,9 +108,13 @@ def frames_for(role: str):
     (`|` would flatten FRAMES' four branches and give the rest a fifth)."""
     own, other = SHAPES.get(role, AUDIENCE_SHAPES), SHAPES["console" if role == "audience" else "audience"]
     shapes = st.integers(0, 3).flatmap(lambda i: other if i == 0 else own)
-    well_formed = st.builds(lambda msg, msg_id: {**msg, "id": msg_id} if msg_id else msg,
-                            shapes, st.sampled_from([None, "fresh", "fresh", "fresh", "dup-1", "dup-2"]))
+    well_formed = st.builds(
+        lambda msg, msg_id: {**msg, "id": msg_id} if msg_id else msg,
+        shapes,
+        st.sampled_from([None, "fresh", "fresh", "fresh", "dup-1", "dup-2"]),
+    )
     return st.booleans().flatmap(lambda wf: well_formed if wf else FRAMES)
+
 
 # Run first at every role, so the main properties are checked every time, not by luck:
 # counts at the edges, a resent id, a second upvote, the points limit, a reload.
@@ -125,10 +140,21 @@ OPEN = ("running", "paused")
 
 @pytest.fixture(scope="module")
 def fuzz_server():
-    srv = Server(LIKE_RATE="100000", LIKE_BURST="100000", VOTE_RATE="100000", VOTE_BURST="100000",
-                 UPVOTE_RATE="100000", UPVOTE_BURST="100000", CONSOLE_RATE="100000",
-                 CONSOLE_BURST="100000", QUESTION_INTERVAL_S="0.00001", FLOOD_STRIKES="100000000",
-                 FRAME_RATE="100000", FRAME_BURST="100000", CONNECT_BURST="100000").start()
+    srv = Server(
+        LIKE_RATE="100000",
+        LIKE_BURST="100000",
+        VOTE_RATE="100000",
+        VOTE_BURST="100000",
+        UPVOTE_RATE="100000",
+        UPVOTE_BURST="100000",
+        CONSOLE_RATE="100000",
+        CONSOLE_BURST="100000",
+        QUESTION_INTERVAL_S="0.00001",
+        FLOOD_STRIKES="100000000",
+        FRAME_RATE="100000",
+        FRAME_BURST="100000",
+        CONNECT_BURST="100000",
+    ).start()
     yield srv
     srv.cleanup()
 
@@ -232,8 +258,13 @@ class Fuzz:
     def fingerprint(self) -> dict:
         show = httpx.get(f"{self.srv.url}/api/shows/{self.slug}").json()
         t = show["show"]["tally"]
-        return {"pseq": show["seq"], "likes": t["likes"], "votes": t["votes"], "points": t["points"],
-                "round": show["show"]["round"]["status"]}
+        return {
+            "pseq": show["seq"],
+            "likes": t["likes"],
+            "votes": t["votes"],
+            "points": t["points"],
+            "round": show["show"]["round"]["status"],
+        }
 
     def console_sync(self) -> None:
         """Every event committed so far has reached the console (its frames precede this ack)."""
@@ -249,8 +280,11 @@ class Fuzz:
         start = len(console.frames)
         assert self.watches["marker"].request({"type": "like", "side": "a", "count": 1}, "marker")["type"] == "ack"
         model.likes["a"] += 1
-        i = console.until(lambda f: f["type"] == "tally" and all(
-            f["likes"][s] >= model.likes[s] for s in "ab"), start, "tally with the marker like")
+        i = console.until(
+            lambda f: f["type"] == "tally" and all(f["likes"][s] >= model.likes[s] for s in "ab"),
+            start,
+            "tally with the marker like",
+        )
         assert console.frames[i]["likes"] == model.likes, "likes counted other than acknowledged"
         fp = self.fingerprint()
         assert fp["likes"] == model.likes and fp["votes"] == model.votes, (fp, model)
@@ -262,21 +296,31 @@ def fuzz(fuzz_server):
     srv = fuzz_server
     slug = create_show(srv.url)
     phone = device_cookie(srv.url, slug)
-    cookies = {"audience": f"lt_device={phone}",
-               "console": f"lt_session={host_cookies(srv.url)['lt_session']}", "overlay": "",
-               "marker": f"lt_device={device_cookie(srv.url, slug)}"}
+    cookies = {
+        "audience": f"lt_device={phone}",
+        "console": f"lt_session={host_cookies(srv.url)['lt_session']}",
+        "overlay": "",
+        "marker": f"lt_device={device_cookie(srv.url, slug)}",
+    }
     model = Model()
     watches = {}
     with contextlib.ExitStack() as stack:
         for name, cookie in cookies.items():
             role = "audience" if name == "marker" else name
-            ws = stack.enter_context(connect(f"{srv.ws_url}/ws/{role}/{slug}", compression=None,
-                                             additional_headers={"Cookie": cookie} if cookie else {}))
+            ws = stack.enter_context(
+                connect(
+                    f"{srv.ws_url}/ws/{role}/{slug}",
+                    compression=None,
+                    additional_headers={"Cookie": cookie} if cookie else {},
+                )
+            )
             watch = watches[name] = Watch(ws, name, model.absorb_console if name == "console" else None)
             assert watch._take(5)["type"] == "snapshot"
             if role != "overlay":  # as the pages do (and within the first-message deadline)
                 assert watch.request({"type": "hello"}, "hello")["type"] == "ack"
-        harness = Fuzz(srv, slug, watches, model, device_hash(phone.split(".", 1)[0]))  # cookie: id.minted.parent.signature
+        harness = Fuzz(
+            srv, slug, watches, model, device_hash(phone.split(".", 1)[0])
+        )  # cookie: id.minted.parent.signature
         # a public question that is not the fuzzed phone's (to upvote) and an open round (to vote in)
         marker, console = watches["marker"], watches["console"]
         qid = marker.request({"type": "ask", "text": "种子问题"}, "seed")["question"]
@@ -365,8 +409,7 @@ def expected(fz: Fuzz, msg: protocol.Message, fp: dict) -> str:
     raise AssertionError(f"no expectation for {kind}")
 
 
-def check_valid(fz: Fuzz, role: str, msg: protocol.Message, replies: list[dict], want: str,
-                events: int) -> None:
+def check_valid(fz: Fuzz, role: str, msg: protocol.Message, replies: list[dict], want: str, events: int) -> None:
     """`want`: the reply expected, and `events`: how many event frames the console had,
     both from before the message was sent (the console may be the socket fuzzed)."""
     m, base = fz.model, fz.base
@@ -375,8 +418,10 @@ def check_valid(fz: Fuzz, role: str, msg: protocol.Message, replies: list[dict],
         assert len(replies) == 1 and replies[0]["id"] == msg.id, (msg, replies)
         assert replies[0]["type"] in ("ack", "error"), replies
     else:
-        assert replies == [] or (len(replies) == 1 and replies[0]["type"] == "error"
-                                 and "id" not in replies[0]), (msg, replies)
+        assert replies == [] or (len(replies) == 1 and replies[0]["type"] == "error" and "id" not in replies[0]), (
+            msg,
+            replies,
+        )
     reply = replies[0] if replies else None
     if reply is not None and reply["type"] == "error":
         assert reply["code"] in protocol.ERROR_CODES, reply
@@ -394,7 +439,9 @@ def check_valid(fz: Fuzz, role: str, msg: protocol.Message, replies: list[dict],
     fz.console_sync()
     new = m.events[events:]
     applied = outcome == "ack" and not replayed
-    quiet = msg.type in ("hello", "overlay.reload", "votes.release", "desk.focus", "stance") or (msg.type == "question.edit" and not new)
+    quiet = msg.type in ("hello", "overlay.reload", "votes.release", "desk.focus", "stance") or (
+        msg.type == "question.edit" and not new
+    )
     if not applied or quiet:
         assert new == [], (msg, reply, new)  # an error, a resent id or a hello changes nothing
         assert fz.fingerprint() == base, (msg, reply)
@@ -425,8 +472,9 @@ def check_valid(fz: Fuzz, role: str, msg: protocol.Message, replies: list[dict],
         assert reply is None or reply["question"] == q["id"], (reply, q)
         assert fp == {**base, "likes": m.likes}, (fp, base)  # pending: phones and overlays do not see it
     elif msg.type == "upvote":
-        assert [(e["type"], e["question"]["id"], e["question"]["upvotes"]) for e in new] == \
-            [("question", msg.question, 1)], new  # the fuzzed phone is its only upvoter
+        assert [(e["type"], e["question"]["id"], e["question"]["upvotes"]) for e in new] == [
+            ("question", msg.question, 1)
+        ], new  # the fuzzed phone is its only upvoter
         m.upvoted.add(msg.question)
         assert fp == {**base, "likes": m.likes, "pseq": base["pseq"] + 1}, (fp, base)
     else:  # a console command
@@ -458,8 +506,9 @@ def check_valid(fz: Fuzz, role: str, msg: protocol.Message, replies: list[dict],
             assert fp["points"] == {**base["points"], msg.side: msg.points}, (msg, fp)
         elif msg.type in ("device.ban", "device.unban"):
             (m.banned.add if msg.type == "device.ban" else m.banned.discard)(msg.device)
-            assert new[-1]["type"] == "show" and (msg.device in new[-1]["show"]["banned"]) == \
-                (msg.type == "device.ban"), new
+            assert new[-1]["type"] == "show" and (msg.device in new[-1]["show"]["banned"]) == (
+                msg.type == "device.ban"
+            ), new
     fz.base = fp
 
 
@@ -468,6 +517,7 @@ def examples(frames: list):
         for frame in reversed(frames):  # (the innermost @example runs first)
             test = example(frame=frame)(test)
         return test
+
     return decorate
 
 
@@ -482,8 +532,14 @@ def test_random_frames(fuzz, role):
     # No shrinking and no example database: each example changes the live show, so a
     # replay is not the same test. After a failure the model no longer matches the show:
     # the first failure is the one reported.
-    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-              phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False)
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=(Phase.explicit, Phase.generate),
+        report_multiple_bugs=False,
+    )
     @given(frame=frames_for(role))
     @examples(EXAMPLES)
     def check(frame):
@@ -524,8 +580,11 @@ def test_random_frames(fuzz, role):
         raise
     # still open and serving, every count as acknowledged (a late double count shows here)
     last = exchange(watch, orjson.dumps({"type": "hello", "id": "last"}).decode())
-    assert last == ([{"type": "ack", "id": "last"}] if role != "overlay" else
-                    [{"type": "error", "id": "last", "code": "forbidden", "message": last[0]["message"]}])
+    assert last == (
+        [{"type": "ack", "id": "last"}]
+        if role != "overlay"
+        else [{"type": "error", "id": "last", "code": "forbidden", "message": last[0]["message"]}]
+    )
     fuzz.console_sync()
     assert fuzz.settle() == {**fuzz.base, "likes": fuzz.model.likes}
     if role != "overlay":

@@ -12,14 +12,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import create_show, host_cookies, wait_until
+
 from server import protocol
 from server.domain.questions import STATUSES as QUESTION_STATUSES
 from server.domain.rounds import FINISHED, IDLE, PAUSED, RUNNING
 from server.domain.show import SHOW_STATUSES
-from server.i18n import (BROWSER_NAMESPACES, CONSOLE_NAMESPACES, DEFAULT_LANG, LANGS, PAGE_NAMESPACES, STRINGS,
-                         browser_json, namespace, translator)
+from server.i18n import (
+    BROWSER_NAMESPACES,
+    CONSOLE_NAMESPACES,
+    DEFAULT_LANG,
+    LANGS,
+    PAGE_NAMESPACES,
+    STRINGS,
+    browser_json,
+    namespace,
+    translator,
+)
 
 SCRIPT_NAMESPACES = BROWSER_NAMESPACES | PAGE_NAMESPACES  # every page's, and those a page asks for
 
@@ -43,7 +52,7 @@ def call_args(source: str):
         while depth and i < len(source):
             depth += {"(": 1, ")": -1}.get(source[i], 0)
             i += 1
-        yield source[m.end():i - 1]
+        yield source[m.end() : i - 1]
 
 
 def keys_asked(paths) -> tuple[set[str], set[str]]:
@@ -54,7 +63,7 @@ def keys_asked(paths) -> tuple[set[str], set[str]]:
             for m in QUOTED.finditer(arg):
                 text = next(g for g in m.groups() if g is not None)
                 cut = min((i for i in (text.find("${"), text.find("{")) if i >= 0), default=-1)
-                joined = arg[m.end():].lstrip()[:1] in ("~", "+")  # "form.side_" ~ key
+                joined = arg[m.end() :].lstrip()[:1] in ("~", "+")  # "form.side_" ~ key
                 if cut >= 0 or joined:
                     prefixes.add(text[:cut] if cut >= 0 else text)
                 elif KEY.fullmatch(text):
@@ -93,7 +102,9 @@ def test_one_catalog_file_per_language():
 def test_every_key_is_in_every_language():
     for lang in LANGS:
         assert set(STRINGS[lang]) == set(STRINGS[DEFAULT_LANG]), (
-            lang, sorted(set(STRINGS[lang]) ^ set(STRINGS[DEFAULT_LANG])))
+            lang,
+            sorted(set(STRINGS[lang]) ^ set(STRINGS[DEFAULT_LANG])),
+        )
     # and in the same order, so the files read side by side
     assert all(list(STRINGS[lang]) == list(STRINGS[DEFAULT_LANG]) for lang in LANGS)
 
@@ -245,8 +256,9 @@ async def test_scripts_render_catalog_strings_not_keys(browser, server, clients,
     phone_ctx = await browser.new_context(viewport={"width": 390, "height": 844}, locale=lang)
     studio_ctx = await browser.new_context(viewport={"width": 1920, "height": 1080}, locale=lang)
     host_ctx = await browser.new_context(viewport={"width": 1366, "height": 900}, locale=lang)
-    await host_ctx.add_cookies([{"name": "lt_session", "value": host_cookies(server.url)["lt_session"],
-                                 "url": server.url}])
+    await host_ctx.add_cookies(
+        [{"name": "lt_session", "value": host_cookies(server.url)["lt_session"], "url": server.url}]
+    )
     phone, overlay, console = await phone_ctx.new_page(), await studio_ctx.new_page(), await host_ctx.new_page()
     await phone.goto(f"{server.url}/s/{slug}?lang={lang}")
     await overlay.goto(f"{server.url}/overlay/{slug}?lang={lang}")

@@ -13,9 +13,9 @@ import json
 
 import httpx
 import pytest
+from conftest import TOKEN, Client, Clients, create_show, host_cookies, new_device, overlay_key, solve
 
 from bench import attack
-from conftest import TOKEN, Client, Clients, create_show, host_cookies, new_device, overlay_key, solve
 from server.settings import Settings
 
 
@@ -50,8 +50,9 @@ async def test_a_networks_votes_past_its_budget_are_held_kept_and_can_be_counted
         assert [a["counted"] for a in acks] == [True] * 5 + [False] * 3
         other = await phone_on(made, slug, "198.51.100.4")
         assert (await other.request({"type": "vote", "side": "a"}))["counted"] is True
-        t = await console.wait_for(lambda f: f["type"] == "tally" and f["votes"] == {"a": 1, "b": 5}
-                                   and f["held"]["b"] == 3)
+        t = await console.wait_for(
+            lambda f: f["type"] == "tally" and f["votes"] == {"a": 1, "b": 5} and f["held"]["b"] == 3
+        )
         assert t["held_reasons"]["network"] == 3
         # phones and overlays see the counted votes only, and nothing of what is held
         o = await overlay.wait_for(lambda f: f["type"] == "tally" and f["votes"] == {"a": 1, "b": 5})
@@ -207,8 +208,9 @@ def test_new_devices_cost_work_that_grows_per_network_and_is_used_once(fresh_ser
     srv = fresh_server(DEVICE_POW_COST="3", DEVICE_POW_FREE="2")
     slug = create_show(srv.url)
     with httpx.Client(base_url=srv.url) as http:
-        costs = [http.get("/api/device/challenge", headers=xff("203.0.113.9")).json()["parameters"]["cost"]
-                 for _ in range(5)]
+        costs = [
+            http.get("/api/device/challenge", headers=xff("203.0.113.9")).json()["parameters"]["cost"] for _ in range(5)
+        ]
         assert costs == [3, 3, 6, 6, 12]
         assert http.get("/api/device/challenge", headers=xff("198.51.100.1")).json()["parameters"]["cost"] == 3
         page = http.get(f"/s/{slug}", headers=xff("203.0.113.9"))
@@ -290,8 +292,19 @@ async def test_an_ended_show_refuses_likes_votes_and_questions(clients, show, se
 
 
 def edit_form(slug: str, status: str) -> dict:
-    return {"title": "测试节目", "date": "", "status": status, "a_name": "红方", "a_guest": "", "a_org": "",
-            "a_color": "#d7263d", "b_name": "蓝方", "b_guest": "", "b_org": "", "b_color": "#1b6fd1"}
+    return {
+        "title": "测试节目",
+        "date": "",
+        "status": status,
+        "a_name": "红方",
+        "a_guest": "",
+        "a_org": "",
+        "a_color": "#d7263d",
+        "b_name": "蓝方",
+        "b_guest": "",
+        "b_org": "",
+        "b_color": "#1b6fd1",
+    }
 
 
 async def test_no_upvote_of_your_own_question(clients, show):
@@ -345,9 +358,8 @@ async def test_a_phone_gets_its_device_itself_with_a_friendly_wait(browser, fres
     """In Chromium: no cookie, real work (the default cost): the page says it is
     joining, solves the challenge in workers, gets its device and takes part; it
     keeps the device's memory for next time."""
-    from playwright.async_api import expect
-
     from browser import PageErrors
+    from playwright.async_api import expect
 
     srv = fresh_server(DEVICE_POW_COST="20000")
     slug = create_show(srv.url)

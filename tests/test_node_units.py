@@ -7,14 +7,14 @@ import tempfile
 import orjson
 import pytest
 
+from server.domain.ratelimit import Buckets
 from server.domain.show import new_show
 from server.hub import Conn
 from server.node import Node
-from server.domain.ratelimit import Buckets
-from server.store.replies import MemoryReplies, entry_size
 from server.protocol import Message, Reply
 from server.settings import Settings
 from server.store.embedded import EmbeddedStore
+from server.store.replies import MemoryReplies, entry_size
 from server.transport import Lagging
 
 
@@ -55,8 +55,9 @@ def frames(conn: Conn) -> list[dict]:
 
 @pytest.fixture
 async def node():
-    settings = Settings.from_env(data_dir=tempfile.mkdtemp(prefix="leitai-node-"), question_interval_s=60,
-                                 vote_min_watch_s=0)
+    settings = Settings.from_env(
+        data_dir=tempfile.mkdtemp(prefix="leitai-node-"), question_interval_s=60, vote_min_watch_s=0
+    )
     store = EmbeddedStore(settings)
     n = Node(settings, store)
     await store.start()  # no ticker: the tests tick by hand

@@ -3,13 +3,12 @@
 import json
 
 import httpx
-
 from conftest import create_show
 
 
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+        if line.startswith(name + " ") or (line.startswith(name + "{") and line.split(" ")[0] == name):
             return float(line.rsplit(" ", 1)[1])
     raise KeyError(name)
 
@@ -75,9 +74,26 @@ async def test_uvicorn_factory_start_can_be_signed_in_to(tmp_path):
 
     env = {**os.environ, "DATA_DIR": str(tmp_path), "LOG_FORMAT": "text", "SECRET_KEY": "k"}
     env.pop("HOST_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
-                             "--port", "0", "--host", "127.0.0.1", "--ws", "wsproto"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "server.app:create_app",
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+            "--ws",
+            "wsproto",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         port = 0
         for line in proc.stdout:

@@ -4,6 +4,7 @@ season pages in a real Chromium."""
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -14,18 +15,26 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-
 from conftest import TOKEN, Clients, Server, create_show, host_cookies, wait_until
-from server import charts, report
-from server.domain.show import ShowState, new_show
-from server.domain.questions import Question
 
-SIDES = {"a": {"name": "红方", "guest": "王伟", "org": "澳洋医院", "color": "#d7263d"},
-         "b": {"name": "蓝方", "guest": "杨玭", "org": "公益组织联合会", "color": "#1b6fd1"}}
+from server import charts, report
+from server.domain.questions import Question
+from server.domain.show import ShowState, new_show
+
+SIDES = {
+    "a": {"name": "红方", "guest": "王伟", "org": "澳洋医院", "color": "#d7263d"},
+    "b": {"name": "蓝方", "guest": "杨玭", "org": "公益组织联合会", "color": "#1b6fd1"},
+}
 XSS = "<script>alert(1)</script>"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +50,14 @@ def signed_in(base: str) -> httpx.Client:
     return httpx.Client(base_url=base, cookies=host_cookies(base), follow_redirects=False)
 
 
-def form_body(slug: str = "", title: str = "第16期 · 书记PK", status: str = "draft", date: str = "2026-03-05",
-              plan: list[tuple[str, str]] = (("社会治理：怎样让群众少跑腿", "300"),), **sides) -> dict:
+def form_body(
+    slug: str = "",
+    title: str = "第16期 · 书记PK",
+    status: str = "draft",
+    date: str = "2026-03-05",
+    plan: list[tuple[str, str]] = (("社会治理：怎样让群众少跑腿", "300"),),
+    **sides,
+) -> dict:
     """The fields the episode form posts (repeated plan fields as lists)."""
     body: dict = {"slug": slug, "title": title, "date": date, "status": status}
     for key in ("a", "b"):
@@ -80,8 +95,15 @@ async def likes_flushed(base: str, slug: str, expect: dict) -> None:
 def test_pages_redirect_to_sign_in_and_apis_answer_401(server):
     slug = create_show(server.url)
     with httpx.Client(base_url=server.url, follow_redirects=False) as http:
-        for path in ("/shows", "/season", "/shows/new", f"/shows/{slug}/edit", f"/shows/{slug}/report",
-                     f"/shows/{slug}/report?lang=en", f"/shows/{slug}"):
+        for path in (
+            "/shows",
+            "/season",
+            "/shows/new",
+            f"/shows/{slug}/edit",
+            f"/shows/{slug}/report",
+            f"/shows/{slug}/report?lang=en",
+            f"/shows/{slug}",
+        ):
             r = http.get(path)
             assert r.status_code == 303, path
             target = urlsplit(r.headers["location"])
@@ -118,8 +140,15 @@ def test_episode_list_links_every_page(server):
         assert r.status_code == 200
         html = r.text
     assert "列表里的节目" in html
-    for href in (f"/console/{slug}", f"/overlay/{slug}", f"/s/{slug}", f"/shows/{slug}/report",
-                 f"/shows/{slug}/edit", "/shows/new", "/season"):
+    for href in (
+        f"/console/{slug}",
+        f"/overlay/{slug}",
+        f"/s/{slug}",
+        f"/shows/{slug}/report",
+        f"/shows/{slug}/edit",
+        "/shows/new",
+        "/season",
+    ):
         assert f'href="{href}' in html, href
     assert "直播中" in html  # status, zh-CN by default
     with signed_in(server.url) as http:
@@ -130,8 +159,11 @@ def test_create_episode_with_the_form(server):
     slug = f"ep-form-{os.getpid()}"
     with signed_in(server.url) as http:
         assert 'name="plan_topic"' in http.get("/shows/new").text
-        body = form_body(slug, plan=[("第一轮：社会治理", "300"), ("", "300"), ("第二轮：服务群众", "240")],
-                         a={"color": "#aa0011", "guest": "王伟"})
+        body = form_body(
+            slug,
+            plan=[("第一轮：社会治理", "300"), ("", "300"), ("第二轮：服务群众", "240")],
+            a={"color": "#aa0011", "guest": "王伟"},
+        )
         r = http.post("/shows/new", data=body, headers={"Origin": server.url})
         assert r.status_code == 303, r.text
         assert r.headers["location"] == f"/shows?created={slug}"
@@ -141,8 +173,10 @@ def test_create_episode_with_the_form(server):
     assert show["status"] == "draft"
     assert show["date"] == "2026-03-05"
     assert show["sides"]["a"] == {**SIDES["a"], "color": "#aa0011"}
-    assert show["plan"] == [{"topic": "第一轮：社会治理", "duration_s": 300},
-                            {"topic": "第二轮：服务群众", "duration_s": 240}]  # the blank row is dropped
+    assert show["plan"] == [
+        {"topic": "第一轮：社会治理", "duration_s": 300},
+        {"topic": "第二轮：服务群众", "duration_s": 240},
+    ]  # the blank row is dropped
 
 
 def test_create_refuses_other_origins_and_bad_input(server):
@@ -158,8 +192,9 @@ def test_create_refuses_other_origins_and_bad_input(server):
         assert r.status_code == 400
         assert "节目代号只能包含" in r.text and 'value="保留我"' in r.text
         # duration out of range
-        r = http.post("/shows/new", data=form_body(f"ep-dur-{os.getpid()}", plan=[("辩题", "5")]),
-                      headers={"Origin": server.url})
+        r = http.post(
+            "/shows/new", data=form_body(f"ep-dur-{os.getpid()}", plan=[("辩题", "5")]), headers={"Origin": server.url}
+        )
         assert r.status_code == 400 and "第 1 轮" in r.text
         # a taken slug
         taken = create_show(server.url)
@@ -174,9 +209,13 @@ async def test_edit_episode_with_the_form(server, clients: Clients):
         r = http.get(f"/shows/{slug}/edit")
         assert r.status_code == 200
         assert 'value="旧辩题"' in r.text and 'type="color"' in r.text
-        body = form_body(title="改过的标题", status="ended", date="2026-04-01",
-                         plan=[("新的第一轮", "180"), ("新的第二轮", "600")],
-                         b={"name": "蓝队", "color": "#00aa55"})
+        body = form_body(
+            title="改过的标题",
+            status="ended",
+            date="2026-04-01",
+            plan=[("新的第一轮", "180"), ("新的第二轮", "600")],
+            b={"name": "蓝队", "color": "#00aa55"},
+        )
         # another origin: refused, nothing changes
         assert http.post(f"/shows/{slug}/edit", data=body, headers={"Origin": "http://evil.example"}).status_code == 403
         assert snapshot(server.url, slug)["title"] == "测试节目"
@@ -192,8 +231,9 @@ async def test_edit_episode_with_the_form(server, clients: Clients):
     assert frame["show"]["title"] == "改过的标题"
     # a bad edit changes nothing and says why
     with signed_in(server.url) as http:
-        r = http.post(f"/shows/{slug}/edit", data=form_body(title="", b={"color": "blue"}),
-                      headers={"Origin": server.url})
+        r = http.post(
+            f"/shows/{slug}/edit", data=form_body(title="", b={"color": "blue"}), headers={"Origin": server.url}
+        )
         assert r.status_code == 400 and "请填写节目标题" in r.text and "#rrggbb" in r.text
         assert http.get("/shows/no-such-show/edit").status_code == 404
     assert snapshot(server.url, slug)["title"] == "改过的标题"
@@ -218,13 +258,17 @@ async def test_rehearsal_reset_needs_the_slug_and_zeroes_the_counters(server, cl
         assert r.status_code == 409 and "请先在控制台结束本轮" in r.text
         assert (await console.request({"type": "round.end"}))["type"] == "ack"
         # the wrong confirmation, none, or another origin: nothing happens
-        for data, headers, code in (({"confirm": slug + "x"}, {"Origin": server.url}, 400),
-                                    ({}, {"Origin": server.url}, 400),
-                                    ({"confirm": slug}, {"Origin": "https://evil.example"}, 403)):
+        for data, headers, code in (
+            ({"confirm": slug + "x"}, {"Origin": server.url}, 400),
+            ({}, {"Origin": server.url}, 400),
+            ({"confirm": slug}, {"Origin": "https://evil.example"}, 403),
+        ):
             r = http.post(f"/shows/{slug}/reset", data=data, headers=headers)
             assert r.status_code == code
-        assert "确认内容不一致" in http.post(f"/shows/{slug}/reset", data={"confirm": "demo"},
-                                         headers={"Origin": server.url}).text
+        assert (
+            "确认内容不一致"
+            in http.post(f"/shows/{slug}/reset", data={"confirm": "demo"}, headers={"Origin": server.url}).text
+        )
         before = snapshot(server.url, slug)
         assert before["tally"]["likes"]["a"] == 9 and before["tally"]["points"]["a"] == 5
         assert before["rounds"][0]["votes"] == {"a": 0, "b": 1}
@@ -369,7 +413,7 @@ async def drive_show(srv: Server, slug: str, samples_in_round_1: int = 3) -> dic
             # distinct creation times: the question was stamped before its ack arrived, so
             # the next one is stamped later once this clock (the server's too) moves on a ms
             acked = now_ms()
-            await wait_until(lambda: now_ms() > acked, timeout=1, interval=0.001)
+            await wait_until(lambda acked=acked: now_ms() > acked, timeout=1, interval=0.001)
         await console.request({"type": "question.approve", "question": ids[XSS]})
         await console.request({"type": "question.feature", "question": ids["普通的问题"]})
         await console.request({"type": "question.reject", "question": ids["要拒绝的问题"]})
@@ -392,8 +436,7 @@ async def drive_show(srv: Server, slug: str, samples_in_round_1: int = 3) -> dic
         assert (await console.request({"type": "round.start", "topic": "第二轮", "duration_s": 60}))["type"] == "ack"
         assert (await phones[1].request({"type": "vote", "side": "b"}))["type"] == "ack"
         # one more sample, with the second round's vote in it
-        await wait_until(lambda: any(e["votes"] == {"a": 0, "b": 1} for e in samples(srv.url, slug, 2)),
-                         timeout=15)
+        await wait_until(lambda: any(e["votes"] == {"a": 0, "b": 1} for e in samples(srv.url, slug, 2)), timeout=15)
         return ids
     finally:
         await made.close()
@@ -401,9 +444,14 @@ async def drive_show(srv: Server, slug: str, samples_in_round_1: int = 3) -> dic
 
 async def test_report_has_charts_tables_and_escaped_text(sampling):
     base = sampling.url
-    slug = create_show(base, sides={"a": {"name": "<b>红</b>", "guest": "王伟", "color": "#d7263d"},
-                                    "b": {"name": "蓝方", "guest": "杨玭", "color": "#1b6fd1"}},
-                       title="报告 <i>测试</i>")
+    slug = create_show(
+        base,
+        sides={
+            "a": {"name": "<b>红</b>", "guest": "王伟", "color": "#d7263d"},
+            "b": {"name": "蓝方", "guest": "杨玭", "color": "#1b6fd1"},
+        },
+        title="报告 <i>测试</i>",
+    )
     await drive_show(sampling, slug)
     with signed_in(base) as http:
         r = http.get(f"/shows/{slug}/report")
@@ -414,10 +462,10 @@ async def test_report_has_charts_tables_and_escaped_text(sampling):
     for css in ("likes-chart", "viewers-chart", "votes-chart", "questions-chart"):
         m = re.search(rf'<svg [^>]*class="chart [^"]*{css}"[^>]*viewBox="0 0 \d+ \d+"', html)
         assert m, css
-    likes_svg = re.search(r'<svg [^>]*likes-chart.*?</svg>', html, re.S).group(0)
+    likes_svg = re.search(r"<svg [^>]*likes-chart.*?</svg>", html, re.S).group(0)
     assert "<polyline" in likes_svg or "<circle" in likes_svg
     assert 'stroke="#d7263d"' in likes_svg or 'fill="#d7263d"' in likes_svg
-    votes_svg = re.search(r'<svg [^>]*votes-chart.*?</svg>', html, re.S).group(0)
+    votes_svg = re.search(r"<svg [^>]*votes-chart.*?</svg>", html, re.S).group(0)
     assert votes_svg.count('class="bar"') == 4  # two rounds, two sides
     assert 'class="badge"' in votes_svg  # round 1's winner
     # user text is text: escaped in the tables, the title and inside the SVG
@@ -464,14 +512,16 @@ async def test_export_json_and_csv_round_trip(sampling):
         r = http.get(f"/api/shows/{slug}/export?format=json")
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/json")
-        assert re.match(rf'attachment; filename="leitai-{slug}-timeline-\d{{8}}-\d{{4}}\.json"',
-                        r.headers["content-disposition"])
+        assert re.match(
+            rf'attachment; filename="leitai-{slug}-timeline-\d{{8}}-\d{{4}}\.json"', r.headers["content-disposition"]
+        )
         body = r.json()
         c = http.get(f"/api/shows/{slug}/export?format=csv")
         assert c.status_code == 200
         assert c.headers["content-type"].startswith("text/csv")
-        assert re.match(rf'attachment; filename="leitai-{slug}-timeline-\d{{8}}-\d{{4}}\.csv"',
-                        c.headers["content-disposition"])
+        assert re.match(
+            rf'attachment; filename="leitai-{slug}-timeline-\d{{8}}-\d{{4}}\.csv"', c.headers["content-disposition"]
+        )
         assert http.get(f"/api/shows/{slug}/export?format=xml").status_code == 400
         assert http.get("/api/shows/no-such-show/export").status_code == 404
     assert body["show"]["slug"] == slug
@@ -483,7 +533,7 @@ async def test_export_json_and_csv_round_trip(sampling):
     assert body["seq"] == len(events)
     assert {e["seq"]: e["type"] for e in events} == seen  # exactly what the console was sent
     assert samples, "the server samples every second while sockets are connected"
-    assert all(a["ts"] <= b["ts"] for a, b in zip(entries, entries[1:]))
+    assert all(a["ts"] <= b["ts"] for a, b in itertools.pairwise(entries))
     high = 0  # a sample carries the seq its process had applied: never ahead of the events
     for e in entries:
         if e["type"] == "sample":
@@ -500,8 +550,10 @@ async def test_export_json_and_csv_round_trip(sampling):
     text = c.content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0])[:5] == ["seq", "ts", "time", "type", "data"]
-    parsed = [{"seq": int(r["seq"]), "ts": int(r["ts"]), "time": r["time"], "type": r["type"],
-               **json.loads(r["data"])} for r in rows]
+    parsed = [
+        {"seq": int(r["seq"]), "ts": int(r["ts"]), "time": r["time"], "type": r["type"], **json.loads(r["data"])}
+        for r in rows
+    ]
     assert parsed == entries
     assert report.from_csv(text) == entries
     # the readable columns agree with the data
@@ -513,13 +565,34 @@ async def test_export_json_and_csv_round_trip(sampling):
 
 
 def test_csv_survives_awkward_text():
-    entries = report.export_entries([
-        {"seq": 1, "ts": 1764160000123, "type": "question",
-         "question": {"id": "q1", "text": '=HYPERLINK("x")\n"引号", 逗号', "name": "a,b", "status": "pending",
-                      "upvotes": 0, "created": 1, "device": "d", "flagged": False}},
-        {"seq": 1, "ts": 1764160001000, "type": "sample", "likes": {"a": 3, "b": 4}, "votes": {"a": 0, "b": 0},
-         "viewers": 2, "round": 0},
-    ])
+    entries = report.export_entries(
+        [
+            {
+                "seq": 1,
+                "ts": 1764160000123,
+                "type": "question",
+                "question": {
+                    "id": "q1",
+                    "text": '=HYPERLINK("x")\n"引号", 逗号',
+                    "name": "a,b",
+                    "status": "pending",
+                    "upvotes": 0,
+                    "created": 1,
+                    "device": "d",
+                    "flagged": False,
+                },
+            },
+            {
+                "seq": 1,
+                "ts": 1764160001000,
+                "type": "sample",
+                "likes": {"a": 3, "b": 4},
+                "votes": {"a": 0, "b": 0},
+                "viewers": 2,
+                "round": 0,
+            },
+        ]
+    )
     text = report.to_csv(entries)
     assert report.from_csv(text) == entries
     row = next(csv.DictReader(io.StringIO(text)))
@@ -531,16 +604,26 @@ def test_csv_survives_awkward_text():
 
 
 def test_charts_escape_text_and_check_colours():
-    svg = charts.line_chart([charts.Series('<x>"&', 'red"><script>', [(0, 1), (60_000, 3)]),
-                             charts.Series("乙", "#1b6fd1", [(0, 2), (60_000, None)])],
-                            title="<t>", y_label="</svg>", x_format=lambda x: "<%d>" % x)
+    svg = charts.line_chart(
+        [
+            charts.Series('<x>"&', 'red"><script>', [(0, 1), (60_000, 3)]),
+            charts.Series("乙", "#1b6fd1", [(0, 2), (60_000, None)]),
+        ],
+        title="<t>",
+        y_label="</svg>",
+        x_format=lambda x: "<%d>" % x,
+    )
     assert "<x>" not in svg and "&lt;x&gt;&quot;&amp;" in svg
     assert "<script>" not in svg and "<t>" not in svg and "&lt;/svg&gt;" in svg
     assert f'stroke="{charts.FALLBACK}"' in svg  # the bad colour is not used
     assert svg.startswith("<svg ") and svg.endswith("</svg>") and " style=" not in svg
-    bars = charts.bar_chart(["<r1>", "r2"], [charts.Series("a", "#d7263d", values=[3, 1]),
-                                             charts.Series("b", "#1b6fd1", values=[1, 1])],
-                            title="votes", badges=["0", None], badge_text="<胜>")
+    bars = charts.bar_chart(
+        ["<r1>", "r2"],
+        [charts.Series("a", "#d7263d", values=[3, 1]), charts.Series("b", "#1b6fd1", values=[1, 1])],
+        title="votes",
+        badges=["0", None],
+        badge_text="<胜>",
+    )
     assert bars.count('class="bar"') == 4 and bars.count('class="badge"') == 1
     assert "&lt;r1&gt;" in bars and "&lt;胜&gt;" in bars
     empty = charts.line_chart([], title="t", empty="暂无<数据>")
@@ -556,7 +639,7 @@ def test_chart_scales():
     assert charts.nice_ticks(1234)[-1] >= 1234
     pick = charts.time_ticks(8 * 3600_000)
     ticks = pick(0, 30 * 60_000)
-    assert ticks[0] == 0 and all(b - a == 5 * 60_000 for a, b in zip(ticks, ticks[1:]))
+    assert ticks[0] == 0 and all(b - a == 5 * 60_000 for a, b in itertools.pairwise(ticks))
     assert len(pick(0, 10 * 3600_000)) <= 8
 
 
@@ -572,9 +655,17 @@ def test_headline_numbers():
 
 def test_likes_per_minute_and_reset_in_the_timeline():
     t0 = 1_764_160_020_000 // 60_000 * 60_000
+
     def sample(seq: int, at: int, a: int, b: int, viewers: int) -> dict:
-        return {"seq": seq, "ts": t0 + at, "type": "sample", "likes": {"a": a, "b": b}, "votes": {},
-                "viewers": viewers, "round": 0}
+        return {
+            "seq": seq,
+            "ts": t0 + at,
+            "type": "sample",
+            "likes": {"a": a, "b": b},
+            "votes": {},
+            "viewers": viewers,
+            "round": 0,
+        }
 
     timeline = [
         sample(0, 5_000, 10, 0, 2),
@@ -599,21 +690,28 @@ def test_season_totals_count_aired_episodes():
     def state(slug, status, likes, peak, unique, questions, rounds=(), open_votes=None):
         s = new_show(slug, slug, SIDES, status=status)
         s.counters.likes, s.counters.peak_viewers, s.counters.unique_viewers = likes, peak, unique
-        s.rounds = [{"index": i + 1, "topic": "t", "duration_s": 60, "votes": v, "winner": None}
-                    for i, v in enumerate(rounds)]
+        s.rounds = [
+            {"index": i + 1, "topic": "t", "duration_s": 60, "votes": v, "winner": None} for i, v in enumerate(rounds)
+        ]
         for i, st in enumerate(questions):
             s.questions[f"q{i}"] = Question(f"q{i}", "?", "", st, i, "d")
         if open_votes:
             from server.domain.rounds import Round
+
             s.round = Round(len(rounds) + 1, "t", "running", 60, 0, 0)
             s.counters.votes = open_votes
         return s
 
-    stats = [report.episode_stats(s) for s in (
-        state("e1", "ended", {"a": 100, "b": 50}, 30, 80, ["approved", "answered", "rejected"], [{"a": 3, "b": 4}]),
-        state("e2", "live", {"a": 7, "b": 3}, 40, 20, ["featured", "pending"], [{"a": 1, "b": 0}], {"a": 2, "b": 2}),
-        state("e3", "draft", {"a": 999, "b": 0}, 99, 99, ["approved"]),
-    )]
+    stats = [
+        report.episode_stats(s)
+        for s in (
+            state("e1", "ended", {"a": 100, "b": 50}, 30, 80, ["approved", "answered", "rejected"], [{"a": 3, "b": 4}]),
+            state(
+                "e2", "live", {"a": 7, "b": 3}, 40, 20, ["featured", "pending"], [{"a": 1, "b": 0}], {"a": 2, "b": 2}
+            ),
+            state("e3", "draft", {"a": 999, "b": 0}, 99, 99, ["approved"]),
+        )
+    ]
     t = report.season_totals(stats)
     assert (t.episodes, t.aired, t.likes) == (3, 2, 160)
     assert (t.peak_max, t.peak_sum, t.unique_sum) == (40, 70, 100)

@@ -1,14 +1,10 @@
 """The wire protocol against a real server: every message type, error code and role rule."""
 
-import asyncio
-
 import httpx
+import pytest
+from conftest import TOKEN, Client, host_cookies
 
 from server.domain import DEFAULT_COLORS
-import orjson
-import pytest
-
-from conftest import Client, TOKEN, create_show, device_cookie, host_cookies
 
 
 async def start_round(console: Client, topic: str = "社会治理", duration_s: int = 300) -> None:
@@ -82,14 +78,17 @@ async def test_likes_are_counted_exactly_and_coalesced(clients, show):
     await phone.wait_for(lambda f: f["type"] == "tally" and f["likes"] == {"a": 30, "b": 20})
 
 
-@pytest.mark.parametrize("bad", [
-    {"type": "like", "side": "c", "count": 1},
-    {"type": "like", "side": "a", "count": 0},
-    {"type": "like", "side": "a", "count": 51},
-    {"type": "like", "side": "a", "count": "5"},
-    {"type": "like", "side": "a", "count": True},
-    {"type": "like", "side": "a"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "like", "side": "c", "count": 1},
+        {"type": "like", "side": "a", "count": 0},
+        {"type": "like", "side": "a", "count": 51},
+        {"type": "like", "side": "a", "count": "5"},
+        {"type": "like", "side": "a", "count": True},
+        {"type": "like", "side": "a"},
+    ],
+)
 async def test_bad_likes_are_invalid_and_change_nothing(clients, show, bad):
     phone = await clients.audience(show)
     reply = await phone.request(bad)
@@ -97,8 +96,9 @@ async def test_bad_likes_are_invalid_and_change_nothing(clients, show, bad):
     ok = await phone.request({"type": "like", "side": "b", "count": 1})
     assert ok["type"] == "ack"  # the socket is still open and usable
     overlay = await clients.overlay(show)
-    t = await overlay.wait_for(lambda f: f["type"] == "tally" or f["type"] == "snapshot"
-                               and f["show"]["tally"]["likes"]["b"] == 1)
+    t = await overlay.wait_for(
+        lambda f: f["type"] == "tally" or (f["type"] == "snapshot" and f["show"]["tally"]["likes"]["b"] == 1)
+    )
     likes = t["likes"] if t["type"] == "tally" else t["show"]["tally"]["likes"]
     assert likes == {"a": 0, "b": 1}
 
@@ -156,7 +156,9 @@ async def test_round_state_machine_and_server_clock(clients, show):
         assert (await console.request({"type": action}))["code"] == "conflict"
     assert (await console.request({"type": "round.start", "topic": "x", "duration_s": 5}))["code"] == "invalid"
     assert (await console.request({"type": "round.start", "topic": "", "duration_s": 60}))["code"] == "invalid"
-    assert (await console.request({"type": "round.start", "topic": "长" * 121, "duration_s": 60}))["code"] == "too_large"
+    assert (await console.request({"type": "round.start", "topic": "长" * 121, "duration_s": 60}))[
+        "code"
+    ] == "too_large"
     await start_round(console, "富民强村", 120)
     running = await overlay.wait_for(lambda f: f["type"] == "round" and f["round"]["status"] == "running")
     assert running["round"]["index"] == 1 and running["round"]["topic"] == "富民强村"
@@ -170,8 +172,9 @@ async def test_round_state_machine_and_server_clock(clients, show):
     late = await clients.overlay(show)
     assert late.frames[0]["show"]["round"]["remaining_ms"] == paused["round"]["remaining_ms"]
     assert (await console.request({"type": "round.resume"}))["type"] == "ack"
-    await overlay.wait_for(lambda f: f["type"] == "round" and f["round"]["status"] == "running"
-                           and f["seq"] > paused["seq"])
+    await overlay.wait_for(
+        lambda f: f["type"] == "round" and f["round"]["status"] == "running" and f["seq"] > paused["seq"]
+    )
     assert (await console.request({"type": "round.end"}))["type"] == "ack"
     ended = await overlay.wait_for(lambda f: f["type"] == "round" and f["round"]["status"] == "finished")
     assert ended["round"]["remaining_ms"] <= paused["round"]["remaining_ms"]
@@ -220,8 +223,9 @@ async def test_ask_moderate_feature_flow(clients, show):
     assert (await console.request({"type": "question.answered", "question": other}))["type"] == "ack"
     await overlay.wait_for(lambda f: f["type"] == "show" and "featured" in f["show"] and f["show"]["featured"] is None)
     assert (await console.request({"type": "question.reject", "question": qid}))["type"] == "ack"
-    gone = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid
-                                  and f["question"]["status"] == "rejected")
+    gone = await overlay.wait_for(
+        lambda f: f["type"] == "question" and f["question"]["id"] == qid and f["question"]["status"] == "rejected"
+    )
     assert "text" not in gone["question"]
     assert (await console.request({"type": "question.approve", "question": "q9999"}))["code"] == "not_found"
 
@@ -266,20 +270,28 @@ async def test_points(clients, show):
     f = await overlay.wait_type("points")
     assert f["points"] == {"a": 3, "b": 0}
     await overlay.wait_for(lambda f: f["type"] == "tally" and f["points"] == {"a": 3, "b": 0})
-    for bad in ({"side": "a", "points": -1}, {"side": "a", "points": 10000}, {"side": "c", "points": 1},
-                {"side": "a", "points": 1.5}, {"side": "a"}):
+    for bad in (
+        {"side": "a", "points": -1},
+        {"side": "a", "points": 10000},
+        {"side": "c", "points": 1},
+        {"side": "a", "points": 1.5},
+        {"side": "a"},
+    ):
         assert (await console.request({"type": "points.set", **bad}))["code"] == "invalid"
 
 
 # -- roles, sequence, bad input -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("msg", [
-    {"type": "round.start", "topic": "x", "duration_s": 60},
-    {"type": "question.approve", "question": "q1"},
-    {"type": "points.set", "side": "a", "points": 9},
-    {"type": "overlay.reload"},
-])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": "round.start", "topic": "x", "duration_s": 60},
+        {"type": "question.approve", "question": "q1"},
+        {"type": "points.set", "side": "a", "points": 9},
+        {"type": "overlay.reload"},
+    ],
+)
 async def test_audience_cannot_act_as_host(clients, show, msg):
     phone = await clients.audience(show)
     assert (await phone.request(msg))["code"] == "forbidden"
@@ -293,8 +305,18 @@ async def test_overlay_accepts_no_messages_and_console_no_audience_ones(clients,
     assert (await console.request({"type": "vote", "side": "a"}))["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("raw", ["not json", "[1,2]", '"str"', "{}", '{"type": "dance"}',
-                                 '{"type": 5}', '{"type": "like", "side": "a", "count": 1, "id": 7}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1,2]",
+        '"str"',
+        "{}",
+        '{"type": "dance"}',
+        '{"type": 5}',
+        '{"type": "like", "side": "a", "count": 1, "id": 7}',
+    ],
+)
 async def test_malformed_frames_get_invalid(clients, show, raw):
     phone = await clients.audience(show)
     before = len(phone.frames)
@@ -388,8 +410,11 @@ async def test_create_show_api(server):
     with httpx.Client(base_url=server.url, cookies=cookies) as http:
         assert http.post("/api/shows", json=body).status_code == 201
         assert http.post("/api/shows", json=body).status_code == 409
-        for bad in ({**body, "slug": "Bad Slug"}, {**body, "slug": "x2", "sides": {"a": {}}},
-                    {**body, "slug": "x3", "sides": {"a": {"color": "red"}, "b": {}}}):
+        for bad in (
+            {**body, "slug": "Bad Slug"},
+            {**body, "slug": "x2", "sides": {"a": {}}},
+            {**body, "slug": "x3", "sides": {"a": {"color": "red"}, "b": {}}},
+        ):
             r = http.post("/api/shows", json=bad)
             assert r.status_code == 400 and r.json()["error"] == "invalid"
         assert http.post("/api/shows", content=b"{nope").status_code == 400

@@ -5,7 +5,6 @@ import time
 
 import httpx
 import pytest
-
 from conftest import Client, Clients, Server, create_show, wait_until
 
 pytestmark = pytest.mark.redis
@@ -13,8 +12,12 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def pair(fresh_server, redis_server):
-    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"pair{time.monotonic_ns()}", "VIEWER_TTL_S": "2",
-           "LIKE_BURST": "1000"}
+    env = {
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": f"pair{time.monotonic_ns()}",
+        "VIEWER_TTL_S": "2",
+        "LIKE_BURST": "1000",
+    }
     return fresh_server(**env), fresh_server(**env)
 
 
@@ -41,8 +44,13 @@ async def test_a_resend_to_another_process_gets_the_first_reply(pair):
 
 
 async def test_a_device_spread_over_processes_gets_one_devices_budget(fresh_server, redis_server):
-    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"budget{time.monotonic_ns()}",
-           "LIKE_BURST": "30", "LIKE_RATE": "1", "QUESTION_INTERVAL_S": "60"}
+    env = {
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": f"budget{time.monotonic_ns()}",
+        "LIKE_BURST": "30",
+        "LIKE_RATE": "1",
+        "QUESTION_INTERVAL_S": "60",
+    }
     a, b = fresh_server(**env), fresh_server(**env)
     slug = create_show(a.url)
     on_a, on_b = Clients(a), Clients(b)
@@ -70,8 +78,12 @@ async def test_a_device_spread_over_processes_gets_one_devices_budget(fresh_serv
 async def test_a_device_hopping_between_processes_gets_one_devices_sockets(fresh_server, redis_server):
     """A script that reconnects in a loop, alternating processes, gets one device's
     budget of new sockets (CONNECT_BURST), not one per process."""
-    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"hop{time.monotonic_ns()}",
-           "CONNECT_BURST": "4", "CONNECT_RATE": "0.2"}
+    env = {
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": f"hop{time.monotonic_ns()}",
+        "CONNECT_BURST": "4",
+        "CONNECT_RATE": "0.2",
+    }
     a, b = fresh_server(**env), fresh_server(**env)
     slug = create_show(a.url)
     cookie = (await Clients(a).audience(slug)).ws.request.headers["Cookie"].split("=", 1)[1]  # its 1st socket
@@ -108,8 +120,7 @@ async def test_likes_on_one_process_reach_an_overlay_on_the_other(pair):
         seen = len(overlay.frames)
         for phone in (phones[0], phones[-1]):  # on a, on b
             assert (await phone.request({"type": "like", "side": "b", "count": 1}))["type"] == "ack"
-        after = await overlay.wait_for(lambda f: f["type"] == "tally" and sum(f["likes"].values()) >= 402,
-                                       start=seen)
+        after = await overlay.wait_for(lambda f: f["type"] == "tally" and sum(f["likes"].values()) >= 402, start=seen)
         assert after["likes"] == {"a": 208, "b": 194}
         assert overlay.last_tally()["likes"] == {"a": 208, "b": 194}
     finally:
@@ -150,15 +161,19 @@ async def test_question_asked_on_one_approved_on_the_other(pair):
         assert (await console.request({"type": "question.approve", "question": qid}))["type"] == "ack"
         assert (await console.request({"type": "question.feature", "question": qid}))["type"] == "ack"
         for overlay in overlays:
-            f = await overlay.wait_for(lambda f: f["type"] == "question" and f["question"].get("text") == "跨进程的问题")
+            await overlay.wait_for(lambda f: f["type"] == "question" and f["question"].get("text") == "跨进程的问题")
             await overlay.wait_for(lambda f: f["type"] == "show" and f["show"].get("featured") == qid)
             seqs = [x["seq"] for x in overlay.frames[1:] if x["type"] not in ("tally",)]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gaps across processes
         # host actions from both processes interleave safely (compare-and-set)
         console_a = await on_a.console(slug)
-        results = await asyncio.gather(*(
-            c.request({"type": "points.set", "side": side, "points": n})
-            for n in range(1, 6) for c, side in ((console, "a"), (console_a, "b"))))
+        results = await asyncio.gather(
+            *(
+                c.request({"type": "points.set", "side": side, "points": n})
+                for n in range(1, 6)
+                for c, side in ((console, "a"), (console_a, "b"))
+            )
+        )
         assert all(r["type"] == "ack" for r in results)
         await overlays[0].wait_for(lambda f: f["type"] == "tally" and f["points"] == {"a": 5, "b": 5}, timeout=5)
     finally:
@@ -240,10 +255,10 @@ async def test_a_process_dies_the_other_serves(fresh_server, redis_server):
 
 async def test_workers_2_serve_one_show(fresh_server, redis_server):
     from conftest import _free_port
+
     # uvicorn's multi-process supervisor does not report a port 0 back: pick one
     port = _free_port()
-    srv = fresh_server(REDIS_URL=redis_server.url, REDIS_PREFIX=f"w{time.monotonic_ns()}", WORKERS="2",
-                       PORT=str(port))
+    srv = fresh_server(REDIS_URL=redis_server.url, REDIS_PREFIX=f"w{time.monotonic_ns()}", WORKERS="2", PORT=str(port))
     slug = create_show(srv.url)
     made = Clients(srv)
     try:
@@ -259,8 +274,12 @@ async def test_workers_2_serve_one_show(fresh_server, redis_server):
 
 
 def test_workers_refused_in_embedded_mode(fresh_server):
-    import subprocess, sys, os
+    import os
+    import subprocess
+    import sys
+
     from conftest import ROOT
+
     env = {**os.environ, "WORKERS": "2", "PORT": "0"}
     env.pop("REDIS_URL", None)
     r = subprocess.run([sys.executable, "-m", "server"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
@@ -298,11 +317,14 @@ async def test_verdicts_across_processes(pair):
         await console.wait_for(lambda f: f["type"] == "tally" and f["votes"] == {"a": 2, "b": 4})
         await console.request({"type": "round.end"})
         await console.request({"type": "stance.open", "phase": "post"})
-        await phones[-1].wait_for(lambda f: f["type"] == "show" and f["show"].get("stance_phases", {}).get("post") == "open")
+        await phones[-1].wait_for(
+            lambda f: f["type"] == "show" and f["show"].get("stance_phases", {}).get("post") == "open"
+        )
         for phone, side in zip(phones, "abbbbb"):
             await phone.request({"type": "stance", "phase": "post", "side": side})
-        t = await overlay.wait_for(lambda f: f["type"] == "tally" and "stance" in f
-                                   and sum(f["stance"]["post"].values()) == 6)
+        t = await overlay.wait_for(
+            lambda f: f["type"] == "tally" and "stance" in f and sum(f["stance"]["post"].values()) == 6
+        )
         swing = t["stance"]["swing"]
         assert t["stance"]["matrix"]["a"]["b"] == 2 and t["stance"]["matrix"]["u"]["b"] == 1
         assert swing["devices"] == 6 and swing["winner"] == "b" and swing["gain"]["b"] == 50.0

@@ -15,8 +15,13 @@ from test_season_http import new_guest, new_poll, producer, request_body, unique
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True, "locale": "zh-CN"}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
 SMALL = {**PHONE, "viewport": {"width": 360, "height": 780}}
 DESK = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
 STUDIO = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
@@ -181,7 +186,11 @@ async def test_the_inbox_workflow_in_the_browser(browser, base, shots_dir):
     assert await page.get_attribute("#req-status", "data-status") == "done"
     assert await page.locator("#req-workflow form").count() == 0
     assert [await li.get_attribute("data-to") for li in await page.locator("#req-history li").all()] == [
-        "done", "scheduled", "contacted", "new"]
+        "done",
+        "scheduled",
+        "contacted",
+        "new",
+    ]
     assert "小李" in await page.locator("#req-history").text_content()
     await page.screenshot(path=str(shots_dir / "season-request-done.png"), full_page=True)
     assert not errors.errors, errors.errors
@@ -247,8 +256,19 @@ async def test_after_an_episode_the_phone_shows_the_result_and_what_comes_next(b
     await wait_until(lambda: page.locator(".heart .guest").first.text_content(), timeout=20)
     assert await page.locator("#after").is_hidden()
     with httpx.Client(base_url=base, cookies=host_cookies(base)) as http:
-        form = {"title": "测试节目", "date": "", "status": "ended", "a_name": "红方", "a_guest": "王伟", "a_org": "",
-                "a_color": "#d7263d", "b_name": "蓝方", "b_guest": "杨玭", "b_org": "", "b_color": "#1b6fd1"}
+        form = {
+            "title": "测试节目",
+            "date": "",
+            "status": "ended",
+            "a_name": "红方",
+            "a_guest": "王伟",
+            "a_org": "",
+            "a_color": "#d7263d",
+            "b_name": "蓝方",
+            "b_guest": "杨玭",
+            "b_org": "",
+            "b_color": "#1b6fd1",
+        }
         assert http.post(f"/shows/{slug}/edit", data=form).status_code == 303
     await wait_until(lambda: page.locator("#after:not([hidden])").count(), timeout=10)
     await wait_until(lambda: page.locator("#after .after-next:not([hidden])").count(), timeout=10)

@@ -12,8 +12,17 @@ from server.domain.integrity import VoteCounts
 from server.domain.show import new_show
 
 DAY = 86_400_000
-REQUEST = {"unit": "南丰镇机电工业园区", "unit_type": "park", "district": "南丰镇", "contact": "陈主任",
-           "phone": "138 1234 5678", "topic": "非公企业党建", "audience": "47", "dates": "九月中旬", "consent": True}
+REQUEST = {
+    "unit": "南丰镇机电工业园区",
+    "unit_type": "park",
+    "district": "南丰镇",
+    "contact": "陈主任",
+    "phone": "138 1234 5678",
+    "topic": "非公企业党建",
+    "audience": "47",
+    "dates": "九月中旬",
+    "consent": True,
+}
 
 
 def fields_of(exc: Invalid) -> set[str]:
@@ -23,10 +32,20 @@ def fields_of(exc: Invalid) -> set[str]:
 # -- fields ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw,number", [("13812345678", "13812345678"), ("138 1234 5678", "13812345678"),
-                                        ("+86 138-1234-5678", "13812345678"), ("１３８１２３４５６７８", "13812345678"),
-                                        ("008613812345678", "13812345678"), ("12812345678", None),
-                                        ("1381234567", None), ("0512-58123456", None), ("abc", None)])
+@pytest.mark.parametrize(
+    "raw,number",
+    [
+        ("13812345678", "13812345678"),
+        ("138 1234 5678", "13812345678"),
+        ("+86 138-1234-5678", "13812345678"),
+        ("１３８１２３４５６７８", "13812345678"),
+        ("008613812345678", "13812345678"),
+        ("12812345678", None),
+        ("1381234567", None),
+        ("0512-58123456", None),
+        ("abc", None),
+    ],
+)
 def test_chinese_mobile_numbers(raw, number):
     assert mobile(raw) == number
 
@@ -74,15 +93,27 @@ def test_a_side_from_the_roster_takes_the_guests_name_and_org():
 
 
 def poll(**kw) -> p.Poll:
-    data = {"slug": "fav", "title": "我最喜欢的书记", "options": [{"id": "g1", "label": "王伟"},
-            {"id": "g2", "label": "杨玭"}, {"id": "o3", "label": "其他"}], **kw}
+    data = {
+        "slug": "fav",
+        "title": "我最喜欢的书记",
+        "options": [{"id": "g1", "label": "王伟"}, {"id": "g2", "label": "杨玭"}, {"id": "o3", "label": "其他"}],
+        **kw,
+    }
     return p.check_poll(data, now=1_000)
 
 
 def test_a_poll_is_checked_field_by_field():
     with pytest.raises(Invalid) as e:
-        p.check_poll({"slug": "Bad Slug", "title": "", "options": [{"id": "a", "label": "x"}], "reveal": "never",
-                      "opens": "tomorrow"}, now=0)
+        p.check_poll(
+            {
+                "slug": "Bad Slug",
+                "title": "",
+                "options": [{"id": "a", "label": "x"}],
+                "reveal": "never",
+                "opens": "tomorrow",
+            },
+            now=0,
+        )
     assert fields_of(e.value) == {"slug", "title", "options", "reveal", "opens"}
     with pytest.raises(Invalid) as e:
         poll(options=[{"id": "a", "label": "x"}, {"id": "a", "label": "y"}])
@@ -171,8 +202,17 @@ def test_the_workflow_goes_new_contacted_scheduled_done():
     assert (talk.status, talk.attendance, talk.guest_ids, talk.kind) == ("done", 47, ["g1"], "lesson")
 
 
-@pytest.mark.parametrize("start,to", [("new", "scheduled"), ("new", "done"), ("contacted", "done"),
-                                      ("done", "declined"), ("declined", "contacted"), ("done", "contacted")])
+@pytest.mark.parametrize(
+    "start,to",
+    [
+        ("new", "scheduled"),
+        ("new", "done"),
+        ("contacted", "done"),
+        ("done", "declined"),
+        ("declined", "contacted"),
+        ("done", "contacted"),
+    ],
+)
 def test_an_impossible_transition_is_a_conflict(start, to):
     data = {"status": to, "date": "2017-08-31", "place": "x", "guest_id": "g1", "attendance": "1", "reason": "x"}
     with pytest.raises(DomainError) as e:

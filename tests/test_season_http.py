@@ -40,9 +40,19 @@ def new_guest(base: str, name: str = "王伟", **fields) -> str:
 
 
 def request_body(**fields) -> dict:
-    return {"unit": "南丰镇机电工业园区", "unit_type": "park", "district": "南丰镇", "contact": CONTACT,
-            "phone": PHONE, "topic": "非公企业党建", "audience": 47, "dates": "九月中旬", "notes": "请下午来",
-            "consent": True, **fields}
+    return {
+        "unit": "南丰镇机电工业园区",
+        "unit_type": "park",
+        "district": "南丰镇",
+        "contact": CONTACT,
+        "phone": PHONE,
+        "topic": "非公企业党建",
+        "audience": 47,
+        "dates": "九月中旬",
+        "notes": "请下午来",
+        "consent": True,
+        **fields,
+    }
 
 
 def new_poll(base: str, options: list, **fields) -> str:
@@ -236,8 +246,14 @@ def test_the_workflow_moves_step_by_step_keeps_who_and_when_and_refuses_the_impo
         assert http.post(f"/api/invitations/{rid}", json={"status": "contacted", "by": "小李"}).status_code == 200
         missing = http.post(f"/api/invitations/{rid}", json={"status": "scheduled", "date": "2017-02-30"})
         assert missing.status_code == 400 and set(missing.json()["fields"]) == {"date", "place", "guest_id"}
-        schedule = {"status": "scheduled", "date": "2999-08-31", "time": "14:00", "place": "园区会议室",
-                    "guest_id": gid, "by": "小李"}
+        schedule = {
+            "status": "scheduled",
+            "date": "2999-08-31",
+            "time": "14:00",
+            "place": "园区会议室",
+            "guest_id": gid,
+            "by": "小李",
+        }
         r = http.post(f"/api/invitations/{rid}", json=schedule)
         assert r.status_code == 200 and r.json()["schedule"]["place"] == "园区会议室"
         done = http.post(f"/api/invitations/{rid}", json={"status": "done", "attendance": 47, "by": "小王"}).json()
@@ -274,7 +290,10 @@ def test_a_public_talk_fills_its_places_then_a_waiting_list(fresh_server):
                           headers=xff(ip))  # fmt: skip
 
     assert [sign(p).json() for p in ("13900000001", "13900000002", "13900000003")] == [
-        {"status": "registered", "place": 1}, {"status": "registered", "place": 2}, {"status": "waiting", "place": 1}]
+        {"status": "registered", "place": 1},
+        {"status": "registered", "place": 2},
+        {"status": "waiting", "place": 1},
+    ]
     again = sign("13900000001")
     assert again.status_code == 200 and again.json() == {"status": "registered", "place": 1}
     assert sign("13900000009").status_code == 429  # SIGNUPS_PER_NETWORK
@@ -361,8 +380,13 @@ def test_contact_data_is_in_no_public_answer(server):
 
 @pytest.mark.redis
 async def test_two_processes_share_the_season_through_redis(fresh_server, redis_server):
-    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"season{time.monotonic_ns()}", "VOTES_PER_NETWORK": "1",
-           "CONTACT_RETENTION_DAYS": "0", "SEASON_SWEEP_S": "0.2"}
+    env = {
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": f"season{time.monotonic_ns()}",
+        "VOTES_PER_NETWORK": "1",
+        "CONTACT_RETENTION_DAYS": "0",
+        "SEASON_SWEEP_S": "0.2",
+    }
     a, b = fresh_server(**env), fresh_server(**env)
     gid = new_guest(a.url, "王伟", contact=GUEST_CONTACT)
     assert upload(a.url, gid, png(600, 400)).status_code == 200

@@ -15,15 +15,29 @@ from server.settings import Settings
 from server.store.embedded import EmbeddedStore
 from server.store.season_embedded import EmbeddedSeasonStore
 
-REQUEST = {"unit": "南丰镇机电工业园区", "unit_type": "park", "district": "南丰镇", "contact": "陈主任",
-           "phone": "13812345678", "topic": "非公企业党建", "audience": 47, "dates": "九月", "notes": "请回电",
-           "consent": True}
+REQUEST = {
+    "unit": "南丰镇机电工业园区",
+    "unit_type": "park",
+    "district": "南丰镇",
+    "contact": "陈主任",
+    "phone": "13812345678",
+    "topic": "非公企业党建",
+    "audience": 47,
+    "dates": "九月",
+    "notes": "请回电",
+    "consent": True,
+}
 
 
 @pytest.fixture
 async def season():
-    settings = Settings.from_env(data_dir=tempfile.mkdtemp(prefix="leitai-season-node-"), contact_retention_days=30,
-                                 poll_vote_rate=0.001, poll_vote_burst=2, secret_key="s")
+    settings = Settings.from_env(
+        data_dir=tempfile.mkdtemp(prefix="leitai-season-node-"),
+        contact_retention_days=30,
+        poll_vote_rate=0.001,
+        poll_vote_burst=2,
+        secret_key="s",
+    )
     shows = EmbeddedStore(settings)
     await shows.start()
     s = Season(settings, EmbeddedSeasonStore(settings), shows, Venues(settings), Tasks())

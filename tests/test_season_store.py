@@ -28,8 +28,9 @@ def voter(network: str = "10.0.0.0/24", venue: bool = False, young: bool = False
 def settings_for(kind: str, request, **extra) -> Settings:
     if kind == "redis":
         srv = request.getfixturevalue("redis_server")
-        return Settings.from_env(redis_url=srv.url, data_dir=tempfile.mkdtemp(), redis_prefix=f"season{next(_n)}",
-                                 **RULES, **extra)
+        return Settings.from_env(
+            redis_url=srv.url, data_dir=tempfile.mkdtemp(), redis_prefix=f"season{next(_n)}", **RULES, **extra
+        )
     return Settings.from_env(redis_url="", data_dir=tempfile.mkdtemp(), **RULES, **extra)
 
 

@@ -8,10 +8,8 @@ import time
 
 import httpx
 import orjson
-import pytest
 import websockets
-
-from conftest import overlay_key, Clients, Server, create_show, device_cookie
+from conftest import Clients, create_show, device_cookie, overlay_key
 from test_abuse import raw_ws
 
 
@@ -38,8 +36,9 @@ def p99(values: list[float]) -> float:
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_server):
-    srv = fresh_server(CLIENT_BUFFER_BYTES="16384", SOCKET_SNDBUF="8192", CONSOLE_RATE="50", CONSOLE_BURST="50",
-                       LIKE_RATE="100")  # the phone's 20 likes/s are a clock here: every one counts
+    srv = fresh_server(
+        CLIENT_BUFFER_BYTES="16384", SOCKET_SNDBUF="8192", CONSOLE_RATE="50", CONSOLE_BURST="50", LIKE_RATE="100"
+    )  # the phone's 20 likes/s are a clock here: every one counts
     slug = create_show(srv.url)
     made = Clients(srv)
     listeners: list[Listener] = []
@@ -56,8 +55,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_ser
         total = 0
 
         def viewers_since(t: float) -> list[int]:
-            return [orjson.loads(raw)["viewers"] for at, raw in listeners[0].frames
-                    if at >= t and b'"type":"tally"' in raw]
+            return [
+                orjson.loads(raw)["viewers"] for at, raw in listeners[0].frames if at >= t and b'"type":"tally"' in raw
+            ]
 
         async def like_phase(seconds: float, moderate: bool, until=None) -> None:
             nonlocal total
@@ -69,8 +69,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_ser
                 await phone.send({"type": "like", "side": "a", "count": 1})
                 if moderate:  # big frames for everyone: a 280-character question on and off
                     flip += 1
-                    await console.send({"type": "question.approve" if flip % 2 else "question.reject",
-                                        "question": qid})
+                    await console.send({"type": "question.approve" if flip % 2 else "question.reject", "question": qid})
                 await asyncio.sleep(0.05)  # models time: a steady 20 likes/s, not synchronisation
 
         def delays(since: float) -> list[float]:
@@ -98,17 +97,30 @@ async def test_a_client_that_stops_reading_is_dropped_and_slows_no_one(fresh_ser
         dropped = lambda: 2 in viewers_since(t1) and viewers_since(t1)[-1] == 1  # noqa: E731
         await asyncio.wait_for(like_phase(4.0, moderate=True, until=dropped), 30)
         during = delays(t1)
-        dropped_after = next(at for at, raw in listeners[0].frames
-                             if at >= t1 and b'"type":"tally"' in raw and orjson.loads(raw)["viewers"] == 1
-                             and any(orjson.loads(r)["viewers"] == 2 for a, r in listeners[0].frames
-                                     if t1 <= a < at and b'"type":"tally"' in r)) - t1
+        dropped_after = (
+            next(
+                at
+                for at, raw in listeners[0].frames
+                if at >= t1
+                and b'"type":"tally"' in raw
+                and orjson.loads(raw)["viewers"] == 1
+                and any(
+                    orjson.loads(r)["viewers"] == 2
+                    for a, r in listeners[0].frames
+                    if t1 <= a < at and b'"type":"tally"' in r
+                )
+            )
+            - t1
+        )
         # everyone else saw every discrete frame, in order
         for listener in listeners[::50]:
             seqs = [orjson.loads(raw)["seq"] for _, raw in listener.frames[1:] if b'"type":"question"' in raw]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-        print(f"\ntally delay p50/p99 before {statistics.median(before)*1000:.0f}/{p99(before)*1000:.0f} ms, "
-              f"with a stuck client {statistics.median(during)*1000:.0f}/{p99(during)*1000:.0f} ms "
-              f"({len(before)}/{len(during)} samples); dropped after {dropped_after:.1f} s")
+        print(
+            f"\ntally delay p50/p99 before {statistics.median(before) * 1000:.0f}/{p99(before) * 1000:.0f} ms, "
+            f"with a stuck client {statistics.median(during) * 1000:.0f}/{p99(during) * 1000:.0f} ms "
+            f"({len(before)}/{len(during)} samples); dropped after {dropped_after:.1f} s"
+        )
         # medians: this test process itself runs the 1000 sockets on a shared 2-core box,
         # where a tail is anyone's; a stuck client that slowed the hub would move the middle
         assert statistics.median(during) < 1.5 * statistics.median(before) + 0.05
@@ -134,8 +146,9 @@ class Phone:
         attempt = 0
         while not self.stop:
             try:
-                async with websockets.connect(self.url, compression=None, open_timeout=5,
-                                              additional_headers={"Cookie": self.cookie}) as ws:
+                async with websockets.connect(
+                    self.url, compression=None, open_timeout=5, additional_headers={"Cookie": self.cookie}
+                ) as ws:
                     await ws.send('{"type":"hello"}')
                     attempt = 0
                     async for raw in ws:
@@ -144,13 +157,13 @@ class Phone:
                             self.back.set()
             except websockets.InvalidStatus:
                 self.http_errors += 1
-            except (OSError, websockets.ConnectionClosed, asyncio.TimeoutError, websockets.InvalidHandshake):
+            except (TimeoutError, OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
                 pass
             if self.stop:
                 return
             attempt += 1
             # models time, not synchronisation: the pages' reconnect backoff
-            await asyncio.sleep(random.uniform(0, min(15.0, 0.5 * 2 ** attempt)))
+            await asyncio.sleep(random.uniform(0, min(15.0, 0.5 * 2**attempt)))
 
 
 async def test_reconnect_storm_is_absorbed(fresh_server):

@@ -2,16 +2,15 @@
 
 import asyncio
 import itertools
-import os
 import tempfile
 import time
 
 import pytest
 
+from server.domain.integrity import Voter
 from server.domain.questions import Question
 from server.domain.show import new_show
 from server.settings import Settings
-from server.domain.integrity import Voter
 from server.store import Conflict, Store, make_store
 
 SIDES = {"a": {"name": "红方"}, "b": {"name": "蓝方"}}
@@ -22,6 +21,8 @@ OLD = Voter("10.0.0.0/24", False, 0)  # a device that has watched for a long tim
 
 def voter(network: str = "10.0.0.0/24", venue: bool = False, young: bool = False) -> Voter:
     return Voter(network, venue, NOW if young else 0)
+
+
 _n = itertools.count()
 
 
@@ -29,8 +30,9 @@ _n = itertools.count()
 async def store(request):
     if request.param == "redis":
         srv = request.getfixturevalue("redis_server")
-        settings = Settings.from_env(redis_url=srv.url, data_dir=tempfile.mkdtemp(),
-                                     redis_prefix=f"contract{next(_n)}", **RULES)
+        settings = Settings.from_env(
+            redis_url=srv.url, data_dir=tempfile.mkdtemp(), redis_prefix=f"contract{next(_n)}", **RULES
+        )
     else:
         settings = Settings.from_env(redis_url="", data_dir=tempfile.mkdtemp(), **RULES)
     st = make_store(settings)
@@ -85,6 +87,7 @@ async def test_compare_and_set(store: Store):
     await store.create_show(new_show("s3", "T", SIDES))
     state = await store.load("s3")
     from server.domain.show import field_value
+
     expect = {"points": field_value(state, "points"), "q:q1": None}
     await store.commit("s3", [{"type": "points", "points": {"a": 2, "b": 0}}], expect)
     with pytest.raises(Conflict):  # points moved since `expect` was read
@@ -168,6 +171,7 @@ async def test_reset_counters(store: Store):
 async def test_compare_and_set_accepts_defaults_never_stored(store: Store):
     """A show stored before a field existed: its default matches the missing field."""
     from server.domain.show import field_value
+
     state = new_show("s11", "T", SIDES)
     await store.create_show(state)
     if hasattr(store, "shows"):  # embedded: forget the field as an old database would

@@ -9,15 +9,14 @@ import subprocess
 import tempfile
 
 import pytest
-
 from conftest import Clients, create_show
+
 from server.domain.integrity import Voter
 from server.domain.questions import Question
 from server.domain.show import new_show
 from server.settings import Settings
 from server.store import StoreUnavailable
 from server.store.embedded import EmbeddedStore
-
 
 VOTER = Voter("10.0.0.0/24", False, 0)
 

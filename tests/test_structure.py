@@ -13,8 +13,7 @@ ALLOWED = {
     "domain": set(),
     "store": {"domain", "settings"},
     "node": {"domain", "store", "hub", "protocol", "settings", "metrics", "transport"},
-    "web": {"node", "protocol", "domain", "settings", "i18n", "hub", "transport", "metrics",
-            "report", "charts"},
+    "web": {"node", "protocol", "domain", "settings", "i18n", "hub", "transport", "metrics", "report", "charts"},
     "app": {"web", "node", "store", "settings", "metrics", "transport", "demo", "wordfilter"},
 }
 
@@ -35,14 +34,14 @@ def imports(path: Path) -> set[str]:
     out = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level:
-            base = package[:len(package) - node.level + 1] if node.level > 1 else package
+            base = package[: len(package) - node.level + 1] if node.level > 1 else package
             target = ".".join([*base, *(node.module.split(".") if node.module else [])])
             if node.module is None:
                 out.update(f"{target}.{a.name}".strip(".") for a in node.names)
             else:
                 out.add(target)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("server."):
-            out.add(node.module[len("server."):])
+            out.add(node.module[len("server.") :])
     return out
 
 
@@ -99,7 +98,7 @@ def test_functions_are_short_or_say_why():
         for node in ast.walk(ast.parse("\n".join(lines))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
-                head = "\n".join(lines[node.lineno - 1:node.lineno + 3])
+                head = "\n".join(lines[node.lineno - 1 : node.lineno + 3])
                 if n > MAX_LINES and "long because" not in head:
                     long.append(f"{path.relative_to(SERVER)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, long
