@@ -168,9 +168,7 @@ async def soak(a: argparse.Namespace) -> dict:
     if a.mode == "redis":
         redis = await AofRedis(None, work).start()
     env = {"TICK_MS": "100"}
-    server = Server(
-        "leitai", cpus=None, workdir=work, redis_url=redis.url if redis else "", workers=a.workers, env=env
-    )
+    server = Server("leitai", cpus=None, workdir=work, redis_url=redis.url if redis else "", workers=a.workers, env=env)
     gens: list[Generator] = []
     samples: list[dict] = []
     out: dict = {"command": "scripts/soak " + shlex.join(sys.argv[1:]), "args": vars(a), "samples": samples}

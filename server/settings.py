@@ -71,6 +71,11 @@ class Settings:
     console_rate: float = 20.0
     console_burst: float = 40.0
     flood_strikes: int = 50
+    # bounded snapshots and memory (docs/reliability.md, "Four hours on air")
+    snapshot_questions: int = 50  # public questions in a snapshot (and per questions.page); older ones on demand
+    console_queue_max: int = 1000  # pending/approved/featured questions in a console's snapshot
+    page_rate: float = 2.0  # questions.page requests per device per second
+    page_burst: float = 10.0
     reply_cache_bytes: int = 4 * 1024 * 1024
     reply_ttl_s: int = 3600
     # devices and votes (docs/reliability.md, "Integrity")

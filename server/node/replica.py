@@ -246,7 +246,10 @@ class Replicas:
 
     def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False
-        frame = snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned)
+        s = self.store.settings
+        frame = snapshot(
+            rt.state, conn.role, conn.dhash, personal, conn.banned, s.snapshot_questions, s.console_queue_max
+        )
         if conn.role == "console":  # the other moderators, and the card each is on
             now = now_ms()
             frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
@@ -254,18 +257,23 @@ class Replicas:
 
 
 def snapshot(
-    state: ShowState, role: str, dhash: str = "", personal: dict[str, Any] | None = None, banned: bool = False
+    state: ShowState,
+    role: str,
+    dhash: str = "",
+    personal: dict[str, Any] | None = None,
+    banned: bool = False,
+    page: int = 50,
+    queue_max: int = 1000,
 ) -> dict[str, Any]:
-    """The first frame of a socket: the whole show as its role may see it."""
+    """The first frame of a socket: the show as its role may see it, its questions a
+    bounded page (`domain.show.snapshot_questions`; older ones by `questions.page`)."""
     now = now_ms()
     seq = state.seq if role == "console" else state.pseq
     frame: dict[str, Any] = {"type": "snapshot", "seq": seq, "role": role, "server_time": now}
-    show = state.view(now, console=role == "console")
+    questions, older = dshow.snapshot_questions(state, role, dhash, page, queue_max)
+    show = state.view(now, console=role == "console", questions=questions)
+    show["questions_older"] = older
     if role == "audience":
-        own = [
-            {**q.public_view(), "mine": True} for q in state.questions.values() if q.device == dhash and not q.public
-        ]
-        show["questions"].extend(own)
         frame["you"] = {"vote": None, "upvoted": [], **(personal or {}), "banned": banned}
     frame["show"] = show
     return frame

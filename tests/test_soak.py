@@ -1,0 +1,168 @@
+"""Four hours on air (issue 12): bounded snapshots, bounded memory, ended shows
+unloaded, the snapshot always the first frame."""
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from conftest import Client, Clients, create_show, device_cookie, host_cookies
+
+from server.domain import show as dshow
+from server.domain.questions import ANSWERED, APPROVED, FEATURED, PENDING, REJECTED, Question
+from server.settings import Settings
+from server.store.embedded import EmbeddedStore
+
+SNAPSHOT_MAX = 64 * 1024
+
+
+async def seed_questions(data_dir: str, slug: str, n_public: int, every: int = 27) -> dict[str, str]:
+    """Write questions straight into a stopped server's embedded store: `n_public` public
+    ones (every tenth answered, one featured) and, among them, a pending and a rejected one
+    every `every`. Returns id -> status."""
+    store = EmbeddedStore(Settings(data_dir=data_dir))
+    await store.start()
+    statuses: dict[str, str] = {}
+    try:
+        now = int(time.time() * 1000)
+        events = []
+        public = i = 0
+        while public < n_public:
+            i += 1
+            qid = await store.next_question_id(slug)
+            if i % every == 0:
+                status = PENDING
+            elif i % every == 1:
+                status = REJECTED
+            else:
+                public += 1
+                status = ANSWERED if public % 10 == 0 else APPROVED
+            if public == 7 and status == APPROVED and FEATURED not in statuses.values():
+                status = FEATURED
+            # a typical question: some forty characters of Chinese and a name
+            text = f"第{i}个问题：请问两位嘉宾如何看待城市更新中的老旧小区改造与居民意愿？"
+            q = Question(qid, text, f"观众{i}", status, now + i, f"dev{i % 500:09d}", upvotes=i % 7)
+            event = {"type": "question", "question": q.record()}
+            events.append(dshow.private(event) if status in (PENDING,) else event)
+            if status == FEATURED:
+                events.append({"type": "show", "show": {"featured": qid}})
+            statuses[qid] = status
+        for start in range(0, len(events), 200):
+            await store.commit(slug, events[start : start + 200])
+    finally:
+        await store.close()
+    return statuses
+
+
+async def page_all(client: Client, cursor: str | None) -> list[dict]:
+    """Follow `questions.page` from a cursor to the end."""
+    got: list[dict] = []
+    while cursor is not None:
+        reply = await client.request({"type": "questions.page", "before": cursor})
+        assert reply["type"] == "ack", reply
+        got += reply["questions"]
+        cursor = reply["older"]
+    return got
+
+
+async def test_a_snapshot_after_1000_public_questions_is_bounded_and_pages_return_each_once(fresh_server):
+    srv = fresh_server(QUESTION_INTERVAL_S="0.05", PAGE_BURST="100", CONSOLE_QUEUE_MAX="100")
+    slug = create_show(srv.url)
+    clients = Clients(srv)
+    cookie = device_cookie(srv.url, slug)
+    try:
+        # the phone's own questions are the oldest of the show; one of them is approved later
+        phone = await clients.audience(slug, cookie)
+        own = []
+        for k in range(3):
+            reply = await phone.request({"type": "ask", "text": f"我自己的问题{k}"})
+            while reply.get("code") == "rate_limited":  # as the page does: wait as told, then again
+                await asyncio.sleep(reply["retry_ms"] / 1000)
+                reply = await phone.request({"type": "ask", "text": f"我自己的问题{k}"})
+            assert reply["type"] == "ack", reply
+            own.append(reply["question"])
+        console = await clients.console(slug)
+        assert (await console.request({"type": "question.approve", "question": own[0]}))["type"] == "ack"
+        await clients.close()
+        srv.stop()
+        statuses = await seed_questions(srv.data_dir, slug, 1000)
+        statuses.update({own[0]: APPROVED, own[1]: PENDING, own[2]: PENDING})
+        srv.start()
+        clients = Clients(srv)
+
+        phone = await Client.connect(srv.ws_url, "audience", slug, f"lt_device={cookie}")
+        clients.made.append(phone)
+        snap = await phone.wait_for(lambda f: True, 10)  # the first frame
+        raw = orjson.dumps(snap)  # the server's bytes (orjson both ways: the same compact form)
+        assert snap["type"] == "snapshot"
+        assert len(raw) < SNAPSHOT_MAX, len(raw)
+        print(f"a phone's snapshot after 1,000 public questions: {len(raw)} bytes")
+        show = snap["show"]
+        public = [qid for qid, status in statuses.items() if status in (APPROVED, FEATURED, ANSWERED)]
+        assert len(public) == 1001  # the seeded thousand and the phone's approved one
+        featured = next(qid for qid, status in statuses.items() if status == FEATURED)
+        ids = [q["id"] for q in show["questions"]]
+        assert show["featured"] == featured and featured in ids  # old, but on air
+        assert set(own) <= set(ids)  # its own, old as they are; the pending ones marked
+        mine = {q["id"] for q in show["questions"] if q.get("mine")}
+        assert mine == {own[1], own[2]}
+        newest = sorted(public, key=lambda q: int(q[1:]))[-50:]
+        assert set(newest) <= set(ids) and len(ids) <= 50 + 1 + 3
+        assert show["questions_older"] is not None
+        await phone.send({"type": "hello"})
+
+        # every public question exactly once: the snapshot's page, then the older pages
+        paged = await page_all(phone, show["questions_older"])
+        page_ids = [q["id"] for q in paged]
+        assert len(page_ids) == len(set(page_ids))
+        seen = [q["id"] for q in show["questions"] if statuses[q["id"]] != PENDING]
+        assert set(seen).isdisjoint(set(page_ids) - {featured, own[0]})
+        assert sorted(set(newest) | set(page_ids), key=lambda q: int(q[1:])) == sorted(public, key=lambda q: int(q[1:]))
+        assert all(statuses[qid] in (APPROVED, FEATURED, ANSWERED) for qid in page_ids)  # never a pending one
+        assert all("device" not in q for q in paged)
+        created = [q["created"] for q in paged]
+        assert created == sorted(created, reverse=True)  # newest first
+
+        # a console: its queue (capped by CONSOLE_QUEUE_MAX) and a page of answered/rejected
+        console = await Client.connect(srv.ws_url, "console", slug, f"lt_session={host_cookies(srv.url)['lt_session']}")
+        clients.made.append(console)
+        csnap = await console.wait_for(lambda f: True, 10)
+        raw = orjson.dumps(csnap)
+        assert csnap["type"] == "snapshot"
+        cq = csnap["show"]["questions"]
+        queue = [q for q in cq if q["status"] in (PENDING, APPROVED, FEATURED)]
+        done = [q for q in cq if q["status"] in (ANSWERED, REJECTED)]
+        assert len(queue) == 100 and len(done) == 50, (len(queue), len(done))
+        assert len(raw) < 2 * SNAPSHOT_MAX, len(raw)
+        print(f"a console's snapshot (queue capped at 100): {len(raw)} bytes")
+        await console.send({"type": "hello"})
+        older = await page_all(console, csnap["show"]["questions_older"])
+        every_done = {qid for qid, status in statuses.items() if status in (ANSWERED, REJECTED)}
+        older_ids = [q["id"] for q in older]
+        assert len(older_ids) == len(set(older_ids))
+        assert {q["id"] for q in done} | set(older_ids) == every_done
+        assert all("device" in q for q in older)  # console views
+
+        # a cursor that is no question
+        reply = await phone.request({"type": "questions.page", "before": "q999999"})
+        assert reply["type"] == "error" and reply["code"] == "not_found"
+        reply = await phone.request({"type": "questions.page", "before": 7})
+        assert reply["type"] == "error" and reply["code"] == "invalid"
+    finally:
+        await clients.close()
+
+
+@pytest.mark.parametrize("n", [0, 1, 49, 50, 51, 120])
+def test_pages_cover_every_public_question_once_whatever_the_count(n):
+    """The domain's paging, at the edges of a page."""
+    state = dshow.ShowState("s")
+    for i in range(1, n + 1):
+        status = PENDING if i % 5 == 0 else APPROVED
+        state.apply({"type": "question", "question": Question(f"q{i}", "t", "", status, 1000 + i // 3, "d").record()})
+    public = {q.id for q in state.questions.values() if q.public}
+    first, cursor = dshow.snapshot_questions(state, "overlay", "", 50, 1000)
+    got = [q["id"] for q in first]
+    while cursor is not None:
+        page, cursor = dshow.older_page(state, False, cursor, 50)
+        got += [q.id for q in page]
+    assert len(got) == len(set(got)) and set(got) == public
