@@ -6,7 +6,7 @@ import time
 
 import orjson
 import pytest
-from conftest import Client, Clients, create_show, device_cookie, host_cookies
+from conftest import Client, Clients, create_show, device_cookie, host_cookies, wait_until
 
 from server.domain import show as dshow
 from server.domain.questions import ANSWERED, APPROVED, FEATURED, PENDING, REJECTED, Question
@@ -166,3 +166,44 @@ def test_pages_cover_every_public_question_once_whatever_the_count(n):
         page, cursor = dshow.older_page(state, False, cursor, 50)
         got += [q.id for q in page]
     assert len(got) == len(set(got)) and set(got) == public
+
+
+@pytest.mark.browser
+async def test_the_phone_page_loads_older_questions_with_more(fresh_server, browser, shots_dir):
+    srv = fresh_server()
+    slug = create_show(srv.url)
+    srv.stop()
+    statuses = await seed_questions(srv.data_dir, slug, 120)
+    srv.start()
+    public = [qid for qid, status in statuses.items() if status in (APPROVED, FEATURED, ANSWERED)]
+    ctx = await browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    phone = await ctx.new_page()
+    errors: list[str] = []
+    phone.on("pageerror", lambda e: errors.append(str(e)))
+    await phone.goto(f"{srv.url}/s/{slug}")
+    items = phone.locator("#questions > li")
+    more = phone.locator(".more-questions")
+    await wait_until(lambda: items.count(), timeout=20)
+    assert await items.count() == 51  # the newest fifty and the featured one, older
+    assert await more.is_visible()
+    await more.click()
+    await wait_until(lambda: _count_is(items, 101), timeout=10)  # fifty more
+    await more.scroll_into_view_if_needed()
+    await phone.screenshot(path=str(shots_dir / "audience-older-questions.png"))
+    await more.click()
+    await wait_until(lambda: _count_is(items, len(public)), timeout=10)
+    await wait_until(lambda: _hidden(more), timeout=5)  # nothing older: no button
+    shown = set(await items.evaluate_all("(els) => els.map((e) => e.dataset.id)"))
+    assert shown == set(public)
+    assert not errors, errors
+    await ctx.close()
+
+
+async def _count_is(locator, n: int) -> bool:
+    return await locator.count() == n
+
+
+async def _hidden(locator) -> bool:
+    return not await locator.is_visible()

@@ -415,12 +415,33 @@ function updateQuestion(li, q) {
 
 const renderQuestionList = keyedList($("#questions"), { create: (q) => questionItem(q.id), update: updateQuestion });
 
+// Older questions: the snapshot has the newest page; "more" fetches the next one.
+let paging = false;
+$(".more-questions").addEventListener("click", async () => {
+  const before = store.state.show.questions_older;
+  if (paging || !before) return;
+  paging = true;
+  renderQuestions(store.state);
+  try {
+    const ack = await sendWithRetry({ type: "questions.page", before });
+    store.addOlder(ack.questions, ack.older);
+  } catch (err) {
+    toast(errorText(err, "page"), { kind: "error" });
+  } finally {
+    paging = false;
+    renderQuestions(store.state);
+  }
+});
+
 function renderQuestions(state) {
   const visible = state.show.questions
     .filter((q) => VISIBLE.has(q.status) || (q.status === "pending" && isMine(q)))
     .sort((x, y) => questionRank(x) - questionRank(y) || (y.upvotes || 0) - (x.upvotes || 0) || (y.created || 0) - (x.created || 0));
   renderQuestionList(visible);
   show($(".q-card .empty"), visible.length === 0);
+  const more = $(".more-questions");
+  show(more, Boolean(state.show.questions_older));
+  more.disabled = paging;
 }
 
 // --- render
