@@ -207,3 +207,121 @@ async def _count_is(locator, n: int) -> bool:
 
 async def _hidden(locator) -> bool:
     return not await locator.is_visible()
+
+
+# -- the first frame is the snapshot ------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_every_sockets_first_frame_is_its_snapshot_with_two_processes_under_load(fresh_server, redis_server):
+    """Two processes on one Redis, likes flowing and tallies fanning out every tick on
+    both: 300 sockets open at once (phones, and overlays on the show's key), half on each;
+    every one's first frame is its snapshot."""
+    import httpx
+    import websockets
+
+    env = {
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": f"first{time.monotonic_ns()}",
+        "VENUE_NETWORKS": "127.0.0.0/8",  # devices come with the page
+        "LIKE_BURST": "100000",
+        "LIKE_RATE": "100000",
+        "PHONE_TICK_MS": "100",  # every phone hears a tally every tick: the most chances to go first
+    }
+    a, b = fresh_server(**env), fresh_server(**env)
+    slug = create_show(a.url)
+    on_a, on_b = Clients(a), Clients(b)
+    stop = asyncio.Event()
+
+    async def tap(phone: Client) -> None:
+        while not stop.is_set():
+            await phone.send({"type": "like", "side": "a", "count": 1})
+            await asyncio.sleep(0.01)
+
+    def cookies(srv, n: int) -> list[str]:
+        out = []
+        with httpx.Client(base_url=srv.url) as http:
+            for _ in range(n):
+                http.cookies.clear()  # a new phone each time
+                out.append(http.get(f"/s/{slug}").cookies["lt_device"])
+        return out
+
+    key = (
+        await asyncio.to_thread(lambda: httpx.get(f"{a.url}/api/shows/{slug}/overlay-url", cookies=host_cookies(a.url)))
+    ).json()["key"]
+
+    async def first_frame(srv, role: str, cookie: str) -> str:
+        url = f"{srv.ws_url}/ws/{role}/{slug}" + (f"?key={key}" if role == "overlay" else "")
+        headers = {"Cookie": f"lt_device={cookie}"} if cookie else {}
+        async with websockets.connect(url, additional_headers=headers, compression=None, max_size=2**22) as ws:
+            try:
+                first = orjson.loads(await asyncio.wait_for(ws.recv(), 20))
+            except websockets.ConnectionClosed:
+                return f"closed {ws.close_code}"
+            return str(first["type"])
+
+    try:
+        tappers = [await on.audience(slug) for on in (on_a, on_b) for _ in range(10)]
+        watchers = [await on.overlay(slug) for on in (on_a, on_b)]
+        taps = [asyncio.create_task(tap(p)) for p in tappers]
+        await watchers[1].wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] > 100, timeout=10)
+        jar = await asyncio.to_thread(cookies, a, 280)
+        assert len(set(jar)) == 280
+        opens = [first_frame(a if i % 2 else b, "audience", c) for i, c in enumerate(jar)]
+        opens += [first_frame(a if i % 2 else b, "overlay", "") for i in range(20)]
+        firsts = await asyncio.gather(*opens)
+        stop.set()
+        await asyncio.gather(*taps)
+        late = [f for f in firsts if f != "snapshot"]
+        assert len(firsts) == 300 and not late, f"{len(late)} of 300 began with {set(late)}"
+    finally:
+        stop.set()
+        await on_a.close()
+        await on_b.close()
+
+
+# -- what a connect storm leaves behind in Redis ------------------------------------------
+
+
+@pytest.mark.redis
+async def test_a_connect_burst_keeps_within_the_redis_pool_and_it_shrinks_back(fresh_server, own_redis):
+    """150 phones at once: the process opens at most REDIS_MAX_CONNECTIONS per client to
+    Redis (commands wait for a free one), every phone gets its snapshot, and the idle
+    connections are closed again after REDIS_POOL_IDLE_S."""
+    import httpx
+    import redis
+    import websockets
+
+    rds = own_redis(aof=False)
+    srv = fresh_server(
+        REDIS_URL=rds.url, VENUE_NETWORKS="127.0.0.0/8", REDIS_MAX_CONNECTIONS="8", REDIS_POOL_IDLE_S="2"
+    )
+    slug = create_show(srv.url)
+    r = redis.Redis(port=rds.port)
+
+    def cookies(n: int) -> list[str]:
+        out = []
+        with httpx.Client(base_url=srv.url) as http:
+            for _ in range(n):
+                http.cookies.clear()
+                out.append(http.get(f"/s/{slug}").cookies["lt_device"])
+        return out
+
+    async def first(cookie: str) -> str:
+        async with websockets.connect(
+            f"{srv.ws_url}/ws/audience/{slug}", additional_headers={"Cookie": f"lt_device={cookie}"}, compression=None
+        ) as ws:
+            try:
+                return str(orjson.loads(await asyncio.wait_for(ws.recv(), 20))["type"])
+            except websockets.ConnectionClosed:
+                return f"closed {ws.close_code}"
+
+    jar = await asyncio.to_thread(cookies, 150)
+    before = r.info("stats")["total_connections_received"]
+    got = await asyncio.gather(*(first(c) for c in jar))
+    opened = r.info("stats")["total_connections_received"] - before
+    assert got == ["snapshot"] * 150, {g for g in got if g != "snapshot"}
+    assert opened <= 2 * 8, opened  # the show's store and the season's store, 8 each at most
+    # the pool shrinks back: only the event subscription (and this test's client) stay
+    await wait_until(lambda: r.info("clients")["connected_clients"] <= 3, timeout=10)
+    r.close()

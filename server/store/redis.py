@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -247,10 +248,15 @@ ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 T = TypeVar("T")
 
 
-def connect(url: str) -> Any:
+def connect(url: str, max_connections: int = 0) -> Any:
     """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
     return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
-    to follow the master that Sentinel names."""
+    to follow the master that Sentinel names.
+
+    With `max_connections` the pool holds at most that many connections, and a
+    command waits (up to the socket timeout) for a free one rather than opening
+    one more: a burst of sockets no longer opens a connection per command, each
+    racing its own connect timeout (REDIS_MAX_CONNECTIONS)."""
     options: dict[str, Any] = dict(
         socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1), health_check_interval=5
     )
@@ -261,8 +267,30 @@ def connect(url: str) -> Any:
         master, _, db = rest.partition("/")
         nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379) for h in hosts.split(",")]
         sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
+        if max_connections:
+            options["max_connections"] = max_connections
         return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
-    return aioredis.from_url(url, **options)
+    if max_connections:  # guard: redis pool bound
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=2.0, **options)
+        client = aioredis.Redis(connection_pool=pool)
+    else:
+        client = aioredis.from_url(url, **options)
+    CLIENTS.add(client)
+    return client
+
+
+CLIENTS: "weakref.WeakSet[Any]" = weakref.WeakSet()  # every client of this process, for shrink_pool
+
+
+async def shrink_pool(client: Any) -> int:
+    """Close the pool's idle connections (they are opened again on demand); how many."""
+    pool = client.connection_pool
+    idle = list(getattr(pool, "_available_connections", ()))
+    try:
+        await pool.disconnect(inuse_connections=False)
+    except ERRORS:
+        pass
+    return len(idle)
 
 
 def _counts(raw: dict[bytes, Any]) -> dict[str, int]:
@@ -329,8 +357,9 @@ class RedisStore(Store):
         self.prefix = settings.redis_prefix
         self.channel = f"{self.prefix}:events"
         self.proc = uuid.uuid4().hex[:12]
-        self.redis: Any = connect(settings.redis_url)
+        self.redis: Any = connect(settings.redis_url, settings.redis_max_connections)
         self.listener: asyncio.Task[Any] | None = None
+        self.shrinker: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
         self._closing = False
@@ -358,6 +387,8 @@ class RedisStore(Store):
 
     async def start(self) -> None:
         self.listener = asyncio.create_task(self._listen(), name="leitai-redis-listener")
+        if self.settings.redis_pool_idle_s > 0:
+            self.shrinker = asyncio.create_task(self._shrink(), name="leitai-redis-shrink")
         try:
             await asyncio.wait_for(self._subscribed.wait(), 5)
         except TimeoutError:
@@ -377,8 +408,18 @@ class RedisStore(Store):
         except ERRORS:
             pass  # CONFIG may be disabled on managed Redis
 
+    async def _shrink(self) -> None:
+        """Every REDIS_POOL_IDLE_S, close the connections a burst opened and nobody used
+        since (the pool shrinks back after a connect storm)."""
+        while True:
+            await asyncio.sleep(self.settings.redis_pool_idle_s)
+            for client in list(CLIENTS):  # the show store's and the season store's
+                await shrink_pool(client)
+
     async def close(self) -> None:
         self._closing = True
+        if self.shrinker:
+            self.shrinker.cancel()
         if self.listener:
             self.listener.cancel()
             try:
