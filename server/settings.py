@@ -76,6 +76,7 @@ class Settings:
     console_queue_max: int = 1000  # pending/approved/featured questions in a console's snapshot
     page_rate: float = 2.0  # questions.page requests per device per second
     page_burst: float = 10.0
+    show_unload_s: float = 300.0  # an ended show without sockets is unloaded after this (0: never)
     redis_max_connections: int = 32  # per process and client; 0: no bound (redis-py's default)
     redis_pool_idle_s: float = 60.0  # idle Redis connections are closed this often (0: never)
     reply_cache_bytes: int = 4 * 1024 * 1024

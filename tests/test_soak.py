@@ -325,3 +325,58 @@ async def test_a_connect_burst_keeps_within_the_redis_pool_and_it_shrinks_back(f
     # the pool shrinks back: only the event subscription (and this test's client) stay
     await wait_until(lambda: r.info("clients")["connected_clients"] <= 3, timeout=10)
     r.close()
+
+
+# -- an ended show leaves the process -------------------------------------------------------
+
+
+def gauge(base: str, name: str) -> int:
+    import httpx
+
+    text = httpx.get(f"{base}/metrics").text
+    return int(float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " "))))
+
+
+async def test_an_ended_show_without_sockets_is_unloaded_and_a_socket_coming_back_reloads_it(fresh_server):
+    srv = fresh_server(SHOW_UNLOAD_S="1", VENUE_NETWORKS="127.0.0.0/8")
+    slug = create_show(srv.url)
+    clients = Clients(srv)
+    try:
+        console = await clients.console(slug)
+        asker, fan = await clients.audience(slug), await clients.audience(slug)
+        fan_cookie = fan.ws.request.headers["Cookie"].split("=", 1)[1]
+        qid = (await asker.request({"type": "ask", "text": "结束以后还在吗？"}))["question"]
+        assert (await console.request({"type": "question.approve", "question": qid}))["type"] == "ack"
+        assert (await console.request({"type": "round.start", "topic": "最后一轮", "duration_s": 60}))["type"] == "ack"
+        assert (await fan.request({"type": "upvote", "question": qid}))["type"] == "ack"
+        assert (await fan.request({"type": "vote", "side": "b"}))["type"] == "ack"
+        await fan.request({"type": "like", "side": "a", "count": 7})
+        await console.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == 7, timeout=5)
+        assert (await console.request({"type": "show.end"}))["type"] == "ack"
+        replicas, records = gauge(srv.url, "leitai_shows_loaded"), gauge(srv.url, "leitai_store_shows_in_memory")
+        await clients.close()
+        # nobody left: after the grace period the process lets the show go
+        await wait_until(lambda: any(f"show {slug} ended and has no sockets" in line for line in srv.log), timeout=15)
+        assert gauge(srv.url, "leitai_shows_loaded") == replicas - 1  # no replica
+        assert gauge(srv.url, "leitai_store_shows_in_memory") == records - 1  # its records on disk only
+
+        # a socket coming back finds it as it was
+        clients = Clients(srv)
+        again = await clients.audience(slug, fan_cookie)
+        snap = again.frames[0]
+        assert snap["type"] == "snapshot"
+        show = snap["show"]
+        assert show["status"] == "ended"
+        assert [(q["id"], q["upvotes"], q["status"]) for q in show["questions"]] == [(qid, 1, "approved")]
+        assert show["tally"]["likes"] == {"a": 7, "b": 0}
+        assert show["rounds"][-1]["votes"] == {"a": 0, "b": 1}
+        assert snap["you"]["upvoted"] == [qid]  # this device's own record, read back
+        assert gauge(srv.url, "leitai_shows_loaded") == replicas
+        assert gauge(srv.url, "leitai_store_shows_in_memory") == records
+        reply = await again.request({"type": "upvote", "question": qid})
+        assert reply["type"] == "error" and reply["code"] == "ended"
+        console = await clients.console(slug)
+        assert (await console.request({"type": "points.set", "side": "a", "points": 2}))["type"] == "ack"
+        assert (await again.wait_type("points"))["points"] == {"a": 2, "b": 0}
+    finally:
+        await clients.close()

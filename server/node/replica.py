@@ -63,6 +63,7 @@ class Runtime:
     undo: dict[str, list[Undo]] = field(default_factory=dict)  # per moderator, their last actions
     clusters: Clusters = field(default_factory=Clusters)
     desk: dict[str, dict[str, Any]] = field(default_factory=dict)  # moderator -> {name, question, at}
+    idle_since: float = 0.0  # ended and without sockets since (monotonic), for the unload
 
     def __post_init__(self) -> None:
         self.synced.set()
@@ -206,8 +207,31 @@ class Replicas:
 
     # -- sockets -----------------------------------------------------------------
 
+    async def sweep(self, grace_s: float) -> list[str]:
+        """Unload the shows that have ended and had no socket for `grace_s` seconds: the
+        replica goes, and the store forgets its share (read back when next needed)."""
+        now = time.monotonic()
+        gone = []
+        for slug, rt in list(self.shows.items()):
+            if rt.state.status != "ended" or rt.room or rt.likes or rt.resyncing:
+                rt.idle_since = 0.0
+                continue
+            if not rt.idle_since:
+                rt.idle_since = now
+            elif now - rt.idle_since >= grace_s:  # guard: unload
+                del self.shows[slug]  # a socket that joins from here on loads it afresh
+                gone.append(slug)
+                try:
+                    await self.store.unload(slug)
+                except StoreUnavailable:
+                    pass
+        return gone
+
     async def join(self, rt: Runtime, conn: Conn) -> None:
         """Add a socket to its show; its first frame is its snapshot."""
+        if self.shows.get(rt.state.slug) is not rt:  # unloaded while this socket was admitted
+            self.tasks.spawn(conn.close(1012), "close-unloaded")  # it comes back to a fresh replica
+            return
         banned = rt.state.banned
         conn.banned = bool(conn.dhash) and (conn.dhash in banned or conn.parent in banned)
         conn.held = True

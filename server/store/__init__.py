@@ -62,6 +62,15 @@ class Store(ABC):
     @abstractmethod
     async def ready(self) -> bool: ...
 
+    def shows_in_memory(self) -> int:
+        """Shows whose records this process holds in memory (Redis mode: none)."""
+        return 0
+
+    async def unload(self, slug: str) -> bool:
+        """Forget what this process holds of a show (it is loaded again when next
+        needed); False if it could not be now. Redis mode holds nothing per show."""
+        return True
+
     async def flush(self) -> None:  # noqa: B027 - optional hook
         """Wait until every write queued before this call has been made (a barrier for tests)."""
 
