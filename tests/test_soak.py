@@ -380,3 +380,39 @@ async def test_an_ended_show_without_sockets_is_unloaded_and_a_socket_coming_bac
         assert (await again.wait_type("points"))["points"] == {"a": 2, "b": 0}
     finally:
         await clients.close()
+
+
+# -- remembered replies: compact, within a byte budget ------------------------------------
+
+
+async def test_remembered_replies_are_compact_and_kept_within_their_byte_budget():
+    import tracemalloc
+
+    from server.store.replies import MemoryReplies
+
+    def ack(i: int) -> bytes:  # as the server makes them: orjson, ~60 bytes in a 4 KiB allocation
+        return orjson.dumps({"type": "ack", "id": f"m{i}-a1b2c3", "side": "a", "counted": True})
+
+    roomy = MemoryReplies(max_bytes=10 * 2**20, ttl_s=3600)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            key = (f"dev{i:06d}", f"m{i}")
+            assert await roomy.begin(key) is None
+            await roomy.finish(key, ack(i))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(roomy) == 2000
+    assert held < 2000 * 600, f"{held / 2000:.0f} bytes per remembered reply"
+    assert await roomy.begin(("dev000007", "m7")) == ack(7)  # still answered with the first reply
+
+    tight = MemoryReplies(max_bytes=50_000, ttl_s=3600)
+    for i in range(2000):
+        key = (f"dev{i:06d}", f"m{i}")
+        await tight.begin(key)
+        await tight.finish(key, ack(i))
+    assert tight.bytes <= 50_000 and 0 < len(tight) < 2000
+    assert await tight.begin(("dev001999", "m1999")) == ack(1999)  # the newest kept, the oldest out first
+    assert await tight.begin(("dev000000", "m0")) is None

@@ -50,11 +50,12 @@ class MemoryReplies(Replies):
             running.set_result(reply)
         if reply is None:
             return
-        reply = bytes(bytearray(reply))  # compact: encoders return bytes in 4 KiB allocations
+        # an encoder's result sits in a 4 KiB allocation: keep a copy of its exact size
+        reply = bytes(bytearray(reply))  # guard: compact replies
         self._forget(key)
         self._done[key] = (time.monotonic(), reply)
         self.bytes += entry_size(key, reply)
-        while self.bytes > self.max_bytes and self._done:
+        while self.bytes > self.max_bytes and self._done:  # guard: reply budget
             self._forget(next(iter(self._done)))
 
     def _forget(self, key: tuple[str, str]) -> None:
