@@ -33,6 +33,7 @@ import orjson
 import psutil
 
 from .dialect import dialect
+from .memprobe import SITECUSTOMIZE, dump
 from .run import Cookies, Generator, Watcher, watch
 from .servers import HOST, HOST_TOKEN, Proc, Redis, Server
 from .wire import WSClient, post_form, upgrade_request
@@ -168,6 +169,14 @@ async def soak(a: argparse.Namespace) -> dict:
     if a.mode == "redis":
         redis = await AofRedis(None, work).start()
     env = {"TICK_MS": "100"}
+    out_dump = str(work / "dump")
+    if a.trace:  # tracemalloc in the server, a snapshot after the warm-up and one at the end
+        site = work / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        root = Path(__file__).resolve().parent.parent
+        env.update(PYTHONPATH=f"{site}:{root}", MEMPROBE_OUT=out_dump, MEMPROBE_TRACE="1", MEMPROBE_FRAMES="3")
+    dumps: list[dict] = []
     server = Server("leitai", cpus=None, workdir=work, redis_url=redis.url if redis else "", workers=a.workers, env=env)
     gens: list[Generator] = []
     samples: list[dict] = []
@@ -249,6 +258,8 @@ async def soak(a: argparse.Namespace) -> dict:
                 for g, part in zip(gens, parts, strict=True):
                     g.command(cmd="churn", cookies=part)
                 next_churn += a.churn_every
+            if a.trace and not dumps and now >= t0 + a.warmup * 60:
+                dumps.append(await dump(server, out_dump, 1))
             if now >= next_sample:
                 next_sample += 60
                 delays = np.array(probe.delays) * 1000
@@ -289,6 +300,9 @@ async def soak(a: argparse.Namespace) -> dict:
                 if a.json:
                     Path(a.json).write_text(json.dumps(out, indent=1))
             await asyncio.sleep(1.0)
+        if a.trace and dumps:
+            out["growth"] = growth(dumps[0], await dump(server, out_dump, 2), out_dump)
+            print(json.dumps(out["growth"], indent=1), flush=True)
         # the end: every like counted?
         sent = {"a": 0, "b": 0}
         first_bad = churned = 0
@@ -343,6 +357,33 @@ async def soak(a: argparse.Namespace) -> dict:
             await redis.stop()
 
 
+def growth(before: dict, after: dict, base: str) -> dict:
+    """What grew between two dumps: object counts by type, traced bytes by source line."""
+    import tracemalloc
+
+    types = []
+    for name, c in after["counts"].items():
+        dc = c - before["counts"].get(name, 0)
+        ds = after["sizes"][name] - before["sizes"].get(name, 0)
+        if ds > 0:
+            types.append((name, dc, ds))
+    types.sort(key=lambda x: -x[2])
+    s1 = tracemalloc.Snapshot.load(f"{base}.1.snap")
+    s2 = tracemalloc.Snapshot.load(f"{base}.2.snap")
+    stats = s2.compare_to(s1, "traceback")
+    lines = []
+    for st in stats[:20]:
+        if st.size_diff > 0:
+            where = " <- ".join(str(f).replace(str(Path.home()), "~") for f in st.traceback)
+            lines.append([where, round(st.size_diff / 1024, 1), st.count_diff])
+    return {
+        "rss_mib": round((after["rss"] - before["rss"]) / MIB, 1),
+        "traced_mib": round((after["traced"] - before["traced"]) / MIB, 2),
+        "types": [[n, c, s] for n, c, s in types[:20]],
+        "lines_kib": lines,
+    }
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/soak", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--mode", choices=("embedded", "redis"), default="embedded")
@@ -358,6 +399,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gens", type=int, default=1, help="load-generator processes")
     p.add_argument("--nice", type=int, default=0, help="niceness of the load generators")
     p.add_argument("--json", default="", help="write every sample here")
+    p.add_argument("--trace", action="store_true", help="tracemalloc in the server: what grew after the warm-up")
     a = p.parse_args(argv)
     if a.minutes > 8 * 60:
         p.error("a soak is bounded: at most 8 hours")

@@ -77,6 +77,7 @@ class Settings:
     page_rate: float = 2.0  # questions.page requests per device per second
     page_burst: float = 10.0
     show_unload_s: float = 300.0  # an ended show without sockets is unloaded after this (0: never)
+    ended_retention_s: int = 30 * 24 * 3600  # Redis: an ended show's keys expire this long after its unload (0: kept)
     redis_max_connections: int = 32  # per process and client; 0: no bound (redis-py's default)
     redis_pool_idle_s: float = 60.0  # idle Redis connections are closed this often (0: never)
     reply_cache_bytes: int = 4 * 1024 * 1024

@@ -416,3 +416,66 @@ async def test_remembered_replies_are_compact_and_kept_within_their_byte_budget(
     assert tight.bytes <= 50_000 and 0 < len(tight) < 2000
     assert await tight.begin(("dev001999", "m1999")) == ack(1999)  # the newest kept, the oldest out first
     assert await tight.begin(("dev000000", "m0")) is None
+
+
+# -- what an ended show leaves in Redis ----------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_an_ended_shows_redis_keys_expire_after_the_retention_and_not_before_its_end(fresh_server, own_redis):
+    import redis
+
+    rds = own_redis(aof=False)
+    prefix = f"ret{time.monotonic_ns()}"
+    env = {"REDIS_URL": rds.url, "REDIS_PREFIX": prefix, "SHOW_UNLOAD_S": "1", "ENDED_RETENTION_S": "3600"}
+    srv = fresh_server(VENUE_NETWORKS="127.0.0.0/8", **env)
+    slug = create_show(srv.url)
+    r = redis.Redis(port=rds.port)
+
+    def ttls() -> dict[str, int]:
+        return {k.decode(): r.ttl(k) for k in r.scan_iter(match=f"{prefix}:{{{slug}}}:*")}
+
+    clients = Clients(srv)
+    try:
+        console = await clients.console(slug)
+        phone = await clients.audience(slug)
+        qid = (await phone.request({"type": "ask", "text": "键会过期吗？"}))["question"]
+        assert (await console.request({"type": "question.approve", "question": qid}))["type"] == "ack"
+        assert (await console.request({"type": "round.start", "topic": "一轮", "duration_s": 60}))["type"] == "ack"
+        assert (await phone.request({"type": "vote", "side": "a"}))["type"] == "ack"
+        await phone.request({"type": "like", "side": "b", "count": 3})
+        await console.wait_for(lambda f: f["type"] == "tally" and f["likes"]["b"] == 3, timeout=5)
+        live = ttls()
+        core = {k for k in live if k.rsplit(":", 1)[-1] in ("f", "seq", "pseq", "tl", "qid", "likes", "devs")}
+        assert len(core) >= 6 and all(live[k] == -1 for k in core)  # kept while on air
+        assert (await console.request({"type": "show.end"}))["type"] == "ack"
+        await clients.close()
+        await wait_until(lambda: any(f"show {slug} ended and has no sockets" in line for line in srv.log), timeout=15)
+        ended = await wait_until(lambda: (t := ttls()) and all(0 < v <= 3600 for v in t.values()) and t, timeout=5)
+        assert set(ended) >= core  # every key it had, with an expiry
+    finally:
+        await clients.close()
+        r.close()
+
+
+@pytest.mark.redis
+async def test_a_show_back_on_air_keeps_its_redis_keys(own_redis):
+    import redis
+
+    from server.store.redis import RedisStore
+
+    rds = own_redis(aof=False)
+    store = RedisStore(Settings(redis_url=rds.url, redis_prefix="back", ended_retention_s=600))
+    await store.start()
+    r = redis.Redis(port=rds.port)
+    try:
+        state = dshow.ShowState("again", title="再来", status="live")
+        await store.create_show(state)
+        await store.commit("again", [{"type": "show", "show": {"status": "ended"}}])
+        assert await store.unload("again")
+        assert all(0 < r.ttl(k) <= 600 for k in r.scan_iter(match="back:{again}:*"))
+        await store.commit("again", [{"type": "show", "show": {"status": "live"}}])
+        assert all(r.ttl(k) == -1 for k in r.scan_iter(match="back:{again}:*"))
+    finally:
+        await store.close()
+        r.close()

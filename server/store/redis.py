@@ -553,7 +553,38 @@ class RedisStore(Store):
         )
         if seq == -1:
             raise Conflict(slug)
+        for event in events:  # back on air after an end: its keys are kept again
+            if event["type"] == "show" and event["show"].get("status") in ("live", "draft"):
+                await self._retain(slug, None)
         return int(seq)
+
+    async def _retain(self, slug: str, ttl_s: int | None) -> int:
+        """Give every key of a show an expiry (None: take it away); how many keys."""
+        keys = [key async for key in self.redis.scan_iter(match=self.k(slug, "*"), count=1000)]
+        if not keys:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                if ttl_s is None:
+                    pipe.persist(key)
+                else:
+                    pipe.expire(key, ttl_s)
+            await pipe.execute()
+        return len(keys)
+
+    async def unload(self, slug: str) -> bool:
+        """An ended show this process let go of: its keys expire after ENDED_RETENTION_S
+        (each process that unloads it sets the expiry again; a show back on air keeps them)."""
+        retention = self.settings.ended_retention_s
+        if retention <= 0:
+            return True
+
+        async def run() -> Any:
+            if await self.redis.hget(self.k(slug, "f"), "status") == orjson.dumps("ended"):  # guard: ended expiry
+                await self._retain(slug, retention)
+
+        await self._call(run())
+        return True
 
     async def signal(self, slug: str, frame: dict[str, Any]) -> None:
         await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
