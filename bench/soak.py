@@ -170,12 +170,16 @@ async def soak(a: argparse.Namespace) -> dict:
         redis = await AofRedis(None, work).start()
     env = {"TICK_MS": "100"}
     out_dump = str(work / "dump")
-    if a.trace:  # tracemalloc in the server, a snapshot after the warm-up and one at the end
+    if a.trace or a.collect:  # a dump after the warm-up and one at the end (bench.memprobe's)
         site = work / "site"
         site.mkdir()
         (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
         root = Path(__file__).resolve().parent.parent
-        env.update(PYTHONPATH=f"{site}:{root}", MEMPROBE_OUT=out_dump, MEMPROBE_TRACE="1", MEMPROBE_FRAMES="3")
+        env.update(PYTHONPATH=f"{site}:{root}", MEMPROBE_OUT=out_dump)
+        if a.trace:  # tracemalloc in the server
+            env.update(MEMPROBE_TRACE="1", MEMPROBE_FRAMES="3")
+        if a.collect:  # a full garbage collection before each dump (and its cost)
+            env.update(MEMPROBE_COLLECT="1")
     dumps: list[dict] = []
     server = Server("leitai", cpus=None, workdir=work, redis_url=redis.url if redis else "", workers=a.workers, env=env)
     gens: list[Generator] = []
@@ -258,7 +262,7 @@ async def soak(a: argparse.Namespace) -> dict:
                 for g, part in zip(gens, parts, strict=True):
                     g.command(cmd="churn", cookies=part)
                 next_churn += a.churn_every
-            if a.trace and not dumps and now >= t0 + a.warmup * 60:
+            if (a.trace or a.collect) and not dumps and now >= t0 + a.warmup * 60:
                 dumps.append(await dump(server, out_dump, 1))
             if now >= next_sample:
                 next_sample += 60
@@ -300,7 +304,7 @@ async def soak(a: argparse.Namespace) -> dict:
                 if a.json:
                     Path(a.json).write_text(json.dumps(out, indent=1))
             await asyncio.sleep(1.0)
-        if a.trace and dumps:
+        if (a.trace or a.collect) and dumps:
             out["growth"] = growth(dumps[0], await dump(server, out_dump, 2), out_dump)
             print(json.dumps(out["growth"], indent=1), flush=True)
         # the end: every like counted?
@@ -368,17 +372,20 @@ def growth(before: dict, after: dict, base: str) -> dict:
         if ds > 0:
             types.append((name, dc, ds))
     types.sort(key=lambda x: -x[2])
-    s1 = tracemalloc.Snapshot.load(f"{base}.1.snap")
-    s2 = tracemalloc.Snapshot.load(f"{base}.2.snap")
-    stats = s2.compare_to(s1, "traceback")
     lines = []
-    for st in stats[:20]:
-        if st.size_diff > 0:
-            where = " <- ".join(str(f).replace(str(Path.home()), "~") for f in st.traceback)
-            lines.append([where, round(st.size_diff / 1024, 1), st.count_diff])
+    if "traced" in after:
+        s1 = tracemalloc.Snapshot.load(f"{base}.1.snap")
+        s2 = tracemalloc.Snapshot.load(f"{base}.2.snap")
+        for st in s2.compare_to(s1, "traceback")[:20]:
+            if st.size_diff > 0:
+                where = " <- ".join(str(f).replace(str(Path.home()), "~") for f in st.traceback)
+                lines.append([where, round(st.size_diff / 1024, 1), st.count_diff])
     return {
         "rss_mib": round((after["rss"] - before["rss"]) / MIB, 1),
-        "traced_mib": round((after["traced"] - before["traced"]) / MIB, 2),
+        "traced_mib": round((after.get("traced", 0) - before.get("traced", 0)) / MIB, 2),
+        "collected": [before.get("collected"), after.get("collected")],
+        "gc_ms": [before.get("gc_ms"), after.get("gc_ms")],
+        "tracked": [before.get("tracked"), after.get("tracked")],
         "types": [[n, c, s] for n, c, s in types[:20]],
         "lines_kib": lines,
     }
@@ -400,6 +407,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nice", type=int, default=0, help="niceness of the load generators")
     p.add_argument("--json", default="", help="write every sample here")
     p.add_argument("--trace", action="store_true", help="tracemalloc in the server: what grew after the warm-up")
+    p.add_argument("--collect", action="store_true", help="a full gc.collect() before each dump: garbage, and its cost")
     a = p.parse_args(argv)
     if a.minutes > 8 * 60:
         p.error("a soak is bounded: at most 8 hours")
