@@ -7,6 +7,7 @@ import uvicorn
 
 from .logs import log_config
 from .settings import Settings
+from .transport import HttpProtocol
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,  # httptools, without a reference cycle per upgraded socket
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,

@@ -479,3 +479,60 @@ async def test_a_show_back_on_air_keeps_its_redis_keys(own_redis):
     finally:
         await store.close()
         r.close()
+
+
+# -- no cyclic garbage per socket --------------------------------------------------------
+
+GARBAGE_PROBE = """
+import gc, json, os, signal
+def _start(signum, frame):
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # from now on what a collection finds is kept to be looked at
+    open(os.environ["GARBAGE_OUT"] + ".started", "w").close()
+def _count(signum, frame):
+    gc.collect()
+    names = [type(o).__mro__[-2].__module__ + "." + type(o).__name__ for o in gc.garbage]
+    gc.set_debug(0)
+    gc.garbage.clear()
+    with open(os.environ["GARBAGE_OUT"] + ".tmp", "w") as f:
+        json.dump(names, f)
+    os.replace(os.environ["GARBAGE_OUT"] + ".tmp", os.environ["GARBAGE_OUT"])
+signal.signal(signal.SIGUSR1, _start)
+signal.signal(signal.SIGUSR2, _count)
+"""
+
+
+async def test_phones_that_come_and_go_leave_no_cyclic_garbage(fresh_server, tmp_path):
+    """A phone's socket, once closed, is freed by reference counting: nothing of it waits
+    for a full garbage collection (rare with GC_THRESHOLD0 high and many sockets held)."""
+    import json
+    import os
+    import signal
+    from pathlib import Path
+
+    import httpx
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(GARBAGE_PROBE)
+    out = tmp_path / "garbage.json"
+    root = Path(__file__).resolve().parent.parent
+    srv = fresh_server(PYTHONPATH=f"{site}:{root}", GARBAGE_OUT=str(out), VENUE_NETWORKS="127.0.0.0/8")
+    slug = create_show(srv.url)
+    warm = Clients(srv)
+    await warm.audience(slug)
+    await warm.close()
+    os.kill(srv.proc.pid, signal.SIGUSR1)
+    await wait_until(lambda: Path(f"{out}.started").exists(), timeout=10)
+    clients = Clients(srv)
+    phones = [await clients.audience(slug) for _ in range(40)]
+    for phone in phones:
+        assert (await phone.request({"type": "like", "side": "a", "count": 1}))["type"] == "ack"
+    await clients.close()
+    await wait_until(lambda: 'leitai_sockets{role="audience"} 0.0' in httpx.get(f"{srv.url}/metrics").text, timeout=10)
+    os.kill(srv.proc.pid, signal.SIGUSR2)
+    await wait_until(out.exists, timeout=10)
+    names = json.loads(out.read_text())
+    protocols = [n for n in names if "Protocol" in n]
+    print(f"{len(names)} objects in cycles after 40 phones came and went")
+    assert len(protocols) < 5 and len(names) < 5 * 40, f"{len(names)} objects in cycles, e.g. {sorted(set(names))[:8]}"
