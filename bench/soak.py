@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -359,6 +360,7 @@ async def soak(a: argparse.Namespace) -> dict:
         await server.stop()
         if redis is not None:
             await redis.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def growth(before: dict, after: dict, base: str) -> dict:
