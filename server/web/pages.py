@@ -12,7 +12,8 @@ from .context import leitai
 from .devices import set_device_cookie
 from .security import SESSION_COOKIE, client_ip
 
-WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr", "poll")  # poll: &poll={slug} (docs/season.md)
+# poll: &poll={slug} (docs/season.md); floor: the speaking clock (docs/pages.md)
+WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr", "poll", "floor")
 DEFAULT_WIDGETS = ("pk", "timer", "likes", "question", "viewers")
 
 
