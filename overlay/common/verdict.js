@@ -44,7 +44,7 @@ export function swingView(state) {
     rows,
     devices: swing.devices,
     post: post || { a: 0, b: 0, u: 0 },
-    postLine: `${vt("post")} ${["a", "b", "u"].map((s) => `${s === "u" ? vt("undecided") : sideName(state, s)} ${pct((post || {})[s])}`).join(" · ")}`,
+    postLine: vt("post", { shares: ["a", "b", "u"].map((s) => `${s === "u" ? vt("undecided") : sideName(state, s)} ${pct((post || {})[s])}`).join(" · ") }),
     note: vt("note", { n: swing.devices }),
   };
 }
