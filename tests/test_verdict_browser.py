@@ -228,6 +228,7 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
     # the console sees the live split; phones and the overlay the number of ballots only
     await expect(console.locator("#stat-votes")).to_have_text(f"{split['a']} : {split['b']}")
     await expect(console.locator("#round .sealed-live")).to_contain_text(f"{ballots} 人已投票")
+    await expect(console.locator("#round .live-split")).to_have_text(f"实时票数：红方 {split['a']} : {split['b']} 蓝方")
     await expect(overlay.locator("#split")).to_have_attribute("data-state", "sealed")
     await expect(overlay.locator("#split .split-wait")).to_contain_text(f"{ballots} 人已投票")
     for page in phones.values():
@@ -321,9 +322,7 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
         )
         await expect(card.locator(".sw-row[data-side=b] .sw-gain")).to_have_text(f"+{swing['gain']['b']} 个百分点")
         await expect(card.locator(".sw-row[data-side=a] .sw-gain")).to_have_text(f"−{-swing['gain']['a']} 个百分点")
-        await expect(card.locator(".swing-post")).to_have_text(
-            f"辩论后全部表态：红方 {pct(post_shares['a'])} · 蓝方 {pct(post_shares['b'])} · 还没想好 {pct(post_shares['u'])}"
-        )
+        await expect(card.locator(".swing-post")).to_have_text(post_line(post_shares))
         await expect(card.locator(".swing-note")).to_contain_text(f"只计入辩论前后都表态的 {swing['devices']} 台设备")
     await shoot_phones(phones, shots, "phone-swing", "#swing")
 
@@ -356,9 +355,9 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
     table = re.search(r'<table class="data matrix" id="matrix">.*?</table>', report, re.S).group(0)
     cells = [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', table)]
     assert cells == [matrix[p][q] for p in v.STANCES for q in v.STANCES]
-    shares = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(r'id="swing-shares">(.*?)</p>', report, re.S).group(1)))
+    shares = plain(re.search(r'id="swing-shares">(.*?)</p>', report, re.S).group(1))
     assert f"蓝方 {pct(swing['before']['b'])} → {pct(swing['after']['b'])}" in shares
-    post = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(r'id="post-shares">(.*?)</p>', report, re.S).group(1)))
+    post = plain(re.search(r'id="post-shares">(.*?)</p>', report, re.S).group(1))
     assert f"（{len(POST)} 人）" in post and f"蓝方 {pct(post_shares['b'])}" in post
     total = re.search(r'<tr id="floor-total">(.*?)</tr>', report, re.S).group(1)
     assert re.findall(r'<td class="num">([^<]*)</td>', total) == [clock(floor[w]) for w in ("a", "b", "host")]
@@ -368,6 +367,15 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
         assert not errors.errors, errors.errors
     for ctx in (host, octx, p1ctx, p2ctx, rctx):
         await ctx.close()
+
+
+def post_line(shares: dict) -> str:
+    a, b, u = (pct(shares[s]) for s in v.STANCES)
+    return f"辩论后全部表态：红方 {a} · 蓝方 {b} · 还没想好 {u}"
+
+
+def plain(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
 
 
 def clock(ms: int) -> str:
@@ -384,10 +392,9 @@ async def check_swing_on_air(page, swing, post_shares) -> None:
     await expect(moment.locator(".mo-name")).to_have_text("蓝方争取到更多观众")
     for side in ("a", "b"):
         row = moment.locator(f".msw-row[data-side={side}]")
-        await expect(row.locator(".msw-fig")).to_have_text(f"{pct(swing['before'][side])} → {pct(swing['after'][side])}")
+        before, after = pct(swing["before"][side]), pct(swing["after"][side])
+        await expect(row.locator(".msw-fig")).to_have_text(f"{before} → {after}")
         gain = swing["gain"][side]
         await expect(row.locator(".msw-gain")).to_have_text(f"{'+' if gain > 0 else '−'}{abs(gain)} 个百分点")
-    await expect(moment.locator(".msw-post")).to_have_text(
-        f"辩论后全部表态：红方 {pct(post_shares['a'])} · 蓝方 {pct(post_shares['b'])} · 还没想好 {pct(post_shares['u'])}"
-    )
+    await expect(moment.locator(".msw-post")).to_have_text(post_line(post_shares))
     await expect(moment.locator(".msw-note")).to_contain_text(str(swing["devices"]))

@@ -338,7 +338,7 @@ function renderSwing(state) {
         el("span", { class: "sw-name", text: r.name }),
         el("span", { class: "sw-shares", text: `${vt("before")} ${pct(r.before)} → ${vt("after")} ${pct(r.after)}` }),
         el("span", { class: "sw-gain", text: vt("gain", { n: signed(r.gain) }) }),
-        el("span", { class: "sw-bars" }, el("span", { class: "sw-bar" }, before), el("span", { class: "sw-bar" }, after)),
+        el("span", { class: "sw-bar" }, before, after), // faint: before; solid: after
       );
     }),
   );
@@ -538,7 +538,10 @@ function renderRound(state) {
     const win = last.winner ? (state.show.sides[last.winner] || {}).guest || last.winner : t("round.tie");
     const parts = [t("round.result", { n: last.index }), `${fmtInt(v.a || 0)} : ${fmtInt(v.b || 0)}`, win];
     if (last.sealed) parts.push(vt("revealed"));
-    setText(result, parts.join(" · "));
+    if (result.textContent !== parts.join(" · ")) {
+      // each part whole on its line: the line breaks at the dots only
+      result.replaceChildren(...parts.flatMap((part, i) => [i ? " · " : "", el("span", { class: "part", text: part })]));
+    }
     setAttr(result, "data-winner", last.winner || "");
   }
 }

@@ -56,10 +56,15 @@ export function createVerdictDesk({ store, act, online }) {
       if (!sealedTouched) sealedBox.checked = sealedDefault(state);
       sealedBox.disabled = false;
     }
+    // the console sees the live split always (a sealed round's too)
+    const live = $("#round .live-split");
+    const votes = state.show.tally.votes || {};
+    show(live, roundIsOpen(r));
+    const [a, b] = ["a", "b"].map((s) => sideName(state, s));
+    setText(live, roundIsOpen(r) ? t("host.live_split", { a, b, va: fmtInt(votes.a || 0), vb: fmtInt(votes.b || 0) }) : "");
     const line = $("#round .sealed-live");
     const sealed = sealedNow(state);
     show(line, sealed);
-    // the console sees the split always; the audience the number of ballots
     setText(line, sealed ? t("host.sealed_live", { n: fmtInt(state.show.tally.ballots || 0) }) : "");
     $("#round").classList.toggle("sealed", sealed);
   }
