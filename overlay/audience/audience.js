@@ -328,8 +328,8 @@ function renderSwing(state) {
   setText($(".swing-headline", card), view.headline);
   $(".swing-rows", card).replaceChildren(
     ...view.rows.map((r) => {
-      const before = el("span", { class: "sw-fill before" });
-      const after = el("span", { class: "sw-fill after" });
+      const before = el("span", { class: "sw-fill sw-before" });
+      const after = el("span", { class: "sw-fill sw-after" });
       before.style.transform = `scaleX(${r.before.toFixed(4)})`;
       after.style.transform = `scaleX(${r.after.toFixed(4)})`;
       return el(

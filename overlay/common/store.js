@@ -64,7 +64,7 @@ export function createStore() {
     show.tally = { ...emptyTally(), ...(frame.show && frame.show.tally) };
     show.questions = [...(show.questions || [])].sort(byNewest);
     show.stance = { ...emptyStance(), ...show.stance };
-    show.stance_phases = { ...show.stance.phases };
+    show.stance_phases = { ...show.stance.phases }; // guard: verdict in snapshot
     state.show = show;
     state.floorAt = performance.now();
     state.role = frame.role || state.role;

@@ -125,7 +125,7 @@ export function createVerdictDesk({ store, act, online }) {
     // warn when one side has spoken more than the set share (of the two sides' time) over the show
     const sum = all.a + all.b;
     const lead = sum ? Math.abs(all.a - all.b) / sum : 0;
-    const warn = sum >= WARN_MIN_MS && lead > LIMITS.floorWarnShare;
+    const warn = sum >= WARN_MIN_MS && lead > LIMITS.floorWarnShare; // guard: floor warning
     const box = $(".floor-warn", floorPanel);
     show(box, warn);
     floorPanel.classList.toggle("warn", warn);

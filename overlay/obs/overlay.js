@@ -140,7 +140,7 @@ function splitWidget(root) {
         return;
       }
       setText(label, t("pk.round_votes", { n: round.index }));
-      if (sealedNow(state)) {
+      if (sealedNow(state)) { // guard: sealed on air
         setAttr(root, "data-state", "sealed");
         setText(wait, `${vt("ballots", { n: fmtInt(tally.ballots || 0) })} · ${vt("sealed")}`);
         for (const s of SIDES) {
