@@ -74,14 +74,14 @@ class Frames:
             self.frames.append(json.loads(payload))
 
 
-async def shoot_overlay(page, shots, name: str) -> None:
+async def shoot_overlay(page, shots, name: str, size=(1920, 1080), layout="landscape") -> None:
     await page.evaluate("document.fonts.ready.then(() => true)")
     await animations_done(page, "#moment")
     await animations_done(page, ".safe > .region-top")
     png = await page.screenshot(omit_background=True)
     (shots / f"{name}.png").write_bytes(png)
-    composite(png).save(shots / f"{name}-studio.png")
-    problems = check_safe(await page.evaluate(MEASURE), 1920, 1080)
+    composite(png, layout).save(shots / f"{name}-studio.png")
+    problems = check_safe(await page.evaluate(MEASURE), *size)
     assert not problems, (name, problems)
 
 
@@ -348,6 +348,14 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
     await expect(again.locator("#floor .floor-row[data-who=a]")).to_have_attribute("data-ms", str(floor["a"]))
     await check_swing_on_air(again, swing, post_shares)
     await shoot_overlay(again, shots, "overlay-reconnected")
+    # and in the vertical (9:16) layout, the swing and the clock stay inside the safe areas too
+    vctx = await browser.new_context(viewport={"width": 1080, "height": 1920})
+    vertical = await vctx.new_page()
+    vertical_errors = PageErrors(vertical)
+    await vertical.goto(f"{server.url}/overlay/{slug}?{WIDGETS}&layout=vertical")
+    await expect(vertical.locator("#moment")).to_have_attribute("data-kind", "swing", timeout=5000)
+    await expect(vertical.locator("#floor")).to_have_class(re.compile(r"\blive\b"))
+    await shoot_overlay(vertical, shots, "overlay-vertical-swing", size=(1080, 1920), layout="vertical")
 
     # -- the report
     with httpx.Client(base_url=server.url, cookies=host_cookies(server.url)) as http:
@@ -363,9 +371,23 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
     assert re.findall(r'<td class="num">([^<]*)</td>', total) == [clock(floor[w]) for w in ("a", "b", "host")]
     assert "封存" in report
 
-    for errors in (console_errors, overlay_errors, p1_errors, p2_errors, again_errors):
+    # -- the end of the show: the final result carries the swing; the phones keep it
+    end = console.locator("#round [data-action='show.end']")
+    await end.click()
+    await end.click()
+    await expect(overlay.locator("#moment")).to_have_attribute("data-kind", "final", timeout=10_000)
+    await expect(overlay.locator("#moment .mo-swing .msw-row[data-side=b] .msw-gain")).to_have_text(
+        f"+{swing['gain']['b']} 个百分点"
+    )
+    await shoot_overlay(overlay, shots, "overlay-final")
+    for page in phones.values():
+        await expect(page.locator("#ended")).to_be_visible()
+        await expect(page.locator("#swing .swing-headline")).to_have_text("蓝方争取到更多观众")
+    await shoot_phones(phones, shots, "phone-ended", "#swing")
+
+    for errors in (console_errors, overlay_errors, p1_errors, p2_errors, again_errors, vertical_errors):
         assert not errors.errors, errors.errors
-    for ctx in (host, octx, p1ctx, p2ctx, rctx):
+    for ctx in (host, octx, p1ctx, p2ctx, rctx, vctx):
         await ctx.close()
 
 
