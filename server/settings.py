@@ -137,20 +137,27 @@ class Settings:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _kept(self, given: str, name: str, nbytes: int) -> str:
-        """`given`, or a random value made once and kept (mode 600) in DATA_DIR/name."""
+    def _kept(self, given: str, name: str, nbytes: int) -> tuple[str, bool]:
+        """`given`, or a random value made once and kept (mode 600) in DATA_DIR/name;
+        and whether it was made just now."""
         if given:
-            return given
+            return given, False
         path = self.data_path() / name
+        made = False
         if not path.exists():
             path.write_text(secrets.token_urlsafe(nbytes))
             path.chmod(0o600)
-        return path.read_text().strip()
+            made = True
+        return path.read_text().strip(), made
 
     def resolved_secret(self) -> str:
         """SECRET_KEY, or one made once and kept in DATA_DIR."""
-        return self._kept(self.secret_key, "secret_key", 32)
+        return self._kept(self.secret_key, "secret_key", 32)[0]
 
     def resolved_host_token(self) -> str:
         """HOST_TOKEN, or one made once and kept in DATA_DIR."""
+        return self._kept(self.host_token, "host_token", 12)[0]
+
+    def made_host_token(self) -> tuple[str, bool]:
+        """The host token, and whether it was made just now (then, and only then, it is shown)."""
         return self._kept(self.host_token, "host_token", 12)
