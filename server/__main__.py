@@ -5,6 +5,7 @@ import sys
 
 import uvicorn
 
+from .edge import EdgeHttpProtocol, EdgeWebSocketProtocol
 from .logs import log_config
 from .settings import Settings
 
@@ -45,8 +46,9 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
+        http=EdgeHttpProtocol,  # httptools, with a header deadline and a cap per address
+        ws=EdgeWebSocketProtocol,  # websockets-sansio (the fast write path's), counted per address
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval_s,

@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .demo import ensure_demo
+from .edge import LIMITS as EDGE
 from .metrics import Metrics
 from .node import Node
 from .settings import Settings
@@ -62,6 +63,7 @@ class SocketsFirst:
 
 def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
+    EDGE.configure(settings)  # the connection limits of this process's protocols (server/edge.py)
     store = make_store(settings)
     metrics: Metrics | None = None
     node = Node(

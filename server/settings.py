@@ -54,6 +54,10 @@ class Settings:
     overlays_per_ip: int = 4  # overlay sockets without the show's key, per address
     connect_rate: float = 1.0  # new sockets per device per second (a reconnect loop is refused 1013)
     connect_burst: float = 10.0
+    # connections (server/edge.py): before any request is read, per process
+    header_timeout_s: float = 10.0  # complete request headers within this, or the connection is closed
+    connections_per_ip: int = 2500  # open HTTP + WebSocket connections per peer address (0: no cap)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For; not capped per address
     # text limits
     question_max: int = LIMITS.question
     name_max: int = LIMITS.name
