@@ -24,6 +24,7 @@ from .transport import FastPath
 from .web import api, devices, pages, producer, season
 from .web.context import Leitai
 from .web.security import Auth, SecurityHeaders
+from .web.sessions import Sessions
 from .web.sockets import SocketServer
 from .wordfilter import WordFilter
 
@@ -78,11 +79,14 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         settings.resolved_secret(), settings.resolved_host_token(), settings.session_max_age_s, settings.allowed_origins
     )
     lt = Leitai(settings, node, auth, fast_path, metrics)
+    lt.sessions = Sessions(settings, node.season.store, node.store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
         await node.start()
+        await lt.sessions.load()
+        node.tasks.spawn(lt.sessions.watch(), "sessions")
         await ensure_demo(node.store, settings, node.season)
         # Fewer, later collections: with 10,000 sockets the default thresholds ran the
         # collector for a third of the busy time and stalled ticks (docs/performance.md).

@@ -93,6 +93,9 @@ class Settings:
     floor_warn_share: float = 0.2  # the console warns when one side has spoken this much more (of the two)
     # sessions
     session_max_age_s: int = 12 * 3600
+    session_check_s: float = 1.0  # how often each process re-reads which sessions were ended (web/sessions.py)
+    login_failures_per_ip: int = 5  # failed sign-ins per address per minute, then 429 for the rest of it
+    login_failures_per_minute: int = 50  # failed sign-ins from all addresses together, then 429 for everyone
     device_max_age_s: int = 365 * 24 * 3600
     # storage
     sqlite_synchronous: str = "NORMAL"

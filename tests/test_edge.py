@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Client, Server, create_show, device_cookie, overlay_key, wait_until
+from conftest import TOKEN, Client, Server, create_show, device_cookie, host_cookies, overlay_key, wait_until
 
 
 def test_the_made_host_token_is_printed_only_when_first_made(fresh_server):
@@ -136,3 +136,112 @@ async def _get_ok(http: httpx.AsyncClient, path: str) -> bool:
         return (await http.get(path)).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# -- sign-in and sessions ------------------------------------------------------------------------------
+
+
+def _login(base: str, token: str, ip: str) -> httpx.Response:
+    """A sign-in from `ip` (posed with X-Forwarded-For, trusted from loopback)."""
+    with httpx.Client(base_url=base, headers={"X-Forwarded-For": ip}) as http:
+        return http.post("/login", data={"token": token, "next": "/shows"}, follow_redirects=False)
+
+
+def test_sign_in_is_throttled_per_address_and_in_total(fresh_server):
+    """A few wrong tokens from one address, then 429 with Retry-After for the rest of the
+    minute (even the right token is not compared); other addresses sign in. Wrong tokens
+    spread over many addresses pause sign-in for everyone; a host already signed in
+    keeps working."""
+    srv = fresh_server(LOGIN_FAILURES_PER_IP="3", LOGIN_FAILURES_PER_MINUTE="8")
+    signed = host_cookies(srv.url)
+    for _ in range(3):
+        r = _login(srv.url, "guess", "203.0.113.9")
+        assert r.status_code == 303 and "error=1" in r.headers["location"]
+    r = _login(srv.url, TOKEN, "203.0.113.9")
+    assert r.status_code == 429, r.status_code
+    assert 0 < int(r.headers["retry-after"]) <= 60
+    assert "lt_session" not in r.cookies
+    assert "login-wait" in r.text  # the form again, saying how long to wait
+    r = _login(srv.url, TOKEN, "203.0.113.10")
+    assert r.status_code == 303 and "lt_session" in r.cookies  # another address is not held up
+    for i in range(5):  # 3 + 5 = 8 wrong tokens, each address below its own limit
+        assert _login(srv.url, "guess", f"198.51.100.{i + 1}").status_code == 303
+    r = _login(srv.url, TOKEN, "198.51.100.99")
+    assert r.status_code == 429 and "lt_session" not in r.cookies
+    assert httpx.get(f"{srv.url}/shows", cookies=signed).status_code == 200
+
+
+async def test_sign_out_ends_the_session_on_the_server_and_closes_its_console(fresh_server):
+    """Signing out revokes that session: its cookie (kept by someone) no longer opens a
+    page, an API or a console, and its open console is closed with 4401; the other
+    session is untouched. After a restart the revoked cookie is still refused."""
+    srv = fresh_server()
+    slug = create_show(srv.url)
+    a, b = host_cookies(srv.url), host_cookies(srv.url)
+    on_a = await Client.connect(srv.ws_url, "console", slug, f"lt_session={a['lt_session']}")
+    on_b = await Client.connect(srv.ws_url, "console", slug, f"lt_session={b['lt_session']}")
+    await on_a.snapshot()
+    await on_b.snapshot()
+    r = httpx.post(f"{srv.url}/logout", cookies=a)
+    assert r.status_code == 303
+    assert await on_a.closed() == 4401
+    assert httpx.get(f"{srv.url}/api/shows/{slug}/overlay-url", cookies=a).status_code == 401
+    assert httpx.get(f"{srv.url}/shows", cookies=a).status_code == 303  # to the sign-in form
+    again = await Client.connect(srv.ws_url, "console", slug, f"lt_session={a['lt_session']}")
+    assert await again.closed() == 4401
+    assert on_b.close_code is None
+    assert (await on_b.request({"type": "points.set", "side": "a", "points": 1}))["type"] == "ack"
+    assert httpx.get(f"{srv.url}/api/shows/{slug}/overlay-url", cookies=b).status_code == 200
+    await on_b.close()
+    srv.stop()
+    srv.start()
+    assert httpx.get(f"{srv.url}/api/shows/{slug}/overlay-url", cookies=a).status_code == 401
+    assert httpx.get(f"{srv.url}/api/shows/{slug}/overlay-url", cookies=b).status_code == 200
+
+
+async def test_sign_out_everywhere_ends_every_host_session(fresh_server):
+    """ "Sign out everywhere" (a button on the console and the producer pages) ends every
+    host session: each open console is closed with 4401 and no old cookie works; signing
+    in again works."""
+    srv = fresh_server()
+    slug = create_show(srv.url)
+    sessions = [host_cookies(srv.url) for _ in range(3)]
+    page = httpx.get(f"{srv.url}/console/{slug}", cookies=sessions[0]).text
+    assert 'action="/logout/all"' in page
+    assert 'action="/logout/all"' in httpx.get(f"{srv.url}/shows", cookies=sessions[0]).text
+    consoles = [
+        await Client.connect(srv.ws_url, "console", slug, f"lt_session={c['lt_session']}") for c in sessions[:2]
+    ]
+    for c in consoles:
+        await c.snapshot()
+    assert httpx.post(f"{srv.url}/logout/all").status_code == 401  # signed-in hosts only
+    assert httpx.post(f"{srv.url}/logout/all", cookies=sessions[2]).status_code == 303
+    for c in consoles:
+        assert await c.closed() == 4401
+    for c in sessions:
+        assert httpx.get(f"{srv.url}/api/shows/{slug}/overlay-url", cookies=c).status_code == 401
+    fresh = host_cookies(srv.url)
+    assert httpx.get(f"{srv.url}/api/shows/{slug}/overlay-url", cookies=fresh).status_code == 200
+    console = await Client.connect(srv.ws_url, "console", slug, f"lt_session={fresh['lt_session']}")
+    await console.snapshot()
+    await console.close()
+
+
+@pytest.mark.redis
+async def test_a_session_ended_on_one_process_ends_on_every_process(fresh_server, redis_server):
+    """Redis mode: signing out on one process closes the session's console on the other
+    (within SESSION_CHECK_S) and the cookie is refused there too."""
+    env = {"REDIS_URL": redis_server.url, "REDIS_PREFIX": f"sess{time.monotonic_ns()}", "SESSION_CHECK_S": "0.5"}
+    one, two = fresh_server(**env), fresh_server(**env)
+    slug = create_show(one.url)
+    a = host_cookies(one.url)
+    console = await Client.connect(two.ws_url, "console", slug, f"lt_session={a['lt_session']}")
+    await console.snapshot()
+    assert httpx.post(f"{one.url}/logout", cookies=a).status_code == 303
+    assert await console.closed(timeout=5) == 4401
+    assert httpx.get(f"{two.url}/api/shows/{slug}/overlay-url", cookies=a).status_code == 401
+    b = host_cookies(two.url)
+    assert httpx.post(f"{two.url}/logout/all", cookies=b).status_code == 303
+    assert await wait_until(
+        lambda: httpx.get(f"{one.url}/api/shows/{slug}/overlay-url", cookies=b).status_code == 401, timeout=5
+    )

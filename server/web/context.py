@@ -18,7 +18,7 @@ from ..i18n import translator
 from ..node import Node
 from ..settings import Settings
 from ..transport import FastPath
-from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth, Device
+from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth, Device, HostSession
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -51,6 +51,7 @@ class Leitai:
     auth: Auth
     fast_path: FastPath
     metrics: Any
+    sessions: Any = None  # web/sessions.py: which host sessions were ended; the sign-in throttle
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     version: str = field(default_factory=lambda: str(int(time.time())))
 
@@ -89,8 +90,13 @@ class Leitai:
         )
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 
+    def session(self, request: HTTPConnection) -> HostSession | None:
+        """The request's host session: signed, not expired, not ended."""
+        session = self.auth.session(request.cookies.get(SESSION_COOKIE))
+        return session if self.sessions.valid(session) else None
+
     def signed_in(self, request: HTTPConnection) -> bool:
-        return self.auth.session_age(request.cookies.get(SESSION_COOKIE)) is not None
+        return self.session(request) is not None
 
     def device(self, request: HTTPConnection) -> Device | None:
         return self.auth.device(request.cookies.get(DEVICE_COOKIE))

@@ -2,12 +2,14 @@
 sign-in and sign-out, and the audience QR code."""
 
 import io
+import math
 
 import segno
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..store import StoreUnavailable
 from .context import leitai
 from .devices import set_device_cookie
 from .security import SESSION_COOKIE, client_ip
@@ -99,18 +101,37 @@ async def login_form(request: Request) -> Response:
     )
 
 
+def throttled(request: Request, next_url: str, wait: float) -> Response:
+    """The sign-in form again, 429: too many failed tries (web/sessions.py)."""
+    seconds = max(1, math.ceil(wait))
+    response = leitai(request).render(
+        request, "login.html", status_code=429, next=next_url, error=False, wait=seconds, slug="", title=""
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 async def login(request: Request) -> Response:
     lt = leitai(request)
     if not lt.auth.origin_ok(request.headers, request.url.scheme):
         return PlainTextResponse("cross-site sign-in refused", status_code=403)
     form = await request.form()
     next_url = safe_next(str(form.get("next", "")))
-    if not lt.auth.check_token(str(form.get("token", ""))):
-        return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
+    ip = client_ip(request.scope)
+    wait = lt.sessions.login_wait(ip)
+    if wait:  # the token is not even compared
+        return throttled(request, next_url, wait)
+    try:
+        if not lt.auth.check_token(str(form.get("token", ""))):
+            await lt.sessions.failed(ip)
+            return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
+        await lt.sessions.load()  # made under the latest "sign out everywhere"
+    except StoreUnavailable:
+        return PlainTextResponse("sign-in is unavailable for a moment; try again", status_code=503)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        lt.auth.new_session(),
+        lt.auth.new_session(lt.sessions.generation),
         max_age=lt.settings.session_max_age_s,
         httponly=True,
         samesite="lax",
@@ -120,8 +141,30 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    if not leitai(request).auth.origin_ok(request.headers, request.url.scheme):
+    """Sign out: this session ends on the server too (its cookie no longer works
+    anywhere, and a console open with it is closed)."""
+    return await _sign_out(request, everywhere=False)
+
+
+async def logout_all(request: Request) -> Response:
+    """Sign out everywhere: every host session ends."""
+    return await _sign_out(request, everywhere=True)
+
+
+async def _sign_out(request: Request, everywhere: bool) -> Response:
+    lt = leitai(request)
+    if not lt.auth.origin_ok(request.headers, request.url.scheme):
         return PlainTextResponse("cross-site sign-out refused", status_code=403)
+    session = lt.session(request)
+    if everywhere and session is None:
+        return PlainTextResponse("sign in first", status_code=401)
+    try:
+        if everywhere:
+            await lt.sessions.revoke_all()
+        elif session is not None:
+            await lt.sessions.revoke(session)
+    except StoreUnavailable:
+        return PlainTextResponse("sign-out is unavailable for a moment; try again", status_code=503)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -152,5 +195,6 @@ routes = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/logout/all", logout_all, methods=["POST"]),
     Route("/qr/{show}.svg", qr_code),
 ]

@@ -55,6 +55,17 @@ def holder_of_session(cookie: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HostSession:
+    """A host session cookie that is signed and not expired (whether it was revoked
+    is the store's word: web/sessions.py)."""
+
+    sid: str
+    generation: int  # the "sign out everywhere" count it was made under
+    issued: float  # epoch seconds
+    left: float  # seconds until it expires
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     id: str
     minted: int  # ms; 0 for cookies made before devices carried their time
@@ -111,19 +122,27 @@ class Auth:
     def check_token(self, token: str) -> bool:
         return bool(self.host_token) and hmac.compare_digest(token.encode(), self.host_token.encode())
 
-    def new_session(self) -> str:
-        return self.session_signer.sign("host." + secrets.token_urlsafe(9)).decode()  # each its own holder
+    def new_session(self, generation: int) -> str:
+        """A session cookie: "host.{sid}.g{generation}", signed with its time. Each
+        session is its own holder (budgets, undo) and can be revoked alone."""
+        return self.session_signer.sign(f"host.{secrets.token_urlsafe(9)}.g{generation}").decode()
 
-    def session_age(self, cookie: str | None) -> float | None:
-        """Seconds left in a valid session, or None."""
+    def session(self, cookie: str | None) -> HostSession | None:
+        """The session a cookie names, if signed by us and not expired (revocation is
+        checked by web/sessions.py)."""
         if not cookie:
             return None
         try:
-            _, ts = self.session_signer.unsign(cookie, return_timestamp=True)
+            value, ts = self.session_signer.unsign(cookie, return_timestamp=True)
         except BadSignature:
             return None
-        left = self.session_max_age_s - (time.time() - ts.timestamp())
-        return left if left > 0 else None
+        issued = ts.timestamp()
+        left = self.session_max_age_s - (time.time() - issued)
+        if left <= 0:
+            return None
+        parts = value.decode().split(".")
+        generation = int(parts[2][1:]) if len(parts) == 3 and parts[2][1:].isdigit() else 0
+        return HostSession(parts[1] if len(parts) > 1 else value.decode(), generation, issued, left)
 
     # -- origins -----------------------------------------------------------------
 
