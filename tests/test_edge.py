@@ -245,3 +245,58 @@ async def test_a_session_ended_on_one_process_ends_on_every_process(fresh_server
     assert await wait_until(
         lambda: httpx.get(f"{one.url}/api/shows/{slug}/overlay-url", cookies=b).status_code == 401, timeout=5
     )
+
+
+# -- draft shows --------------------------------------------------------------------------------------
+
+
+async def test_a_draft_answers_exactly_as_an_unknown_slug_to_the_public(server):
+    """`POST /api/shows` with "status": "draft" makes a show only hosts see: its pages,
+    QR code, snapshot, season API and sockets answer the public exactly as for a slug that
+    does not exist (same status, same body); a host sees it, and so does an overlay on its
+    keyed address; once the show goes live it is public."""
+    base = server.url
+    host = host_cookies(base)
+    draft, unknown = f"draft-{time.monotonic_ns()}", f"nothing-{time.monotonic_ns()}"
+    sides = {"a": {"name": "红方", "guest": "秘密嘉宾"}, "b": {"name": "蓝方"}}
+    body = {"slug": draft, "title": "未公开的一期", "status": "draft", "sides": sides, "plan": [{"topic": "保密议题"}]}
+    assert httpx.post(f"{base}/api/shows", json=body, cookies=host).status_code == 201
+    live = create_show(base)
+    phone = device_cookie(base, live)
+    paths = ["/s/{}", "/overlay/{}", "/overlay/{}?key=wrong", "/qr/{}.svg", "/api/shows/{}", "/api/season/after/{}"]
+    with httpx.Client(base_url=base, cookies={"lt_device": phone}) as http:
+        for path in paths:
+            a, b = http.get(path.format(draft)), http.get(path.format(unknown))
+            assert (a.status_code, a.headers.get("content-type"), a.content) == (
+                b.status_code,
+                b.headers.get("content-type"),
+                b.content,
+            ), path
+            assert a.status_code == 404 and "秘密嘉宾" not in a.text, path
+    for slug in (draft, unknown):
+        for role, cookie, query in (
+            ("audience", f"lt_device={phone}", ""),
+            ("overlay", "", ""),
+            ("overlay", "", "key=wrong"),
+        ):
+            c = await Client.connect(server.ws_url, role, slug, cookie, query=query)
+            assert await c.closed() == 4404 and c.frames == [], (slug, role, query)
+    # a host sees it; so does OBS on the keyed address
+    with httpx.Client(base_url=base, cookies=host) as http:
+        assert http.get(f"/s/{draft}").status_code == 200
+        assert http.get(f"/api/shows/{draft}").json()["show"]["sides"]["a"]["guest"] == "秘密嘉宾"
+        key = http.get(f"/api/shows/{draft}/overlay-url").json()["key"]
+    assert httpx.get(f"{base}/overlay/{draft}?key={key}").status_code == 200
+    assert httpx.get(f"{base}/qr/{draft}.svg?key={key}").status_code == 200
+    screen = await Client.connect(server.ws_url, "overlay", draft, query=f"key={key}")
+    assert (await screen.snapshot())["show"]["status"] == "draft"
+    console = await Client.connect(server.ws_url, "console", draft, f"lt_session={host['lt_session']}")
+    await console.snapshot()
+    await console.send({"type": "hello"})
+    # live: public
+    assert (await console.request({"type": "round.start", "topic": "", "duration_s": 0}))["type"] == "ack"
+    assert httpx.get(f"{base}/api/shows/{draft}").status_code == 200
+    viewer = await Client.connect(server.ws_url, "audience", draft, f"lt_device={phone}")
+    await viewer.snapshot()
+    for c in (screen, console, viewer):
+        await c.close()

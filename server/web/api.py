@@ -20,7 +20,7 @@ def json_error(status: int, error: str, message: str = "", **extra: object) -> R
 
 async def show_snapshot(request: Request) -> Response:
     """The same snapshot an overlay socket gets on connect."""
-    rt = await leitai(request).node.runtime(request.path_params["show"])
+    rt = await leitai(request).runtime(request, request.path_params["show"])
     if rt is None:
         return json_error(404, "not_found")
     return Response(orjson.dumps(snapshot(rt.state, "overlay")), media_type="application/json")

@@ -2,6 +2,7 @@
 settings, the node, the sign-in rules, and page rendering (language, string
 catalog, the rule sheet the browser reads)."""
 
+import hmac
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,22 @@ class Leitai:
 
     def signed_in(self, request: HTTPConnection) -> bool:
         return self.session(request) is not None
+
+    def hidden(self, request: HTTPConnection, state: Any, key: str = "") -> bool:
+        """A draft show is not public: to anyone but a host (or an overlay on the show's
+        keyed address) it answers exactly as an unknown slug does."""
+        if state.status != "draft":
+            return False
+        if key and hmac.compare_digest(key, state.overlay_key):
+            return False
+        return not self.signed_in(request)  # guard: draft hidden
+
+    async def runtime(self, request: HTTPConnection, slug: str, key: str = "") -> Any:
+        """The show's runtime if this request may see it, else None (as for an unknown slug)."""
+        rt = await self.node.runtime(slug)
+        if rt is None or self.hidden(request, rt.state, key):
+            return None
+        return rt
 
     def device(self, request: HTTPConnection) -> Device | None:
         return self.auth.device(request.cookies.get(DEVICE_COOKIE))

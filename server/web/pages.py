@@ -3,6 +3,8 @@ sign-in and sign-out, and the audience QR code."""
 
 import io
 import math
+from typing import Any
+from urllib.parse import quote
 
 import segno
 from starlette.requests import Request
@@ -26,7 +28,7 @@ async def audience_page(request: Request) -> Response:
     """Always the page (never a 429): a phone without a device gets one itself
     (web/devices.py), or with the page on a declared venue network."""
     lt = leitai(request)
-    rt = await lt.node.runtime(request.path_params["show"])
+    rt = await lt.runtime(request, request.path_params["show"])
     if rt is None:
         return unknown_show()
     cookie = ""
@@ -47,7 +49,7 @@ async def audience_page(request: Request) -> Response:
 
 async def overlay_page(request: Request) -> Response:
     lt = leitai(request)
-    rt = await lt.node.runtime(request.path_params["show"])
+    rt = await lt.runtime(request, request.path_params["show"], request.query_params.get("key", ""))
     if rt is None:
         return unknown_show()
     q = request.query_params
@@ -58,6 +60,8 @@ async def overlay_page(request: Request) -> Response:
         scale = 1.0
     position = q.get("position") if q.get("position") in ("top", "bottom") else "bottom"
     layout = "vertical" if q.get("layout") == "vertical" else "landscape"
+    key = q.get("key", "")
+    extra: dict[str, Any] = {"qr_src": f"/qr/{rt.state.slug}.svg?key={quote(key)}"} if key else {}  # for a draft
     return lt.render(
         request,
         "overlay.html",
@@ -70,6 +74,7 @@ async def overlay_page(request: Request) -> Response:
         scale=scale,
         position=position,
         layout=layout,
+        **extra,
     )
 
 
@@ -178,7 +183,7 @@ async def qr_code(request: Request) -> Response:
     """The audience page's address as an SVG QR code, for the overlay and the console."""
     lt = leitai(request)
     slug = request.path_params["show"]
-    if await lt.node.runtime(slug) is None:
+    if await lt.runtime(request, slug, request.query_params.get("key", "")) is None:
         return unknown_show()
     buf = io.BytesIO()
     segno.make(f"{lt.public_url(request)}/s/{slug}", error="m").save(

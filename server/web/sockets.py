@@ -105,8 +105,8 @@ class SocketServer:
             rt = await self.node.runtime(slug)
         except StoreUnavailable:
             raise Refused(1013) from None  # try again later
-        if rt is None:
-            raise Refused(4404)
+        if rt is None or lt.hidden(ws, rt.state, ws.query_params.get("key", "")):
+            raise Refused(4404)  # a draft is, to the public, an unknown show
         ip = client_ip(ws.scope)
         device = dhash = holder = parent = ""
         session = None
