@@ -76,7 +76,12 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     fast_path = FastPath()
     metrics = Metrics(node, fast_path)
     auth = Auth(
-        settings.resolved_secret(), settings.resolved_host_token(), settings.session_max_age_s, settings.allowed_origins
+        settings.resolved_secret(),
+        settings.resolved_host_token(),
+        settings.session_max_age_s,
+        settings.allowed_origins,
+        settings.public_url,
+        settings.allowed_hosts,
     )
     lt = Leitai(settings, node, auth, fast_path, metrics)
     lt.sessions = Sessions(settings, node.season.store, node.store)

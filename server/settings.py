@@ -33,6 +33,7 @@ class Settings:
     secret_key: str = ""
     allowed_origins: tuple[str, ...] = ()
     public_url: str = ""
+    allowed_hosts: tuple[str, ...] = ()  # hosts whose pages may open sockets and POST ("name" or "name:port")
     workers: int = 1
     log_level: str = "info"
     log_format: str = "json"

@@ -300,3 +300,59 @@ async def test_a_draft_answers_exactly_as_an_unknown_slug_to_the_public(server):
     await viewer.snapshot()
     for c in (screen, console, viewer):
         await c.close()
+
+
+# -- origins --------------------------------------------------------------------------------------------
+
+
+async def test_the_origin_is_checked_against_our_addresses_never_the_host_header(fresh_server):
+    """DNS rebinding: a page on rebind.evil.example, resolved to the server, sends
+    `Host: rebind.evil.example` with a matching Origin. Writes get 403 and sockets are
+    closed 4403 before any snapshot. Ours: PUBLIC_URL, the address the connection reached,
+    ALLOWED_HOSTS (a name: any port; name:port: that one), ALLOWED_ORIGINS."""
+    srv = fresh_server(PUBLIC_URL="https://leitai.example/", ALLOWED_HOSTS="studio.example,cam.example:8443")
+    slug = create_show(srv.url)
+    cookies = host_cookies(srv.url)
+    body = {"slug": f"rebind-{time.monotonic_ns()}", "title": "t", "sides": {"a": {}, "b": {}}}
+    port = srv.port
+    for host, origin in (
+        ("rebind.evil.example", "http://rebind.evil.example"),
+        (f"rebind.evil.example:{port}", f"http://rebind.evil.example:{port}"),
+    ):
+        headers = {"Host": host, "Origin": origin}
+        r = httpx.post(f"{srv.url}/api/shows", json=body, cookies=cookies, headers=headers)
+        assert r.status_code == 403, (origin, r.status_code)
+        r = httpx.post(f"{srv.url}/login", data={"token": TOKEN}, headers=headers)
+        assert r.status_code == 403 and "lt_session" not in r.cookies
+        for role, cookie in (("overlay", ""), ("console", f"lt_session={cookies['lt_session']}")):
+            c = await Client.connect(srv.ws_url, role, slug, cookie, headers=headers)
+            assert await c.closed() == 4403 and c.frames == [], (origin, role)
+
+    async def opens(origin: str, host: str | None = None) -> bool:
+        c = await Client.connect(srv.ws_url, "overlay", slug, origin=origin, headers={"Host": host} if host else {})
+        try:
+            await c.snapshot()
+            return True
+        except ConnectionError:
+            assert c.close_code == 4403
+            return False
+        finally:
+            await c.close()
+
+    # ours, whatever Host the request carries
+    assert await opens("https://leitai.example", host="rebind.evil.example")
+    assert await opens(srv.url, host="rebind.evil.example")  # the address the connection reached
+    assert await opens(f"http://localhost:{port}")  # that address is loopback
+    assert await opens("https://studio.example:4000") and await opens("http://studio.example")
+    assert await opens("https://cam.example:8443")
+    for bad in (
+        "https://cam.example",
+        "https://leitai.example.evil.com",
+        "http://leitai.example",
+        f"http://127.0.0.1:{port + 1}",
+        f"https://127.0.0.1:{port}",
+        "null",
+    ):
+        assert not await opens(bad), bad
+    r = httpx.post(f"{srv.url}/api/shows", json=body, cookies=cookies, headers={"Origin": "https://leitai.example"})
+    assert r.status_code == 201

@@ -28,7 +28,7 @@ async def show_snapshot(request: Request) -> Response:
 
 async def create_show(request: Request) -> Response:
     lt = leitai(request)
-    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+    if not lt.auth.origin_ok(request):
         return json_error(403, "forbidden", "origin not allowed")
     if not lt.signed_in(request):
         return json_error(401, "forbidden", "sign in first")

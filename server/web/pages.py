@@ -118,7 +118,7 @@ def throttled(request: Request, next_url: str, wait: float) -> Response:
 
 async def login(request: Request) -> Response:
     lt = leitai(request)
-    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+    if not lt.auth.origin_ok(request):
         return PlainTextResponse("cross-site sign-in refused", status_code=403)
     form = await request.form()
     next_url = safe_next(str(form.get("next", "")))
@@ -158,7 +158,7 @@ async def logout_all(request: Request) -> Response:
 
 async def _sign_out(request: Request, everywhere: bool) -> Response:
     lt = leitai(request)
-    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+    if not lt.auth.origin_ok(request):
         return PlainTextResponse("cross-site sign-out refused", status_code=403)
     session = lt.session(request)
     if everywhere and session is None:

@@ -98,8 +98,7 @@ class SocketServer:
 
     async def _admit(self, ws: WebSocket, role: str, slug: str) -> tuple[Runtime, Conn, HostSession | None]:
         lt, settings = self.lt, self.settings
-        scheme = "https" if ws.url.scheme == "wss" else "http"
-        if not lt.auth.origin_ok(ws.headers, scheme):
+        if not lt.auth.origin_ok(ws):
             raise Refused(4403)
         try:
             rt = await self.node.runtime(slug)
