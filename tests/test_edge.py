@@ -57,7 +57,7 @@ async def test_slowloris_is_timed_out_and_capped_per_address_while_honest_client
     (also one that trickles a byte at a time, and one that sends nothing); meanwhile a
     client on another address gets pages and sockets; afterwards the address's count is
     back to zero (connections are given back when they close)."""
-    timeout_s, cap, total = 3.0, 100, 300
+    timeout_s, cap, total = 4.0, 100, 300
     srv = fresh_server(HEADER_TIMEOUT_S=str(timeout_s), CONNECTIONS_PER_IP=str(cap))
     slug = create_show(srv.url)
     cookie = device_cookie(srv.url, slug)
