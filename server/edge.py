@@ -77,7 +77,8 @@ LIMITS = Limits()
 def _peer(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, (tuple, list)) and peer:
-        return str(peer[0])
+        ip = str(peer[0])
+        return ip[7:] if ip.startswith("::ffff:") else ip  # an IPv4 client on a dual-stack socket
     return ""
 
 
