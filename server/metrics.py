@@ -7,6 +7,8 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .edge import LIMITS as EDGE
+
 
 class Stats:
     """Counters kept as plain ints by the code that counts them."""
@@ -70,6 +72,11 @@ class _Collector:
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
+        # the edge (server/edge.py): connections closed before any request was read
+        closed = CounterMetricFamily("leitai_connections_closed", "Connections closed by the edge", labels=["reason"])
+        closed.add_metric(["over_cap_per_ip"], EDGE.refused)
+        closed.add_metric(["header_timeout"], EDGE.timed_out)
+        yield closed
 
 
 class Metrics:
