@@ -318,11 +318,15 @@ function renderStance(state) {
 
 // The swing verdict, once the post-debate stance has closed: before -> after of the
 // devices that answered both, who gained more, and the raw shares after.
+let swingShown = ""; // the figures on the card: a tally with the same ones rebuilds nothing
+
 function renderSwing(state) {
   const card = $("#swing");
   const view = swingFinal(state) ? swingView(state) : null;
   show(card, Boolean(view));
-  if (!view) return;
+  const sig = view ? JSON.stringify(view) : "";
+  if (!view || sig === swingShown) return;
+  swingShown = sig;
   setAttr(card, "data-winner", view.winner);
   setText($(".swing-title", card), vt("title"));
   setText($(".swing-headline", card), view.headline);
