@@ -240,6 +240,10 @@ async def test_a_show_with_a_swing_a_sealed_round_and_a_speaking_clock(browser, 
             "[...document.querySelectorAll('.split-num')].map((n) => n.textContent + (n.dataset.value || ''))"
         )
         assert not any(nums), (name, nums)
+    # a phone that reloads mid-round gets the number of ballots only, from its snapshot
+    await p2.reload()
+    await expect(p2.locator("#vote .vote-sealed .ballots")).to_have_text(f"{ballots} 人已投票", timeout=20_000)
+    assert any(f.get("type") == "snapshot" for f in p2_frames.frames[sealed_from["p2"] :])
     await shoot_phones(phones, shots, "phone-sealed", "#vote")
     await shoot_overlay(overlay, shots, "overlay-sealed")
     await console.screenshot(path=str(shots / "console-sealed-1280.png"))
