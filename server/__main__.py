@@ -16,6 +16,13 @@ def main() -> None:
             "WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
             "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS."
         )
+    if settings.embedded:  # refused here with a plain message; the store takes the same lock
+        from .store.lock import DataDirInUse, lock_data_dir
+
+        try:
+            lock_data_dir(settings.data_path())
+        except DataDirInUse as exc:
+            sys.exit(str(exc))
     token = settings.resolved_host_token()
     shown = token if not settings.host_token else "(set by HOST_TOKEN, not shown)"
     os.environ["HOST_TOKEN"] = token  # workers read the same token

@@ -30,6 +30,7 @@ from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from ..domain.verdict import StanceCounts
 from ..settings import Settings
 from . import OTHER, STANCE_BOXES, Box, Conflict, DeviceState, Replies, Store, StoreUnavailable
+from .lock import lock_data_dir
 from .replies import MemoryReplies
 
 log = logging.getLogger("leitai.store")
@@ -169,6 +170,7 @@ class EmbeddedStore(Store):
     # -- life ------------------------------------------------------------------
 
     async def start(self) -> None:
+        lock_data_dir(self.settings.data_path())
         self.writer = _Writer(self.path, self.settings.sqlite_synchronous, asyncio.get_running_loop())
         self._load_all(self.writer.db)
         self.writer.start()
