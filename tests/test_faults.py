@@ -3,11 +3,12 @@ servers on one DATA_DIR, a Redis that cannot write (out of memory), a Redis
 whose state was lost or is foreign, a Redis without persistence."""
 
 import os
+import re
 import subprocess
 import sys
 
 import httpx
-from conftest import ROOT, Clients, create_show
+from conftest import ROOT, Clients, create_show, wait_until
 
 
 async def test_a_second_server_on_the_same_data_dir_refuses_to_start(fresh_server):
@@ -40,3 +41,197 @@ def test_the_lock_is_per_data_dir(fresh_server, tmp_path):
     other = fresh_server(DATA_DIR=str(tmp_path))  # another DATA_DIR beside it starts
     assert first.proc.poll() is None and other.proc.poll() is None
     assert os.path.exists(tmp_path / "leitai.lock")
+
+
+# -- Redis out of memory ---------------------------------------------------------------
+
+
+def fill_redis(url: str) -> int:
+    """Cap Redis's memory a little above what it uses (`noeviction`) and fill it until
+    it refuses writes; return the bytes written. The cap then goes just below what it
+    uses: Redis admits a write while it is under the cap, and some of its memory (the
+    AOF buffer) is not counted, so a full Redis hovers at the line otherwise."""
+    import redis
+
+    r = redis.Redis.from_url(url)
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", int(r.info("memory")["used_memory"]) + 2_000_000)
+    written = 0
+    try:
+        for i in range(10_000):
+            r.set(f"ballast:{i}", os.urandom(32_768))
+            written += 32_768
+    except redis.exceptions.OutOfMemoryError:
+        r.config_set("maxmemory", int(r.info("memory")["used_memory"]) - 500_000)
+        return written
+    finally:
+        r.close()
+    raise AssertionError("Redis never ran out of memory")
+
+
+def ticks(srv) -> int:
+    """Ticks the server has run (its tick histogram's count)."""
+    text = httpx.get(f"{srv.url}/metrics").text
+    return int(float(re.search(r"^leitai_tick_seconds_count (\S+)$", text, re.M).group(1)))
+
+
+async def ticks_pass(srv, n: int = 3) -> None:
+    """Wait until `n` more ticks have run: the likes sent so far met them."""
+    start = ticks(srv)
+    await wait_until(lambda: ticks(srv) >= start + n)
+
+
+def set_maxmemory(url: str, value: int) -> None:
+    import redis
+
+    with redis.Redis.from_url(url) as r:
+        r.config_set("maxmemory", value)
+
+
+async def test_redis_out_of_memory_answers_unavailable_and_loses_no_like(fresh_server, own_redis):
+    redis = own_redis()  # with persistence
+    srv = fresh_server(REDIS_URL=redis.url, LIKE_RATE="100000", LIKE_BURST="100000", FRAME_BURST="1000")
+    slug = create_show(srv.url)
+    made = Clients(srv)
+    try:
+        console = await made.console(slug)
+        overlay = await made.overlay(slug)
+        phones = [await made.audience(slug) for _ in range(3)]
+        assert (await console.request({"type": "round.start", "topic": "内存满了", "duration_s": 300}))["type"] == "ack"
+        await phones[0].wait_type("round")
+        assert (await phones[0].request({"type": "vote", "side": "a"}))["type"] == "ack"
+        qid = (await phones[0].request({"type": "ask", "text": "内存满之前"}))["question"]
+        sent = 0
+        for phone in phones:
+            for _ in range(4):
+                await phone.send({"type": "like", "side": "a", "count": 50})
+                sent += 50
+        await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == sent)
+
+        fill_redis(redis.url)
+        await wait_until(lambda: httpx.get(f"{srv.url}/readyz").status_code == 503)
+        assert "OOM" in httpx.get(f"{srv.url}/readyz").text
+        # while Redis refuses writes: likes are taken and kept, every write gets `unavailable`
+        for round_ in range(5):
+            for phone in phones:
+                for _ in range(4):
+                    await phone.send({"type": "like", "side": "a", "count": 50})
+                    sent += 50
+            # a reply after the likes: they are in the server's buffer, and ticks fail meanwhile
+            for phone in phones:
+                reply = await phone.request({"type": "vote", "side": "b"})
+                assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+            reply = await phones[round_ % 3].request({"type": "ask", "text": f"内存满了 {round_}"})
+            assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+            await ticks_pass(srv)  # ticks fail with these likes in hand
+        assert (await phones[1].request({"type": "upvote", "question": qid}))["code"] == "unavailable"
+        assert (await console.request({"type": "points.set", "side": "a", "points": 3}))["code"] == "unavailable"
+        assert all(c.close_code is None and not c._reader.done() for c in [console, overlay, *phones])
+        assert overlay.last_tally()["likes"]["a"] < sent  # frozen while Redis cannot count
+
+        set_maxmemory(redis.url, 0)  # the operator gives it room
+        await wait_until(lambda: httpx.get(f"{srv.url}/readyz").status_code == 200, timeout=10)
+        tally = await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == sent, timeout=10)
+        assert tally["votes"] == {"a": 1, "b": 0}  # the refused votes are nowhere
+        assert (await phones[1].request({"type": "vote", "side": "b"}))["type"] == "ack"
+        assert (await phones[1].request({"type": "ask", "text": "内存回来了"}))["question"] == "q2"
+        log = "".join(srv.log)
+        assert "Exception in ASGI application" not in log and "tick failed" not in log
+        assert "likes on" not in log  # none dropped
+    finally:
+        await made.close()
+
+
+async def test_an_unforeseen_error_closes_that_socket_1011_and_is_logged_once(fresh_server, own_redis):
+    """A reply no code expects (here a key of the wrong type, as a hand-edited or foreign
+    Redis would give) ends the socket that met it with 1011 and one log line; the server
+    and every other socket serve on."""
+    import redis as redis_py
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url)
+    slug = create_show(srv.url)
+    with redis_py.Redis.from_url(redis.url) as r:
+        r.delete(f"lt:{{{slug}}}:qid")
+        r.hset(f"lt:{{{slug}}}:qid", "not", "a counter")  # INCR on it: WRONGTYPE
+    made = Clients(srv)
+    try:
+        console = await made.console(slug)
+        phones = [await made.audience(slug) for _ in range(3)]
+        for phone in phones[:2]:
+            await phone.send({"type": "ask", "text": "坏掉的键", "id": "x1"})
+            assert await phone.closed() == 1011
+        assert (await phones[2].request({"type": "like", "side": "a", "count": 1}))["type"] == "ack"
+        assert (await console.request({"type": "points.set", "side": "a", "points": 2}))["type"] == "ack"
+        assert httpx.get(f"{srv.url}/readyz").status_code == 200
+        log = "".join(srv.log)
+        assert log.count("a socket handler failed") == 1, log[-2000:]
+        assert "WRONGTYPE" in log and "Exception in ASGI application" not in log
+        assert "leitai_socket_failures_total 2.0" in httpx.get(f"{srv.url}/metrics").text
+    finally:
+        await made.close()
+
+
+async def test_a_read_only_redis_answers_unavailable_and_the_likes_go_back(fresh_server, own_redis):
+    """A Redis turned replica (a failover gone wrong) refuses every write, the likes
+    script too: the taps each failed tick took go back and are counted once it is a
+    master again."""
+    import redis as redis_py
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url, LIKE_RATE="100000", LIKE_BURST="100000", FRAME_BURST="1000")
+    slug = create_show(srv.url)
+    made = Clients(srv)
+    r = redis_py.Redis.from_url(redis.url)
+    try:
+        overlay = await made.overlay(slug)
+        phones = [await made.audience(slug) for _ in range(2)]
+        sent = 0
+        r.replicaof("127.0.0.1", 1)  # a master that is not there: the data stays, writes are refused
+        await wait_until(lambda: "READONLY" in httpx.get(f"{srv.url}/readyz").text)
+        for _ in range(5):
+            for phone in phones:
+                await phone.send({"type": "like", "side": "b", "count": 40})
+                sent += 40
+            for phone in phones:  # replies after the likes: they are in the server's buffer
+                assert (await phone.request({"type": "ask", "text": "只读"}))["code"] == "unavailable"
+            await ticks_pass(srv)  # ticks fail with these likes in hand
+        assert overlay.last_tally()["likes"]["b"] == 0
+        r.replicaof("NO", "ONE")
+        await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["b"] == sent, timeout=10)
+        assert httpx.get(f"{srv.url}/readyz").status_code == 200
+        assert "likes on" not in "".join(srv.log)  # none dropped
+    finally:
+        r.close()
+        await made.close()
+
+
+async def test_a_tick_refused_after_counting_its_likes_does_not_count_them_twice(fresh_server, own_redis):
+    """The likes script counts the taps and a later command of the same tick is refused
+    (here by an ACL on ZADD; in life, memory crossing the line mid-tick): the taps are in,
+    so they are not put back to be counted again."""
+    import redis as redis_py
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url, LIKE_RATE="100000", LIKE_BURST="100000")
+    slug = create_show(srv.url)
+    made = Clients(srv)
+    r = redis_py.Redis.from_url(redis.url)
+    try:
+        overlay = await made.overlay(slug)
+        phone = await made.audience(slug)
+        r.acl_setuser("default", enabled=True, nopass=True, commands=["-zadd"], reset_keys=False)
+        sent = 0
+        for _ in range(3):
+            await phone.send({"type": "like", "side": "a", "count": 30})
+            sent += 30
+            assert (await phone.request({"type": "hello"}))["type"] == "ack"
+            await ticks_pass(srv)
+        assert int(r.hget(f"lt:{{{slug}}}:likes", "a") or 0) == sent  # counted, once
+        r.acl_setuser("default", enabled=True, nopass=True, commands=["+@all"], reset_keys=False)
+        await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == sent, timeout=10)
+        await ticks_pass(srv)
+        assert overlay.last_tally()["likes"]["a"] == sent
+    finally:
+        r.close()
+        await made.close()

@@ -141,4 +141,8 @@ class Node:
         return await self.store.timeline(slug)
 
     async def ready(self) -> bool:
-        return await self.store.ready()
+        return not await self.problem()
+
+    async def problem(self) -> str:
+        """ "" when the store reads and writes, else why not (/readyz says it)."""
+        return await self.store.problem()

@@ -34,7 +34,10 @@ ResyncSink = Callable[[], None]
 
 
 class StoreUnavailable(Exception):
-    """The backing store cannot be reached; nothing was recorded."""
+    """The backing store cannot be reached, or cannot write now; nothing was recorded
+    (but for `likes_taken`: a tick whose likes were counted before the rest failed)."""
+
+    likes_taken = False
 
 
 class Conflict(Exception):
@@ -61,6 +64,10 @@ class Store(ABC):
 
     @abstractmethod
     async def ready(self) -> bool: ...
+
+    async def problem(self) -> str:
+        """ "" when the store can read and write now, else why not (for /readyz)."""
+        return "" if await self.ready() else "store unavailable"
 
     async def flush(self) -> None:  # noqa: B027 - optional hook
         """Wait until every write queued before this call has been made (a barrier for tests)."""
@@ -132,7 +139,8 @@ class Store(ABC):
     ) -> Counters:
         """Count this process's taps (per device: [a, b]) within each device's cap
         (`LIKE_RATE`, `LIKE_BURST`, shared across processes), report this process's
-        viewers and overlays, and read the counters."""
+        viewers and overlays, and read the counters. Raises StoreUnavailable with
+        `likes_taken` False when the taps were not counted (the caller keeps them)."""
 
     @abstractmethod
     async def take(self, slug: str, holder: str, kind: str, rate: float, burst: float) -> float:

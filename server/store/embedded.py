@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS device (show TEXT, device TEXT, first INTEGER DEFAULT
 CREATE TABLE IF NOT EXISTS timeline (n INTEGER PRIMARY KEY AUTOINCREMENT, show TEXT, seq INTEGER, ts INTEGER,
                                      data BLOB);
 CREATE INDEX IF NOT EXISTS timeline_show ON timeline (show, n);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
 """
 
 SET_FIELD = "INSERT OR REPLACE INTO field VALUES (?, ?, ?)"
@@ -102,6 +103,7 @@ class _Writer(threading.Thread):
     def __init__(self, path: str, synchronous: str, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(name="leitai-sqlite", daemon=True)
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.failing = ""  # the last transaction's error, "" once one commits
         self.loop = loop
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -134,9 +136,11 @@ class _Writer(threading.Thread):
                     for sql, params in stmts:
                         self.db.execute(sql, params)
                 self.db.execute("COMMIT")
+                self.failing = ""
             except Exception as exc:  # disk full, I/O error: tell every waiter
                 log.error("sqlite write failed: %s", exc)
                 error = exc
+                self.failing = str(exc) or type(exc).__name__
                 try:
                     self.db.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -182,7 +186,18 @@ class EmbeddedStore(Store):
             self.writer = None
 
     async def ready(self) -> bool:
-        return self.writer is not None and self.writer.is_alive()
+        return not await self.problem()
+
+    async def problem(self) -> str:
+        if self.writer is None or not self.writer.is_alive():
+            return "store unavailable: the SQLite writer is not running"
+        # writes failed last time: try one (it clears the mark if it works)
+        if self.writer.failing:  # guard: ready writes (embedded)
+            try:
+                await self._write([("INSERT OR REPLACE INTO meta VALUES ('ready', ?)", (now_ms(),))])
+            except StoreUnavailable as exc:
+                return f"store unavailable: SQLite cannot write ({exc})"
+        return ""
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is committed (or failed)."""

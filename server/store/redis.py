@@ -22,7 +22,15 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from ..domain import integrity, verdict
 from ..domain.integrity import Ballot, VoteCounts, Voter
@@ -246,6 +254,23 @@ return 0
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 T = TypeVar("T")
 
+# Replies that mean "cannot write now", not "this command is wrong": the write was
+# refused whole (a script is refused at its first write), so it is `unavailable`.
+CANNOT_WRITE = (OutOfMemoryError, ReadOnlyError, TryAgainError, MasterDownError, ClusterDownError)
+CANNOT_WRITE_CODES = ("OOM", "READONLY", "LOADING", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN", "CLUSTERDOWN")
+
+
+def cannot_write(exc: ResponseError) -> bool:
+    """True for an error reply that says Redis cannot take writes now (out of memory, a
+    replica, loading, a failed snapshot, a busy script), whose cause is Redis's, not ours."""
+    return isinstance(exc, CANNOT_WRITE) or str(exc).split(" ", 1)[0] in CANNOT_WRITE_CODES
+
+
+def unavailable(exc: ResponseError) -> StoreUnavailable:
+    """redis-py strips the code off the replies it has a class for: put it back."""
+    code = "OOM " if isinstance(exc, OutOfMemoryError) else "READONLY " if isinstance(exc, ReadOnlyError) else ""
+    return StoreUnavailable(f"Redis cannot write now: {code}{exc}")
+
 
 def connect(url: str) -> Any:
     """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
@@ -333,6 +358,8 @@ class RedisStore(Store):
         self.listener: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
+        self.write_error = ""  # the last "cannot write" reply, until a probe write works again
+        self._told: set[str] = set()  # unexpected replies to the tick, logged once each
         self._closing = False
         self._scripts = {
             name: self.redis.register_script(src)
@@ -438,15 +465,27 @@ class RedisStore(Store):
             self.on_event(slug.decode(), int(seq), int(pseq), frame)
 
     async def ready(self) -> bool:
+        return not await self.problem()
+
+    async def problem(self) -> str:
+        """Ready when a write goes through (a PING answers even when Redis is out of
+        memory, read-only or cannot save) and the subscription is up."""
         try:
-            return bool(await self.redis.ping()) and self.connected
-        except ERRORS:
-            return False
+            await self._call(self.redis.set(f"{self.prefix}:ready:{self.proc}", 1, px=10_000))  # guard: ready writes
+        except StoreUnavailable as exc:
+            return f"store unavailable: {exc}"
+        self.write_error = ""
+        if not self.connected:
+            return "store unavailable: the Redis subscription is down"
+        return ""
 
     async def _call(self, coro: Awaitable[T]) -> T:
         try:
             return await coro
-        except ResponseError:
+        except ResponseError as exc:
+            if cannot_write(exc):  # guard: cannot write is unavailable
+                self.write_error = str(exc)
+                raise unavailable(exc) from None
             raise
         except ERRORS as exc:
             raise StoreUnavailable(str(exc)) from None
@@ -618,9 +657,16 @@ class RedisStore(Store):
                 pipe.hgetall(self.k(slug, "view"))
                 pipe.zrangebyscore(self.k(slug, "alive"), now, "+inf")
                 pipe.hlen(self.k(slug, "devs"))
-                return await pipe.execute()
+                return await pipe.execute(raise_on_error=False)
 
+        # Every command of the pipeline runs and answers on its own: the likes script
+        # either counted this process's taps or (refused at its first write) did not.
         results = await self._call(run())
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            error = self._tick_error(failed[0])
+            error.likes_taken = bool(likes) and not isinstance(results[0], Exception)  # guard: likes taken
+            raise error
         like_counts, vote_counts, views, alive, uniq = results[-5:]
         live = set(alive)
         total = total_overlays = 0
@@ -629,9 +675,13 @@ class RedisStore(Store):
                 v, _, o = value.partition(b",")
                 total += int(v)
                 total_overlays += int(o or 0)
-        peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
-        if random.random() < 0.01:  # now and then, forget processes that died
-            await self._call(self._prune(slug, now))
+        try:
+            peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
+            if random.random() < 0.01:  # now and then, forget processes that died
+                await self._call(self._prune(slug, now))
+        except StoreUnavailable as exc:
+            exc.likes_taken = bool(likes)  # they are in: no tally this time
+            raise
         votes = _vote_counts(vote_counts) if round_index else VoteCounts.empty()
         return Counters(
             _counts(like_counts),
@@ -643,6 +693,17 @@ class RedisStore(Store):
             held=votes.held,
             held_reasons=votes.reasons,
         )
+
+    def _tick_error(self, exc: Exception) -> StoreUnavailable:
+        if isinstance(exc, ResponseError) and not cannot_write(exc):
+            if str(exc) not in self._told and len(self._told) < 100:  # once, not every tick
+                self._told.add(str(exc))
+                log.error("tick: Redis answered %s", exc)
+            return StoreUnavailable(str(exc))
+        if isinstance(exc, ResponseError):
+            self.write_error = str(exc)
+            return unavailable(exc)
+        return StoreUnavailable(str(exc))
 
     async def _prune(self, slug: str, now: int) -> None:
         dead = await self.redis.zrangebyscore(self.k(slug, "alive"), "-inf", now - 60_000)
