@@ -28,6 +28,7 @@ class Settings:
     port: int = 8000
     redis_url: str = ""
     redis_prefix: str = "lt"
+    redis_allow_no_persistence: bool = False  # serve on a Redis with neither AOF nor RDB snapshots
     data_dir: str = "./data"
     host_token: str = ""
     secret_key: str = ""

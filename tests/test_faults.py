@@ -235,3 +235,23 @@ async def test_a_tick_refused_after_counting_its_likes_does_not_count_them_twice
     finally:
         r.close()
         await made.close()
+
+
+# -- Redis without persistence -------------------------------------------------------------
+
+
+def test_a_redis_that_keeps_nothing_on_disk_is_refused_unless_allowed(fresh_server, own_redis, tmp_path):
+    volatile = own_redis(aof=False)  # appendonly no, save ""
+    env = {**os.environ, "PORT": "0", "REDIS_URL": volatile.url, "DATA_DIR": str(tmp_path)}
+    refused = subprocess.run(
+        [sys.executable, "-m", "server"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0, out
+    assert "Redis keeps nothing on disk" in out and "REDIS_ALLOW_NO_PERSISTENCE=1" in out
+    assert "Application startup complete" not in out
+    allowed = fresh_server(REDIS_URL=volatile.url, REDIS_ALLOW_NO_PERSISTENCE="1")
+    assert httpx.get(f"{allowed.url}/readyz").status_code == 200
+    assert any("REDIS_ALLOW_NO_PERSISTENCE=1: Redis keeps nothing on disk" in line for line in allowed.log)
+    durable = fresh_server(REDIS_URL=own_redis().url)  # AOF on: no word about it
+    assert not any("on disk" in line or "AOF off" in line for line in durable.log)

@@ -40,6 +40,10 @@ class StoreUnavailable(Exception):
     likes_taken = False
 
 
+class StoreRefused(RuntimeError):
+    """The store will not serve as it is set up (the message says why and what to do)."""
+
+
 class Conflict(Exception):
     """A compare-and-set failed, or a show with that slug exists."""
 

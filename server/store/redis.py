@@ -37,7 +37,18 @@ from ..domain.integrity import Ballot, VoteCounts, Voter
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from ..domain.verdict import StanceCounts
 from ..settings import Settings
-from . import OTHER, PENDING, STANCE_BOXES, Box, Conflict, DeviceState, Replies, Store, StoreUnavailable
+from . import (
+    OTHER,
+    PENDING,
+    STANCE_BOXES,
+    Box,
+    Conflict,
+    DeviceState,
+    Replies,
+    Store,
+    StoreRefused,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("leitai.redis")
 
@@ -290,6 +301,10 @@ def connect(url: str) -> Any:
     return aioredis.from_url(url, **options)
 
 
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 def _counts(raw: dict[bytes, Any]) -> dict[str, int]:
     return {"a": int(raw.get(b"a", 0)), "b": int(raw.get(b"b", 0))}
 
@@ -391,18 +406,36 @@ class RedisStore(Store):
             log.error(
                 "Redis at %s is not reachable; serving will resume when it is", self.settings.redis_url.split("@")[-1]
             )
-        await self._warn_persistence()
+        await self._check_persistence()
 
-    async def _warn_persistence(self) -> None:
+    async def _check_persistence(self) -> None:
+        """Refuse a Redis that keeps nothing on disk (no AOF, no RDB snapshots): its next
+        restart would silently wipe every show. REDIS_ALLOW_NO_PERSISTENCE=1 accepts it."""
         try:
-            aof: dict[Any, Any] = await self.redis.config_get("appendonly")
-            if aof.get(b"appendonly", aof.get("appendonly")) in (b"no", "no"):
-                log.warning(
-                    "Redis has AOF off (appendonly no): a Redis restart loses the show's "
-                    "state. See docs/deploy.md (appendonly yes, appendfsync everysec)."
-                )
-        except ERRORS:
-            pass  # CONFIG may be disabled on managed Redis
+            conf: dict[Any, Any] = {}
+            for name in ("appendonly", "save"):
+                conf.update(await self.redis.config_get(name))
+        except ERRORS as exc:  # CONFIG may be renamed or disabled on a managed Redis
+            log.warning("could not read Redis's persistence settings (%s): make sure it keeps an AOF", exc)
+            return
+        value = {_text(k): _text(v) for k, v in conf.items()}
+        if value.get("appendonly") == "yes":
+            return
+        if value.get("save", "").strip():
+            log.warning(
+                "Redis has AOF off (appendonly no): RDB snapshots alone lose the writes since the last one. "
+                "See docs/deploy.md (appendonly yes, appendfsync everysec)."
+            )
+            return
+        message = (
+            'Redis keeps nothing on disk (appendonly no, save ""): a Redis restart would wipe every show. '
+            "Turn on its append-only file (appendonly yes, appendfsync everysec; docs/deploy.md), "
+            "or set REDIS_ALLOW_NO_PERSISTENCE=1 to accept losing everything when Redis restarts."
+        )
+        if not self.settings.redis_allow_no_persistence:  # guard: persistence
+            log.critical(message)
+            raise StoreRefused(message)
+        log.warning("REDIS_ALLOW_NO_PERSISTENCE=1: %s", message)
 
     async def close(self) -> None:
         self._closing = True
