@@ -255,3 +255,160 @@ def test_a_redis_that_keeps_nothing_on_disk_is_refused_unless_allowed(fresh_serv
     assert any("REDIS_ALLOW_NO_PERSISTENCE=1: Redis keeps nothing on disk" in line for line in allowed.log)
     durable = fresh_server(REDIS_URL=own_redis().url)  # AOF on: no word about it
     assert not any("on disk" in line or "AOF off" in line for line in durable.log)
+
+
+# -- Redis lost its state, or holds another -------------------------------------------------
+
+
+def readyz(srv) -> httpx.Response:
+    return httpx.get(f"{srv.url}/readyz")
+
+
+async def test_a_flushed_redis_is_noticed_and_nothing_more_is_acknowledged(fresh_server, own_redis):
+    import redis as redis_py
+
+    redis = own_redis()
+    a, b = fresh_server(REDIS_URL=redis.url), fresh_server(REDIS_URL=redis.url)
+    slug = create_show(a.url)
+    on_a, on_b = Clients(a), Clients(b)
+    try:
+        console = await on_a.console(slug)
+        phone = await on_b.audience(slug)
+        acked = [(await phone.request({"type": "ask", "text": "清空之前"}))["question"]]
+        assert acked == ["q1"]
+        assert readyz(a).status_code == readyz(b).status_code == 200
+
+        with redis_py.Redis.from_url(redis.url) as r:
+            r.flushall()
+        # noticed by each process on its own (its tick reads the epoch), before anyone writes
+        for srv in (a, b):
+            await wait_until(lambda srv=srv: readyz(srv).status_code == 503)
+            assert "state lost" in readyz(srv).text and "epoch" in readyz(srv).text
+        notice = await console.wait_type("notice")
+        assert notice["kind"] == "store_lost" and "Redis has lost its state" in notice["message"]
+        # no write is acknowledged any more, and the reply says why
+        for text in ("清空之后", "再问一次"):
+            reply = await phone.request({"type": "ask", "text": text})
+            assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+            assert "lost" in reply["message"]
+            acked += [reply["question"]] if "question" in reply else []
+        assert (await phone.request({"type": "like", "side": "a", "count": 1}))["code"] == "unavailable"
+        reply = await console.request({"type": "points.set", "side": "a", "points": 1})
+        assert reply["code"] == "unavailable" and "lost" in reply["message"]
+        assert len(acked) == len(set(acked)) == 1
+        # the replicas keep the last true copy for reading; a console that comes now sees the banner
+        late = await on_a.console(slug)
+        snap = late.frames[0]
+        assert snap["notice"]["kind"] == "store_lost" and [q["id"] for q in snap["show"]["questions"]] == ["q1"]
+        for srv in (a, b):
+            log = "".join(srv.log)
+            assert log.count("STATE LOST") == 1, log[-3000:]
+    finally:
+        await on_a.close()
+        await on_b.close()
+
+
+async def test_a_redis_restarted_empty_is_noticed_and_only_the_operator_takes_the_new_state(fresh_server, own_redis):
+    import shutil
+
+    redis = own_redis()
+    a, b = fresh_server(REDIS_URL=redis.url), fresh_server(REDIS_URL=redis.url)
+    slug = create_show(a.url)
+    made = Clients(b)
+    try:
+        phone = await made.audience(slug)
+        assert (await phone.request({"type": "ask", "text": "重启之前"}))["question"] == "q1"
+        redis.kill()
+        shutil.rmtree(redis.dir)  # its files gone: it comes back empty
+        os.mkdir(redis.dir)
+        redis.start()
+        for srv in (a, b):
+            await wait_until(lambda srv=srv: "state lost" in readyz(srv).text, timeout=10)
+        reply = await phone.request({"type": "ask", "text": "重启之后"})
+        assert reply["code"] == "unavailable" and "lost" in reply["message"]
+
+        # a process restarted on its DATA_DIR still knows the old state: it serves nothing new
+        a.stop()
+        a.start()
+        assert "state lost" in readyz(a).text
+        assert "the demo show was not made" in "".join(a.log)
+        with httpx.Client(base_url=a.url) as http:
+            assert http.get("/api/shows/demo").status_code == 404
+
+        # the operator accepts the new state: the restarted process serves it, the other one
+        # (still on the old state) keeps refusing until it is restarted too
+        a.stop()
+        a.env["REDIS_ACCEPT_NEW_STATE"] = "1"
+        a.start()
+        assert readyz(a).status_code == 200
+        fresh = create_show(a.url)
+        assert "another state" in readyz(b).text or "lost its state" in readyz(b).text
+        b.stop()
+        b.env["REDIS_ACCEPT_NEW_STATE"] = "1"
+        b.start()
+        assert readyz(b).status_code == 200
+        made2 = Clients(b)
+        try:
+            phone2 = await made2.audience(fresh)
+            assert (await phone2.request({"type": "ask", "text": "新的开始"}))["question"] == "q1"
+        finally:
+            await made2.close()
+    finally:
+        await made.close()
+
+
+async def test_a_redis_restored_from_an_older_copy_is_noticed(fresh_server, own_redis):
+    """Same epoch, but the show's history went back (an older backup): `seq` backwards."""
+    import shutil
+
+    import redis as redis_py
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url)
+    slug = create_show(srv.url)
+    made = Clients(srv)
+    try:
+        console = await made.console(slug)
+        assert (await console.request({"type": "points.set", "side": "a", "points": 1}))["type"] == "ack"
+        with redis_py.Redis.from_url(redis.url) as r:
+            r.bgrewriteaof()
+            await wait_until(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0)
+        older = redis.dir + "-older"
+        shutil.copytree(redis.dir, older)  # appendfsync always: the copy holds every write so far
+        for points in (2, 3, 4):
+            assert (await console.request({"type": "points.set", "side": "a", "points": points}))["type"] == "ack"
+        redis.kill()
+        shutil.rmtree(redis.dir)
+        shutil.copytree(older, redis.dir)
+        shutil.rmtree(older)
+        redis.start()
+        await wait_until(lambda: "went back from seq" in readyz(srv).text, timeout=10)
+        # found while resyncing: the console's fresh snapshot carries the notice
+        frame = await console.wait_for(lambda f: f["type"] == "notice" or "notice" in f)
+        notice = frame.get("notice", frame)
+        assert "went back" in notice["message"]
+        assert frame.get("show", {}).get("points", {"a": 4})["a"] == 4  # the last true copy, not the older one
+        assert (await console.request({"type": "points.set", "side": "a", "points": 5}))["code"] == "unavailable"
+    finally:
+        await made.close()
+
+
+async def test_a_show_gone_from_redis_is_noticed_at_the_next_write(fresh_server, own_redis):
+    """Only the show's keys deleted (a hand-made mistake; the epoch is intact): its next
+    commit finds the show gone, says so, and acknowledges nothing."""
+    import redis as redis_py
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url)
+    slug = create_show(srv.url)
+    made = Clients(srv)
+    try:
+        phone = await made.audience(slug)
+        assert (await phone.request({"type": "ask", "text": "之前"}))["question"] == "q1"
+        with redis_py.Redis.from_url(redis.url) as r:
+            r.delete(*r.keys(f"lt:{{{slug}}}:*"))
+        reply = await phone.request({"type": "ask", "text": "之后"})
+        assert reply["code"] == "unavailable" and "gone from Redis" in reply["message"], reply
+        assert "state lost" in readyz(srv).text
+    finally:
+        await made.close()

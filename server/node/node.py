@@ -144,5 +144,5 @@ class Node:
         return not await self.problem()
 
     async def problem(self) -> str:
-        """ "" when the store reads and writes, else why not (/readyz says it)."""
+        """Why the store cannot read and write now ("" when it can); /readyz says it."""
         return await self.store.problem()

@@ -15,6 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -176,6 +177,7 @@ class EmbeddedStore(Store):
     async def start(self) -> None:
         lock_data_dir(self.settings.data_path())
         self.writer = _Writer(self.path, self.settings.sqlite_synchronous, asyncio.get_running_loop())
+        self.epoch = self._epoch(self.writer.db)
         self._load_all(self.writer.db)
         self.writer.start()
 
@@ -205,6 +207,12 @@ class EmbeddedStore(Store):
             await self._write([])
         except StoreUnavailable:
             pass
+
+    @staticmethod
+    def _epoch(db: sqlite3.Connection) -> str:
+        """The database's epoch: made once, with the database, and kept in its meta table."""
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex[:16],))
+        return str(db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()[0])
 
     def _load_all(self, db: sqlite3.Connection) -> None:
         for show, name, value in db.execute("SELECT show, name, value FROM field"):

@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -45,6 +46,7 @@ from . import (
     Conflict,
     DeviceState,
     Replies,
+    StateLost,
     Store,
     StoreRefused,
     StoreUnavailable,
@@ -53,6 +55,7 @@ from . import (
 log = logging.getLogger("leitai.redis")
 
 COMMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 local i = 5
 local nexp = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nexp do
@@ -342,6 +345,7 @@ class RedisReplies(Replies):
 
     async def begin(self, key: tuple[str, str]) -> bytes | None:
         store, name = self.store, self._key(key)
+        store.writable()
         ttl_ms = store.settings.reply_ttl_s * 1000
         old = await store._call(store.redis.set(name, b"", nx=True, get=True, px=ttl_ms))  # guard: dedupe (redis)
         if old is None:
@@ -368,6 +372,7 @@ class RedisStore(Store):
         super().__init__(settings)
         self.prefix = settings.redis_prefix
         self.channel = f"{self.prefix}:events"
+        self.epoch_key = f"{self.prefix}:epoch"
         self.proc = uuid.uuid4().hex[:12]
         self.redis: Any = connect(settings.redis_url)
         self.listener: asyncio.Task[Any] | None = None
@@ -458,13 +463,14 @@ class RedisStore(Store):
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                await self._agree_epoch()
                 self.connected = True
                 self._subscribed.set()
                 backoff = 0.1
-                if lost:
+                if lost and not self.lost:
                     log.warning("Redis is back: resubscribed, resyncing every show")
                     self.on_resync()
-                    lost = False
+                lost = False
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
@@ -485,6 +491,46 @@ class RedisStore(Store):
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, 3.0)
 
+    # -- the state's epoch ---------------------------------------------------------
+
+    def _memory(self) -> Path:
+        """Where this DATA_DIR remembers the epoch of the Redis state it served."""
+        return self.settings.data_path() / f"redis-epoch-{self.prefix}"
+
+    async def _agree_epoch(self) -> None:
+        """The first time Redis answers: take its state's epoch (making one with SET NX if
+        the state is new), unless this DATA_DIR knew another. After that, on every
+        reconnect: check it is still the same."""
+        current = _text(await self.redis.get(self.epoch_key) or b"")
+        if self.epoch:
+            self._seen_epoch(current)
+            return
+        memory = self._memory()
+        known = memory.read_text().strip() if memory.exists() else ""
+        accept = self.settings.redis_accept_new_state
+        if not current and (not known or accept):
+            await self.redis.set(self.epoch_key, uuid.uuid4().hex[:16], nx=True)
+            current = _text(await self.redis.get(self.epoch_key) or b"")
+            log.info("Redis state epoch %s (a new state)", current)
+        if known and current != known and not accept:
+            self.epoch = known
+            self._seen_epoch(current)
+            return
+        self.epoch = current
+        if current != known:
+            tmp = memory.with_suffix(".tmp")
+            tmp.write_text(current)
+            tmp.replace(memory)
+
+    def _seen_epoch(self, current: str) -> None:
+        if current != self.epoch:  # guard: epoch
+            if not current:
+                self.lose(
+                    f"Redis has lost its state: its epoch (was {self.epoch}) is gone; it restarted empty or was flushed"
+                )
+            else:
+                self.lose(f"Redis holds another state: epoch {current}, this process served {self.epoch}")
+
     def _dispatch(self, data: bytes) -> None:
         """`slug\\nseq\\npseq\\nbody`; seq 0 is a signal (no state change)."""
         slug, seq, pseq, body = data.split(b"\n", 3)
@@ -501,8 +547,9 @@ class RedisStore(Store):
         return not await self.problem()
 
     async def problem(self) -> str:
-        """Ready when a write goes through (a PING answers even when Redis is out of
-        memory, read-only or cannot save) and the subscription is up."""
+        """Ready when the state is the one this process served, a write goes through (a
+        PING answers even when Redis is out of memory, read-only or cannot save) and the
+        subscription is up."""
         try:
             await self._call(self.redis.set(f"{self.prefix}:ready:{self.proc}", 1, px=10_000))  # guard: ready writes
         except StoreUnavailable as exc:
@@ -510,6 +557,8 @@ class RedisStore(Store):
         self.write_error = ""
         if not self.connected:
             return "store unavailable: the Redis subscription is down"
+        if self.lost:
+            return f"store state lost: {self.lost}"
         return ""
 
     async def _call(self, coro: Awaitable[T]) -> T:
@@ -530,6 +579,7 @@ class RedisStore(Store):
         return sorted(m.decode() for m in members)
 
     async def create_show(self, state: ShowState) -> None:
+        self.writable()
         args = []
         for name, value in state.fields().items():
             args += [name, value]
@@ -566,6 +616,7 @@ class RedisStore(Store):
     async def commit(
         self, slug: str, events: list[dict[str, Any]], expect: dict[str, bytes | None] | None = None
     ) -> int:
+        self.writable()
         now = int(time.time() * 1000)
         args: list[Any] = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
         for name, value in (expect or {}).items():
@@ -582,6 +633,9 @@ class RedisStore(Store):
                 keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args=args
             )
         )
+        if seq == -2:  # guard: a show gone from Redis
+            self.lose(f"the show {slug} is gone from Redis (it restarted empty or was flushed)")
+            self.writable()
         if seq == -1:
             raise Conflict(slug)
         return int(seq)
@@ -590,6 +644,7 @@ class RedisStore(Store):
         await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
 
     async def next_question_id(self, slug: str) -> str:
+        self.writable()
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
 
     def _ballot_keys(self, slug: str, box: Box) -> tuple[str, list[str]]:
@@ -606,6 +661,7 @@ class RedisStore(Store):
         return str(role), keys
 
     async def vote(self, slug: str, box: Box, device: str, side: str, voter: Voter) -> Ballot:
+        self.writable()
         now = int(time.time() * 1000)
         burst = self.k(slug, f"vb:{box}:{voter.network}|{side}|{integrity.burst_bucket(now)}")
         young = integrity.young(voter, now, self.vote_policy)
@@ -629,10 +685,12 @@ class RedisStore(Store):
         return Ballot.decode(raw.decode())
 
     async def unvote(self, slug: str, box: Box, device: str) -> None:
+        self.writable()
         role, keys = self._ballot_keys(slug, box)
         await self._call(self._scripts["unvote"](keys=keys, args=[role, device]))
 
     async def release_votes(self, slug: str, box: Box, reason: str) -> int:
+        self.writable()
         role, keys = self._ballot_keys(slug, box)
         return int(await self._call(self._scripts["release"](keys=keys, args=[role, reason])))
 
@@ -658,6 +716,7 @@ class RedisStore(Store):
         return _stance_counts(pre, post, matrix)
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
+        self.writable()
         count = await self._call(
             self._scripts["upvote"](
                 keys=[self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")],
@@ -672,6 +731,7 @@ class RedisStore(Store):
     async def tick(
         self, slug: str, likes: dict[str, list[int]], round_index: int, viewers: int, overlays: int = 0
     ) -> Counters:
+        self.writable()  # the likes stay with the caller
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
 
@@ -690,6 +750,7 @@ class RedisStore(Store):
                 pipe.hgetall(self.k(slug, "view"))
                 pipe.zrangebyscore(self.k(slug, "alive"), now, "+inf")
                 pipe.hlen(self.k(slug, "devs"))
+                pipe.get(self.epoch_key)
                 return await pipe.execute(raise_on_error=False)
 
         # Every command of the pipeline runs and answers on its own: the likes script
@@ -700,7 +761,12 @@ class RedisStore(Store):
             error = self._tick_error(failed[0])
             error.likes_taken = bool(likes) and not isinstance(results[0], Exception)  # guard: likes taken
             raise error
-        like_counts, vote_counts, views, alive, uniq = results[-5:]
+        like_counts, vote_counts, views, alive, uniq, epoch = results[-6:]
+        self._seen_epoch(_text(epoch or b""))
+        if self.lost:  # counted (at most this one tick's taps), but not shown as the show's
+            error = StateLost(self.lost)
+            error.likes_taken = bool(likes)
+            raise error
         live = set(alive)
         total = total_overlays = 0
         for proc, value in views.items():
@@ -745,6 +811,8 @@ class RedisStore(Store):
             await self.redis.zrem(self.k(slug, "alive"), *dead)
 
     async def reset_counters(self, slug: str) -> None:
+        self.writable()
+
         async def run() -> Any:
             keys = [self.k(slug, name) for name in ("likes", "peak", "devs")]
             keys.append(self.k(slug, "sm"))
@@ -786,6 +854,7 @@ class RedisStore(Store):
 
     async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         """One sample per interval for the whole show: the first process to claim it writes it."""
+        self.writable()
         now = int(time.time() * 1000)
         period = max(1, self.settings.sample_s)
         bucket = now // (period * 1000)
