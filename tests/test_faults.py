@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from conftest import ROOT, Clients, create_show, wait_until
 
 
@@ -88,6 +89,7 @@ def set_maxmemory(url: str, value: int) -> None:
         r.config_set("maxmemory", value)
 
 
+@pytest.mark.redis
 async def test_redis_out_of_memory_answers_unavailable_and_loses_no_like(fresh_server, own_redis):
     redis = own_redis()  # with persistence
     srv = fresh_server(REDIS_URL=redis.url, LIKE_RATE="100000", LIKE_BURST="100000", FRAME_BURST="1000")
@@ -142,6 +144,7 @@ async def test_redis_out_of_memory_answers_unavailable_and_loses_no_like(fresh_s
         await made.close()
 
 
+@pytest.mark.redis
 async def test_an_unforeseen_error_closes_that_socket_1011_and_is_logged_once(fresh_server, own_redis):
     """A reply no code expects (here a key of the wrong type, as a hand-edited or foreign
     Redis would give) ends the socket that met it with 1011 and one log line; the server
@@ -172,6 +175,7 @@ async def test_an_unforeseen_error_closes_that_socket_1011_and_is_logged_once(fr
         await made.close()
 
 
+@pytest.mark.redis
 async def test_a_read_only_redis_answers_unavailable_and_the_likes_go_back(fresh_server, own_redis):
     """A Redis turned replica (a failover gone wrong) refuses every write, the likes
     script too: the taps each failed tick took go back and are counted once it is a
@@ -206,6 +210,7 @@ async def test_a_read_only_redis_answers_unavailable_and_the_likes_go_back(fresh
         await made.close()
 
 
+@pytest.mark.redis
 async def test_a_tick_refused_after_counting_its_likes_does_not_count_them_twice(fresh_server, own_redis):
     """The likes script counts the taps and a later command of the same tick is refused
     (here by an ACL on ZADD; in life, memory crossing the line mid-tick): the taps are in,
@@ -240,6 +245,7 @@ async def test_a_tick_refused_after_counting_its_likes_does_not_count_them_twice
 # -- Redis without persistence -------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_a_redis_that_keeps_nothing_on_disk_is_refused_unless_allowed(fresh_server, own_redis, tmp_path):
     volatile = own_redis(aof=False)  # appendonly no, save ""
     env = {**os.environ, "PORT": "0", "REDIS_URL": volatile.url, "DATA_DIR": str(tmp_path)}
@@ -264,6 +270,7 @@ def readyz(srv) -> httpx.Response:
     return httpx.get(f"{srv.url}/readyz")
 
 
+@pytest.mark.redis
 async def test_a_flushed_redis_is_noticed_and_nothing_more_is_acknowledged(fresh_server, own_redis):
     import redis as redis_py
 
@@ -308,6 +315,7 @@ async def test_a_flushed_redis_is_noticed_and_nothing_more_is_acknowledged(fresh
         await on_b.close()
 
 
+@pytest.mark.redis
 async def test_a_redis_restarted_empty_is_noticed_and_only_the_operator_takes_the_new_state(fresh_server, own_redis):
     import shutil
 
@@ -357,6 +365,7 @@ async def test_a_redis_restarted_empty_is_noticed_and_only_the_operator_takes_th
         await made.close()
 
 
+@pytest.mark.redis
 async def test_a_redis_restored_from_an_older_copy_is_noticed(fresh_server, own_redis):
     """Same epoch, but the show's history went back (an older backup): `seq` backwards."""
     import shutil
@@ -393,6 +402,7 @@ async def test_a_redis_restored_from_an_older_copy_is_noticed(fresh_server, own_
         await made.close()
 
 
+@pytest.mark.redis
 async def test_a_show_gone_from_redis_is_noticed_at_the_next_write(fresh_server, own_redis):
     """Only the show's keys deleted (a hand-made mistake; the epoch is intact): its next
     commit finds the show gone, says so, and acknowledges nothing."""
@@ -412,3 +422,36 @@ async def test_a_show_gone_from_redis_is_noticed_at_the_next_write(fresh_server,
         assert "state lost" in readyz(srv).text
     finally:
         await made.close()
+
+
+@pytest.mark.redis
+@pytest.mark.browser
+async def test_the_console_shows_a_banner_when_the_state_is_lost(fresh_server, own_redis, browser, shots_dir):
+    """In Chromium: the console says the stored state was lost, in a banner that stays
+    (and is there for a console opened afterwards), while it keeps showing the show."""
+    import redis as redis_py
+    from browser import PageErrors
+    from test_on_air_pages import signed_in_context
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url)
+    slug = create_show(srv.url)
+    ctx = await signed_in_context(browser, srv.url)
+    try:
+        page = await ctx.new_page()
+        errors = PageErrors(page)
+        await page.goto(f"{srv.url}/console/{slug}")
+        await page.wait_for_selector("#conn-status[data-state=open]")
+        assert await page.is_hidden("#store-lost")
+        with redis_py.Redis.from_url(redis.url) as r:
+            r.flushall()
+        await page.wait_for_selector("#store-lost", state="visible", timeout=5000)
+        text = await page.inner_text("#store-lost")
+        assert "节目数据存储已丢失" in text and "Redis has lost its state" in text
+        await page.screenshot(path=str(shots_dir / "console-store-lost.png"))
+        later = await ctx.new_page()
+        await later.goto(f"{srv.url}/console/{slug}")
+        await later.wait_for_selector("#store-lost", state="visible", timeout=5000)
+        assert not errors.errors, errors.errors
+    finally:
+        await ctx.close()
