@@ -108,7 +108,7 @@ class Replicas:
 
     def on_event(self, slug: str, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
-        if rt is None:
+        if rt is None or self.store.lost:  # a lost state's replica is the last true copy
             return
         if rt.resyncing:
             rt.held_events.append((seq, pseq, event))
@@ -183,7 +183,7 @@ class Replicas:
     async def resync(self, slug: str) -> None:
         """Reload a replica from the store and send every local socket a fresh snapshot."""
         rt = self.shows.get(slug)
-        if rt is None or rt.resyncing:
+        if rt is None or rt.resyncing or self.store.lost:
             return
         rt.resyncing = True
         rt.synced.clear()

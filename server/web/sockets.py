@@ -80,6 +80,9 @@ class SocketServer:
             rt, conn, session_left = await self._admit(ws, role, slug)
         except Refused as exc:
             return await self._refuse(ws, exc.code)
+        except Exception as exc:  # unforeseen, as in the read loop: refused 1011, logged once
+            self._failed(exc)
+            return await self._refuse(ws, 1011)
         await self._serve(ws, receive, rt, conn, session_left)
 
     @staticmethod
