@@ -17,6 +17,13 @@ def main() -> None:
             "WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
             "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS."
         )
+    if settings.embedded:  # refused here with a plain message; the store takes the same lock
+        from .store.lock import DataDirInUse, lock_data_dir
+
+        try:
+            lock_data_dir(settings.data_path())
+        except DataDirInUse as exc:
+            sys.exit(str(exc))
     token, made = settings.made_host_token()
     if settings.host_token:
         shown = "(set by HOST_TOKEN, not shown)"

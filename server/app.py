@@ -19,7 +19,7 @@ from .edge import LIMITS as EDGE
 from .metrics import Metrics
 from .node import Node
 from .settings import Settings
-from .store import make_store
+from .store import StoreUnavailable, make_store
 from .transport import FastPath
 from .web import api, devices, pages, producer, season
 from .web.context import Leitai
@@ -92,7 +92,10 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         await node.start()
         await lt.sessions.load()
         node.tasks.spawn(lt.sessions.watch(), "sessions")
-        await ensure_demo(node.store, settings, node.season)
+        try:
+            await ensure_demo(node.store, settings, node.season)
+        except StoreUnavailable as exc:  # serve on: /readyz and the log say why
+            log.error("the demo show was not made: %s", exc)
         # Fewer, later collections: with 10,000 sockets the default thresholds ran the
         # collector for a third of the busy time and stalled ticks (docs/performance.md).
         # Everything allocated at start-up is frozen out of the collector's view.

@@ -20,6 +20,7 @@ class Stats:
         self.errors: Tally[str] = Tally()  # error replies by code
         self.dropped = 0  # clients dropped for lagging
         self.likes_dropped = 0  # likes lost because the store stayed unreachable too long
+        self.socket_failures = 0  # sockets closed with 1011 by the read loop's last-resort guard
 
 
 STATS = Stats()
@@ -54,6 +55,11 @@ class _Collector:
             "leitai_likes_dropped",
             "Likes lost: the store stayed unreachable past OUTAGE_LIKES_MAX",
             value=STATS.likes_dropped,
+        )
+        yield CounterMetricFamily(
+            "leitai_socket_failures",
+            "Sockets closed with 1011 after an unforeseen error in their handler",
+            value=STATS.socket_failures,
         )
         fast = self.fast_path
         if fast is not None:

@@ -28,6 +28,8 @@ class Settings:
     port: int = 8000
     redis_url: str = ""
     redis_prefix: str = "lt"
+    redis_allow_no_persistence: bool = False  # serve on a Redis with neither AOF nor RDB snapshots
+    redis_accept_new_state: bool = False  # take Redis's state (or start one) though DATA_DIR knew another
     data_dir: str = "./data"
     host_token: str = ""
     secret_key: str = ""

@@ -38,7 +38,24 @@ function onFrame(frame) {
     toast(errorText(frame.code, frame), { kind: "error" });
     return;
   }
+  if (frame.type === "notice") {
+    renderNotice(frame);
+    return;
+  }
+  if (frame.type === "snapshot") renderNotice(frame.notice);
   store.apply(frame);
+}
+
+// The server found the show's stored state lost (Redis wiped or foreign): nothing is
+// saved any more until the operator acts. A banner says so for as long as it lasts.
+function renderNotice(notice) {
+  const box = $("#store-lost");
+  const lost = notice?.kind === "store_lost";
+  if (lost) {
+    setText($(".expired-text", box), t("status.store_lost"));
+    setText($(".detail", box), notice.message || "");
+  }
+  show(box, lost);
 }
 
 function onStatus({ state, code, restarting }) {

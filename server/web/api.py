@@ -81,8 +81,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ok = await leitai(request).node.ready()
-    return PlainTextResponse("ready" if ok else "store unavailable", status_code=200 if ok else 503)
+    problem = await leitai(request).node.problem()
+    return PlainTextResponse(problem or "ready", status_code=503 if problem else 200)
 
 
 async def metrics(request: Request) -> Response:

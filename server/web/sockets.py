@@ -68,6 +68,7 @@ class SocketServer:
         self.by_ip = PerAddress()  # every socket
         self.unkeyed_by_ip = PerAddress()  # overlays without the show's key
         self.frames = Buckets()  # every client frame, per device (or socket), in this process
+        self.failures_logged: set[str] = set()  # kinds of unforeseen errors already logged
         self.consoles: dict[Conn, HostSession] = {}  # open consoles and the session each came with
         lt.sessions.listeners.append(self._sessions_changed)
 
@@ -88,6 +89,9 @@ class SocketServer:
             rt, conn, session = await self._admit(ws, role, slug)
         except Refused as exc:
             return await self._refuse(ws, exc.code)
+        except Exception as exc:  # unforeseen, as in the read loop: refused 1011, logged once
+            self._failed(exc)
+            return await self._refuse(ws, 1011)
         await self._serve(ws, receive, rt, conn, session)
 
     @staticmethod
@@ -165,6 +169,10 @@ class SocketServer:
                 )
             await self.node.join(rt, conn)
             await self._read(receive, rt, conn)
+        except Exception as exc:  # guard: last resort
+            # a bug or an unforeseen store reply: this socket ends (1011), the server serves on
+            self._failed(exc)
+            await conn.close(1011)
         finally:
             self.node.leave(rt, conn)
             if expiry is not None:
@@ -173,6 +181,15 @@ class SocketServer:
             self.by_ip.remove(ip)
             if unkeyed:
                 self.unkeyed_by_ip.remove(ip)
+
+    def _failed(self, exc: Exception) -> None:
+        """Log an unforeseen error in a socket handler once per kind (a failure that hits
+        every socket must not flood the log); count every one."""
+        STATS.socket_failures += 1
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if kind not in self.failures_logged:
+            self.failures_logged.add(kind)
+            log.error("a socket handler failed; the socket is closed with 1011", exc_info=exc)
 
     async def _read(self, receive: Receive, rt: Runtime, conn: Conn) -> None:
         """The read loop: frames in, replies out, until the socket ends."""
