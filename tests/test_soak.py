@@ -19,7 +19,26 @@ SNAPSHOT_MAX = 64 * 1024
 async def seed_questions(data_dir: str, slug: str, n_public: int, every: int = 27) -> dict[str, str]:
     """Write questions straight into a stopped server's embedded store: `n_public` public
     ones (every tenth answered, one featured) and, among them, a pending and a rejected one
-    every `every`. Returns id -> status."""
+    every `every`. Returns id -> status. (In a process of its own: the store locks its
+    DATA_DIR for the life of the process.)"""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    code = (
+        "import asyncio, json, sys; from test_soak import _seed; "
+        f"print(json.dumps(asyncio.run(_seed({data_dir!r}, {slug!r}, {n_public}, {every}))))"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": f"{here}:{here.parent}"}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", code], cwd=here, env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+async def _seed(data_dir: str, slug: str, n_public: int, every: int) -> dict[str, str]:
     store = EmbeddedStore(Settings(data_dir=data_dir))
     await store.start()
     statuses: dict[str, str] = {}
@@ -292,7 +311,7 @@ async def test_a_connect_burst_keeps_within_the_redis_pool_and_it_shrinks_back(f
     import redis
     import websockets
 
-    rds = own_redis(aof=False)
+    rds = own_redis()
     srv = fresh_server(
         REDIS_URL=rds.url, VENUE_NETWORKS="127.0.0.0/8", REDIS_MAX_CONNECTIONS="8", REDIS_POOL_IDLE_S="2"
     )
@@ -425,7 +444,7 @@ async def test_remembered_replies_are_compact_and_kept_within_their_byte_budget(
 async def test_an_ended_shows_redis_keys_expire_after_the_retention_and_not_before_its_end(fresh_server, own_redis):
     import redis
 
-    rds = own_redis(aof=False)
+    rds = own_redis()
     prefix = f"ret{time.monotonic_ns()}"
     env = {"REDIS_URL": rds.url, "REDIS_PREFIX": prefix, "SHOW_UNLOAD_S": "1", "ENDED_RETENTION_S": "3600"}
     srv = fresh_server(VENUE_NETWORKS="127.0.0.0/8", **env)
@@ -464,7 +483,7 @@ async def test_a_show_back_on_air_keeps_its_redis_keys(own_redis):
 
     from server.store.redis import RedisStore
 
-    rds = own_redis(aof=False)
+    rds = own_redis()
     store = RedisStore(Settings(redis_url=rds.url, redis_prefix="back", ended_retention_s=600))
     await store.start()
     r = redis.Redis(port=rds.port)
