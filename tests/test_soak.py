@@ -555,3 +555,47 @@ async def test_phones_that_come_and_go_leave_no_cyclic_garbage(fresh_server, tmp
     protocols = [n for n in names if "Protocol" in n]
     print(f"{len(names)} objects in cycles after 40 phones came and went")
     assert len(protocols) < 5 and len(names) < 5 * 40, f"{len(names)} objects in cycles, e.g. {sorted(set(names))[:8]}"
+
+
+@pytest.mark.browser
+async def test_the_console_loads_older_answered_and_rejected_questions(fresh_server, browser, shots_dir):
+    from conftest import TOKEN
+
+    srv = fresh_server(SNAPSHOT_QUESTIONS="5")
+    slug = create_show(srv.url)
+    srv.stop()
+    statuses = await seed_questions(srv.data_dir, slug, 120)
+    srv.start()
+    done = {qid for qid, status in statuses.items() if status in (ANSWERED, REJECTED)}
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(f"{srv.url}/login")
+    await page.fill("input[name=token]", TOKEN)
+    await page.click("button[type=submit], input[type=submit]")
+    await page.wait_for_load_state()
+    await page.goto(f"{srv.url}/console/{slug}")
+    items = page.locator("#queue > li")
+    more = page.locator(".queue-panel .more-questions")
+    await wait_until(lambda: items.count(), timeout=20)
+
+    async def shown_done() -> set[str]:
+        ids = await items.evaluate_all("(els) => els.map((e) => [e.dataset.id, e.dataset.status])")
+        return {qid for qid, status in ids if status in (ANSWERED, REJECTED)}
+
+    assert len(await shown_done()) == 5
+    await page.click("#filters button[data-filter=answered]")
+    await more.scroll_into_view_if_needed()
+    await page.screenshot(path=str(shots_dir / "console-older-questions.png"))
+    while await more.is_visible():
+        before = len(await shown_done())
+        await more.click()
+        await wait_until(lambda b=before: _grew(shown_done, b), timeout=10)
+    assert await shown_done() == done
+    assert not errors, errors
+    await ctx.close()
+
+
+async def _grew(get, before: int) -> bool:
+    return len(await get()) > before

@@ -27,6 +27,7 @@ let busyRound = null; // round action in flight
 const busyPoints = new Set();
 const pointsDirty = new Set();
 let filter = "all";
+let paging = false; // fetching older questions (questions.page)
 let online = false; // the socket is open and its snapshot arrived: actions can go out
 
 // --- connection
@@ -243,7 +244,22 @@ function renderQueue(state) {
   for (const button of $$("#filters button")) setText($(".n", button), counts[button.dataset.filter] || 0);
   renderQueueList(questions, state);
   show($(".queue-panel .empty"), !questions.some(isShown));
+  // older answered and rejected questions than the snapshot's, a page at a time
+  const older = $(".queue-panel .more-questions");
+  show(older, Boolean(state.show.questions_older) && ["all", "answered", "rejected"].includes(filter));
+  older.disabled = paging;
 }
+
+$(".queue-panel .more-questions").addEventListener("click", async () => {
+  const before = store.state.show.questions_older;
+  if (paging || !before) return;
+  paging = true;
+  renderQueue(store.state);
+  const ack = await act({ type: "questions.page", before });
+  paging = false;
+  if (ack && ack.questions) store.addOlder(ack.questions, ack.older);
+  else renderQueue(store.state);
+});
 
 // A ban takes two clicks: the first arms the button for a few seconds.
 const confirmingBan = new Map(); // question id -> timer
