@@ -282,6 +282,7 @@ async def soak(a: argparse.Namespace) -> dict:
                     "vote_errors": probe.errors,
                     "tally_gap_max_ms": round(gap, 1) if gap else None,
                     "overlay_tallies": len(overlay.tallies),
+                    "load1": round(os.getloadavg()[0], 1),  # the machine's: other work shares it
                 }
                 if redis is not None:
                     info = await redis_info(redis.port)
@@ -299,7 +300,7 @@ async def soak(a: argparse.Namespace) -> dict:
                 print(
                     f"  {sample['t_s'] / 60:4.0f}  {sample['rss_mib']:7.1f}  {sample['workers_mib']!s:16}"
                     f" {sample['fds']:5d}  {store:30}  {sample['vote_p50_ms']}/{sample['vote_p99_ms']}"
-                    f"  {sample['tally_gap_max_ms']}",
+                    f"  {sample['tally_gap_max_ms']}  load {sample['load1']}",
                     flush=True,
                 )
                 if a.json:
