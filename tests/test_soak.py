@@ -397,6 +397,16 @@ async def test_an_ended_show_without_sockets_is_unloaded_and_a_socket_coming_bac
         console = await clients.console(slug)
         assert (await console.request({"type": "points.set", "side": "a", "points": 2}))["type"] == "ack"
         assert (await again.wait_type("points"))["points"] == {"a": 2, "b": 0}
+        await clients.close()
+
+        # after a restart an ended show stays on disk until a socket asks for it
+        srv.stop()
+        srv.start()
+        assert gauge(srv.url, "leitai_store_shows_in_memory") == records - 1
+        clients = Clients(srv)
+        back = await clients.audience(slug, fan_cookie)
+        assert back.frames[0]["show"]["tally"]["points"] == {"a": 2, "b": 0}
+        assert gauge(srv.url, "leitai_store_shows_in_memory") == records
     finally:
         await clients.close()
 

@@ -180,6 +180,10 @@ class EmbeddedStore(Store):
         self.writer = _Writer(self.path, self.settings.sqlite_synchronous, asyncio.get_running_loop())
         self.epoch = self._epoch(self.writer.db)
         self._load_all(self.writer.db)
+        if self.settings.show_unload_s > 0:  # ended shows stay on disk until a socket asks for one
+            for slug in [slug for slug, s in self.shows.items() if s.fields.get("status") == b'"ended"']:
+                del self.shows[slug]
+                self.unloaded.add(slug)
         self.writer.start()
 
     async def close(self) -> None:
