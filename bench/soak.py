@@ -169,7 +169,7 @@ async def soak(a: argparse.Namespace) -> dict:
     redis: Redis | None = None
     if a.mode == "redis":
         redis = await AofRedis(None, work).start()
-    env = {"TICK_MS": "100"}
+    env = {"TICK_MS": "100", **dict(kv.split("=", 1) for kv in a.server_env)}
     out_dump = str(work / "dump")
     if a.trace or a.collect:  # a dump after the warm-up and one at the end (bench.memprobe's)
         site = work / "site"
@@ -409,6 +409,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gens", type=int, default=1, help="load-generator processes")
     p.add_argument("--nice", type=int, default=0, help="niceness of the load generators")
     p.add_argument("--json", default="", help="write every sample here")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="for the server")
     p.add_argument("--trace", action="store_true", help="tracemalloc in the server: what grew after the warm-up")
     p.add_argument("--collect", action="store_true", help="a full gc.collect() before each dump: garbage, and its cost")
     a = p.parse_args(argv)
