@@ -46,6 +46,7 @@ export function backoffDelay(attempt, role = "audience") {
 /**
  * connect({role, slug, onFrame, onStatus}) -> {send, close, isOpen, newId}
  *
+ * hello(): extra fields of the `hello` sent on every (re)connect (a console's `name`).
  * onFrame(frame): every state frame (snapshot first), `reload`, and `error`s
  *   that answer no pending message (e.g. a rate-limited like).
  * onStatus({state, code, delayMs, attempt, restarting}): state is "connecting",
@@ -59,7 +60,7 @@ export function backoffDelay(attempt, role = "audience") {
  *   merged per side, paced (one frame per side per 250 ms, count <= 50) and kept
  *   while offline; their Promise resolves at once.
  */
-export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }) {
+export function connect({ role, slug, query = "", hello = () => ({}), onFrame, onStatus = () => {} }) {
   const url = socketUrl(role, slug, query);
   const pending = new Map(); // id -> {resolve, reject, timer}
   const likes = Object.fromEntries(SIDES.map((s) => [s, 0]));
@@ -92,7 +93,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     }
     ws = sock;
     sock.onopen = () => {
-      if (role !== "overlay") sock.send(JSON.stringify({ type: "hello" }));
+      if (role !== "overlay") sock.send(JSON.stringify({ ...hello(), type: "hello" })); // a console's moderator name
     };
     sock.onmessage = (ev) => onMessage(sock, ev);
     sock.onclose = (ev) => onClose(sock, ev);
