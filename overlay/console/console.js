@@ -130,7 +130,8 @@ function renderHeader(state) {
 
 // --- question queue: the desk (desk.js)
 
-const editor = createEditor($("#queue"), { send: (msg) => conn.send(msg), toast, errorText });
+// an edit is a question action U can take back: the desk counts it
+const editor = createEditor($("#queue"), { send: (msg) => conn.send(msg).then((ack) => (desk.noted(), ack)), toast, errorText });
 
 // `banned` (device hashes) reaches consoles in `show` frames.
 const isBanned = (state, device) => Array.isArray(state.show.banned) && state.show.banned.includes(device);
@@ -469,6 +470,7 @@ store.subscribe((state, frame) => {
   if (frame.type === "tally") {
     renderStats(state);
     renderPoints(state);
+    desk.counts(state); // question_counts: answered on air per side
     return;
   }
   if (frame.type === "snapshot") likeSamples.length = 0;

@@ -19,6 +19,7 @@ const KEYS = { a: "approve", r: "reject", f: "feature", o: "unfeature", d: "answ
 const ACTION_KEY = Object.fromEntries(Object.entries(KEYS).map(([k, a]) => [a, k.toUpperCase()]));
 const SIDE_FILTERS = ["all", "a", "b", "both", "balanced"]; // keys 1–5
 const ADVANCE = new Set(["approve", "reject"]); // done with this card: the cursor moves on
+const UNDO_PRESSES = 20; // = the server's undo depth per moderator
 
 export function createDesk({ conn, store, act, toast, errorText, editor, actions, isBanned, online }) {
   const queue = $("#queue");
@@ -36,6 +37,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
   let sentFocus = null;
   let focusTimer = 0;
   let done = 0; // acknowledged actions (#desk-status data-done, for the tests)
+  const presses = []; // how many server actions each of this console's last presses made (for U)
 
   // --- the moderator's name, said in every hello and now
 
@@ -68,7 +70,10 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       const lead = group[0];
       const counted = group.filter((q) => q.status !== "rejected");
       const weight = counted.length + counted.reduce((n, q) => n + (q.upvotes || 0), 0);
-      out.push({ id: lead.id, lead, members: group, weight, status: lead.status, side: lead.side || null });
+      // an approved card with questions waiting is back with those waiting (A approves them)
+      const waiting = group.filter((q) => q.status === "pending").length;
+      const status = lead.status === "approved" && waiting ? "pending" : lead.status;
+      out.push({ id: lead.id, lead, members: group, weight, waiting, status, side: lead.side || null });
     }
     return out;
   }
@@ -166,6 +171,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
           el("span", { class: "qi-name" }),
           el("span", { class: "qi-time" }),
           el("span", { class: "qi-want" }),
+          el("span", { class: "qi-waiting" }),
           el("span", { class: "qi-by" }),
           el("span", { class: "qi-here" }),
           el("span", { class: "qi-device" }),
@@ -256,6 +262,9 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     const want = $(".qi-want", li);
     setText(want, t("host.desk.want", { n: fmtInt(c.weight) }));
     show(want, c.weight > 1);
+    const waiting = $(".qi-waiting", li);
+    setText(waiting, t("host.desk.waiting", { n: fmtInt(c.waiting) }));
+    show(waiting, c.waiting > 0 && c.members.length > 1);
     renderBy($(".qi-by", li), q);
     const names = c.members.flatMap((m) => here.get(m.id) || []);
     renderHere($(".qi-here", li), names);
@@ -390,31 +399,54 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     return name ? t("host.desk.taken", { name, status: statusText }) : t("host.desk.taken_plain", { status: statusText });
   }
 
-  async function run(action, id, msg) {
-    if (id && busy.has(id)) return;
+  // One action: its messages one after the other (a card's approval is its questions'),
+  // each acknowledged before the next. How many went through is kept, so that U takes
+  // back the whole press (the server keeps each moderator's last actions: `question.undo`).
+  async function run(action, id, msgs) {
+    if (id && busy.has(id)) return false;
     const started = performance.now();
     if (id) busy.set(id, action);
     render(store.state);
-    let ok = true;
+    let applied = 0;
     try {
-      await conn.send(msg);
+      for (const msg of msgs) {
+        await conn.send(msg);
+        applied += 1;
+      }
       done += 1;
       const ms = Math.round(performance.now() - started);
       status(t("host.desk.done", { action: actionLabel(action), ms }), "ok");
       $("#desk-status").dataset.ms = String(ms);
     } catch (err) {
-      ok = false;
       const text = err.code === "conflict" ? conflictText(action, id, err) : errorText(err.code, err);
       status(text, err.code === "conflict" ? "conflict" : "error");
       toast(text, { kind: "error", ms: 5000 });
     } finally {
       if (id) busy.delete(id);
+      if (action === "undo") {
+        const left = (presses.pop() || 1) - applied;
+        if (left > 0 && applied > 0) presses.push(left);
+      } else if (applied > 0) presses.push(applied);
+      while (presses.length > UNDO_PRESSES) presses.shift();
       render(store.state);
     }
-    return ok;
+    return applied === msgs.length;
+  }
+
+  function undo() {
+    const n = presses.length ? presses[presses.length - 1] : 1;
+    return run("undo", null, Array.from({ length: n }, () => ({ type: "question.undo" })));
   }
 
   const actionLabel = (action) => (["merge", "split", "undo"].includes(action) ? t(`host.desk.${action}`) : t(`action.${action}`));
+
+  // On a card, approve and reject take its questions still waiting too, and "answered"
+  // its approved ones: one press for the whole cluster. On an original, that one only.
+  function targets(action, id) {
+    const cluster = store.state.show.questions.filter((q) => (q.cluster || q.id) === id && q.id !== id);
+    const also = { approve: ["pending"], reject: ["pending"], answered: ["approved"] }[action] || [];
+    return [id, ...cluster.filter((q) => also.includes(q.status) && !busy.has(q.id)).map((q) => q.id)];
+  }
 
   function moderate(action, id) {
     if (!id) return;
@@ -423,7 +455,11 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       const next = order.slice(i + 1).find((x) => leaderOf(x) !== leaderOf(id)) ?? order.slice(0, i).reverse().find((x) => leaderOf(x) !== leaderOf(id));
       if (next) moveTo(next);
     }
-    run(action, id, { type: `question.${action}`, question: id });
+    let ids = targets(action, id);
+    const lead = store.state.show.questions.find((q) => q.id === id);
+    // an approved card with new questions waiting: A approves those
+    if (lead && ids.length > 1 && action === "approve" && lead.status !== "pending" && lead.status !== "rejected") ids = ids.slice(1);
+    run(action, id, ids.map((q) => ({ type: `question.${action}`, question: q })));
   }
 
   function pickMerge(id) {
@@ -439,7 +475,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       render(store.state);
       return;
     }
-    run("merge", from, { type: "question.merge", question: from, into: id });
+    run("merge", from, [{ type: "question.merge", question: from, into: id }]);
   }
 
   function split(id) {
@@ -456,7 +492,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       step(1);
       return;
     }
-    run("split", id, { type: "question.split", question: id });
+    run("split", id, [{ type: "question.split", question: id }]);
   }
 
   function toggle(id) {
@@ -487,7 +523,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     let handled = true;
     if (key === "j" || key === "ArrowDown") step(1);
     else if (key === "k" || key === "ArrowUp") step(-1);
-    else if (key === "z" && ev.ctrlKey) run("undo", null, { type: "question.undo" });
+    else if (key === "z" && ev.ctrlKey) undo();
     else if (key === "Escape") {
       mergeFrom = null;
       render(store.state);
@@ -499,7 +535,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     } else if (/^[1-5]$/.test(key)) setSideFilter(SIDE_FILTERS[Number(key) - 1]);
     else if (KEYS[key]) {
       const action = KEYS[key];
-      if (action === "undo") run("undo", null, { type: "question.undo" });
+      if (action === "undo") undo();
       else if (action === "merge") pickMerge(cursor);
       else if (action === "split") split(cursor);
       else moderate(action, cursor);
@@ -534,7 +570,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     const q = store.state.show.questions.find((x) => x.id === id);
     if (!q || busy.has(id)) return;
     if (action === "expand") return toggle(id);
-    if (action === "split") return run("split", id, { type: "question.split", question: id });
+    if (action === "split") return run("split", id, [{ type: "question.split", question: id }]);
     if (action === "ban" && !confirmingBan.has(id)) return armBan(id);
     clearTimeout(confirmingBan.get(id));
     confirmingBan.delete(id);
@@ -547,7 +583,8 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       return;
     }
     cursor = id;
-    run(action, id, { type: `question.${action}`, question: id });
+    if (row.classList.contains("qm")) run(action, id, [{ type: `question.${action}`, question: id }]);
+    else moderate(action, id);
   });
   queue.addEventListener("lt-rerender", () => render(store.state));
 
@@ -571,11 +608,17 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       render(store.state);
     }
   });
-  $("#desk-undo").addEventListener("click", () => run("undo", null, { type: "question.undo" }));
+  $("#desk-undo").addEventListener("click", () => undo());
   // presence fades on its own: look again now and then
   setInterval(() => {
     if (store.state.ready) render(store.state);
   }, 15_000);
 
-  return { render, name: () => myName };
+  // another part of the console (edit.js) did one undoable question action
+  const noted = () => {
+    presses.push(1);
+    while (presses.length > UNDO_PRESSES) presses.shift();
+  };
+
+  return { render, noted, counts: renderSides, name: () => myName };
 }
