@@ -424,7 +424,9 @@ function updateQuestion(li, c) {
   setText($(".q-text", li), q.text);
   const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
   setText($(".tag", li), tagKey ? t(tagKey) : "");
-  setText($(".q-mine", li), ours ? t("q.mine") : want > 1 ? t("q.want", { n: fmtInt(want) }) : "");
+  const to = q.side && store.state.show.sides[q.side] ? t("ask.to", { name: store.state.show.sides[q.side].name || q.side }) : t("ask.to_both");
+  setText($(".q-mine", li), ours ? t("q.mine") : to); // whom it is for
+  setAttr(li, "data-side", q.side || "both");
   const button = $("button.upvote", li);
   const done = members.some((m) => isUpvoted(m.id)); // guard: one me-too per card
   button.disabled = done || ours || q.status === "pending" || busy.upvote.has(q.id) || store.state.show.status === "ended";

@@ -226,9 +226,11 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     show(node, names.length > 0);
   }
 
-  function renderBy(node, q) {
-    setText(node, q.by ? t("host.desk.by", { name: q.by }) : "");
-    show(node, Boolean(q.by));
+  // who acted on it: a question's moderator; on a card, every moderator of its questions
+  function renderBy(node, ...qs) {
+    const names = [...new Set(qs.map((q) => q.by).filter(Boolean))];
+    setText(node, names.length ? t("host.desk.by", { name: names.join("、") }) : "");
+    show(node, names.length > 0);
   }
 
   function updateMember(row, q, ctx) {
@@ -265,7 +267,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     const waiting = $(".qi-waiting", li);
     setText(waiting, t("host.desk.waiting", { n: fmtInt(c.waiting) }));
     show(waiting, c.waiting > 0 && c.members.length > 1);
-    renderBy($(".qi-by", li), q);
+    renderBy($(".qi-by", li), q, ...c.members.slice(1));
     const names = c.members.flatMap((m) => here.get(m.id) || []);
     renderHere($(".qi-here", li), names);
     li.classList.toggle("others-here", names.length > 0);
