@@ -182,7 +182,9 @@ async def test_hostile_question_text_is_inert_on_console_and_overlay(browser, se
 
 
 async def _approved_on(console, n: int) -> bool:
-    members = await console.eval_on_selector_all("#queue li.qi", "(cards) => cards.map((c) => Number(c.dataset.members))")
+    members = await console.eval_on_selector_all(
+        "#queue li.qi", "(cards) => cards.map((c) => Number(c.dataset.members))"
+    )
     return sum(members) == n
 
 
