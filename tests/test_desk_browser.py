@@ -434,6 +434,7 @@ async def test_moderation_speed_by_keyboard(browser, server, clients, shots):
     status = console.locator("#desk-status")
     cards = int(await console.locator("#filters button[data-filter=pending] .n").text_content())
     times: list[float] = []
+    page_ms: list[float] = []
     keys = 0
     started = time.perf_counter()
     while True:
@@ -447,6 +448,7 @@ async def test_moderation_speed_by_keyboard(browser, server, clients, shots):
         keys += 1
         await expect(status).to_have_attribute("data-done", str(done + 1), timeout=10_000)
         times.append((time.perf_counter() - t0) * 1000)
+        page_ms.append(float(await status.get_attribute("data-ms")))  # key to ack, as the page timed it
         assert keys <= SPEED_QUESTIONS * 2, "the desk did not move on"
     total = time.perf_counter() - started
     counts = {"approved": 0, "rejected": 0}
@@ -455,17 +457,17 @@ async def test_moderation_speed_by_keyboard(browser, server, clients, shots):
     assert counts["approved"] + counts["rejected"] == SPEED_QUESTIONS, counts
     per_minute = len(times) / total * 60
     report_q = SPEED_QUESTIONS / total * 60
-    page_ms = [float(x) for x in [await status.get_attribute("data-ms")]]
     report = {
         "presses": len(times),
         "seconds": round(total, 2),
         "cards": cards,
         "actions_per_minute": round(per_minute),
         "questions_per_minute": round(report_q),
-        "ack_ms_p50": round(statistics.median(times), 1),
-        "ack_ms_p95": round(sorted(times)[int(len(times) * 0.95) - 1], 1),
-        "ack_ms_max": round(max(times), 1),
-        "last_page_ms": page_ms[0],
+        "press_to_ack_ms_p50": round(statistics.median(times), 1),
+        "press_to_ack_ms_p95": round(sorted(times)[int(len(times) * 0.95) - 1], 1),
+        "page_key_to_ack_ms_p50": statistics.median(page_ms),
+        "page_key_to_ack_ms_p95": sorted(page_ms)[int(len(page_ms) * 0.95) - 1],
+        "page_key_to_ack_ms_max": max(page_ms),
     }
     print("moderation speed:", json.dumps(report))
     assert len(times) == cards  # one press per card: the cursor moved on by itself

@@ -36,6 +36,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
   let myId = null; // this console's moderator id, learnt from the echo of its own focus
   let sentFocus = null;
   let focusTimer = 0;
+  let pressedAt = 0; // the keydown's time (event.timeStamp) of the press being handled
   let done = 0; // acknowledged actions (#desk-status data-done, for the tests)
   const presses = []; // how many server actions each of this console's last presses made (for U)
 
@@ -405,8 +406,9 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
   // each acknowledged before the next. How many went through is kept, so that U takes
   // back the whole press (the server keeps each moderator's last actions: `question.undo`).
   async function run(action, id, msgs) {
+    const started = pressedAt || performance.now(); // from the key, when a key did it
+    pressedAt = 0;
     if (id && busy.has(id)) return false;
-    const started = performance.now();
     if (id) busy.set(id, action);
     render(store.state);
     let applied = 0;
@@ -522,6 +524,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
     if (ev.ctrlKey && key !== "z") return;
     if (!online()) return;
+    pressedAt = ev.timeStamp;
     let handled = true;
     if (key === "j" || key === "ArrowDown") step(1);
     else if (key === "k" || key === "ArrowUp") step(-1);
@@ -542,6 +545,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       else if (action === "split") split(cursor);
       else moderate(action, cursor);
     } else handled = false;
+    pressedAt = 0;
     if (handled) ev.preventDefault();
   });
 
