@@ -267,7 +267,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     show(want, c.weight > 1);
     const waiting = $(".qi-waiting", li);
     setText(waiting, t("host.desk.waiting", { n: fmtInt(c.waiting) }));
-    show(waiting, c.waiting > 0 && c.members.length > 1);
+    show(waiting, c.waiting > 0 && q.status !== "pending"); // an aired or approved card that new ones joined
     renderBy($(".qi-by", li), q, ...c.members.slice(1));
     const names = c.members.flatMap((m) => here.get(m.id) || []);
     renderHere($(".qi-here", li), names);
