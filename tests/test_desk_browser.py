@@ -474,3 +474,42 @@ async def test_moderation_speed_by_keyboard(browser, server, clients, shots):
     assert per_minute >= 30, report  # the floor: 30 a minute
     await console.screenshot(path=str(shots / "console-after-speed.png"))
     no_errors(errors)
+
+
+# -- sides: the filter and the balanced view, by keys -----------------------------------------
+
+
+async def test_side_filter_and_the_balanced_view_by_keys(browser, server, clients):
+    from playwright.async_api import expect
+
+    slug = create_show(server.url)
+    host = await clients.console(slug)
+    reds = [await ask(clients, slug, text, "a") for text in ("党课何时来园区？", "医院怎么少排队？", "考核怎么做？")]
+    blues = [await ask(clients, slug, text, "b") for text in ("善款在哪里查？", "志愿者怎么留住？")]
+    both = await ask(clients, slug, "两位嘉宾怎么看年轻人入党？")
+    for qid in [*reds, *blues, both]:
+        assert (await host.request({"type": "question.approve", "question": qid}))["type"] == "ack"
+    # red has answered one on air: the balanced view puts blue first
+    assert (await host.request({"type": "question.answered", "question": reds[0]}))["type"] == "ack"
+    console, errors = await console_page(browser, server.url, slug, "甲")
+    await expect(console.locator("#desk-answered [data-side=a] .n")).to_have_text("1", timeout=10_000)
+    await console.click("#filters button[data-filter=approved]")
+    await console.locator("#desk-name").evaluate("(n) => n.blur()")
+    approved_reds, newest_first = reds[1:], lambda ids: list(reversed(ids))
+    await console.keyboard.press("2")
+    await wait_until(lambda: _order_is_exactly(console, newest_first(approved_reds)), timeout=10)
+    await console.keyboard.press("3")
+    await wait_until(lambda: _order_is_exactly(console, newest_first(blues)), timeout=10)
+    await console.keyboard.press("4")
+    await wait_until(lambda: _order_is_exactly(console, [both]), timeout=10)
+    await console.keyboard.press("5")
+    balanced = [blues[1], approved_reds[1], both, blues[0], approved_reds[0]]
+    await wait_until(lambda: _order_is_exactly(console, balanced), timeout=10)
+    await expect(console.locator("#side-filters button[data-side=balanced]")).to_have_attribute("aria-pressed", "true")
+    await console.keyboard.press("1")
+    await wait_until(lambda: _order_is_exactly(console, newest_first([*approved_reds, *blues, both])), timeout=10)
+    no_errors(errors)
+
+
+async def _order_is_exactly(page, ids) -> bool:
+    return await queue_order(page) == ids
