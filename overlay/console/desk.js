@@ -247,7 +247,22 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     actionButtons($(".qm-mod", row), q);
   }
 
+  // What a card shows, as one string: a card whose string has not changed is not touched
+  // (thousands of cards, a render on every frame).
+  function signature(c, ctx) {
+    const q = c.lead;
+    const members = c.members.map((m) => [m.id, m.status, m.by, m.text, m.name, m.upvotes, busy.get(m.id), (ctx.here.get(m.id) || []).join()]);
+    return JSON.stringify([
+      q.original, q.flagged, q.created, q.device, q.device && isBanned(ctx.state, q.device), confirmingBan.has(q.id),
+      sideLabel(ctx.state, c.side), c.weight, c.waiting, c.status, members, isShown(c), expanded.has(c.id),
+      mergeFrom === c.id, c.members.some((m) => m.id === cursor) ? cursor : "", editor.isEditing(q.id),
+    ]);
+  }
+
   function updateCard(li, c, ctx) {
+    const sig = signature(c, ctx);
+    if (li._sig === sig) return;
+    li._sig = sig;
     const { state, here } = ctx;
     const q = c.lead;
     li.dataset.status = q.status;
@@ -305,7 +320,18 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
 
   const renderCards = keyedList(queue, { create: (c) => cardItem(c.id), update: updateCard });
 
-  function render(state) {
+  // Frames re-render once per animation frame at most; the desk's own moves at once.
+  let scheduled = false;
+  function render() {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      renderNow(store.state);
+    });
+  }
+
+  function renderNow(state) {
     const list = arrange(state);
     const counts = { all: 0 };
     for (const c of list) {
@@ -363,7 +389,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     if (id === null || id === undefined) return;
     cursor = id;
     cursorIndex = order.indexOf(id);
-    render(store.state);
+    renderNow(store.state);
     const row = rowOf(id);
     if (scroll && row) row.scrollIntoView({ block: "nearest" });
     sendFocus();
@@ -410,7 +436,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     pressedAt = 0;
     if (id && busy.has(id)) return false;
     if (id) busy.set(id, action);
-    render(store.state);
+    renderNow(store.state);
     let applied = 0;
     try {
       for (const msg of msgs) {
@@ -432,7 +458,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
         if (left > 0 && applied > 0) presses.push(left);
       } else if (applied > 0) presses.push(applied);
       while (presses.length > UNDO_PRESSES) presses.shift();
-      render(store.state);
+      renderNow(store.state);
     }
     return applied === msgs.length;
   }
@@ -470,13 +496,13 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     if (!id) return;
     if (mergeFrom === null) {
       mergeFrom = leaderOf(id);
-      render(store.state);
+      renderNow(store.state);
       return;
     }
     const from = mergeFrom;
     mergeFrom = null;
     if (leaderOf(id) === from) {
-      render(store.state);
+      renderNow(store.state);
       return;
     }
     run("merge", from, [{ type: "question.merge", question: from, into: id }]);
@@ -492,7 +518,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
         return;
       }
       expanded.add(id);
-      render(store.state);
+      renderNow(store.state);
       step(1);
       return;
     }
@@ -512,7 +538,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       b.classList.toggle("on", b.dataset.side === value);
       b.setAttribute("aria-pressed", String(b.dataset.side === value));
     }
-    render(store.state);
+    renderNow(store.state);
   }
 
   // --- the keyboard: every action, no mouse needed
@@ -531,7 +557,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     else if (key === "z" && ev.ctrlKey) undo();
     else if (key === "Escape") {
       mergeFrom = null;
-      render(store.state);
+      renderNow(store.state);
     } else if (key === "Enter") {
       if (mergeFrom !== null) pickMerge(cursor);
       else if (cursor) toggle(cursor);
@@ -556,10 +582,10 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       id,
       setTimeout(() => {
         confirmingBan.delete(id);
-        render(store.state);
+        renderNow(store.state);
       }, 4000),
     );
-    render(store.state);
+    renderNow(store.state);
   }
 
   queue.addEventListener("click", async (ev) => {
@@ -582,17 +608,21 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     confirmingBan.delete(id);
     if (action === "ban" || action === "unban") {
       busy.set(id, action);
-      render(store.state);
+      renderNow(store.state);
       await act({ type: `device.${action}`, device: q.device }, t(action === "ban" ? "host.banned" : "host.unbanned"));
       busy.delete(id);
-      render(store.state);
+      renderNow(store.state);
       return;
     }
     cursor = id;
     if (row.classList.contains("qm")) run(action, id, [{ type: `question.${action}`, question: id }]);
     else moderate(action, id);
   });
-  queue.addEventListener("lt-rerender", () => render(store.state));
+  queue.addEventListener("lt-rerender", (ev) => {
+    const li = ev.target.closest("li");
+    if (li) li._sig = null; // edit.js changed what it shows
+    renderNow(store.state);
+  });
 
   $("#filters").addEventListener("click", (ev) => {
     const button = ev.target.closest("button[data-filter]");
@@ -602,7 +632,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       b.classList.toggle("on", b === button);
       b.setAttribute("aria-pressed", String(b === button));
     }
-    render(store.state);
+    renderNow(store.state);
   });
   $("#side-filters").addEventListener("click", (ev) => {
     const button = ev.target.closest("button[data-side]");
@@ -611,13 +641,13 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
   $("#desk-merge").addEventListener("click", (ev) => {
     if (ev.target.closest("button")) {
       mergeFrom = null;
-      render(store.state);
+      renderNow(store.state);
     }
   });
   $("#desk-undo").addEventListener("click", () => undo());
   // presence fades on its own: look again now and then
   setInterval(() => {
-    if (store.state.ready) render(store.state);
+    if (store.state.ready) render();
   }, 15_000);
 
   // another part of the console (edit.js) did one undoable question action
