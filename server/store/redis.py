@@ -767,13 +767,7 @@ class RedisStore(Store):
             error = StateLost(self.lost)
             error.likes_taken = bool(likes)
             raise error
-        live = set(alive)
-        total = total_overlays = 0
-        for proc, value in views.items():
-            if proc in live:
-                v, _, o = value.partition(b",")
-                total += int(v)
-                total_overlays += int(o or 0)
+        total, total_overlays = _live_views(views, set(alive))
         try:
             peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
             if random.random() < 0.01:  # now and then, forget processes that died
@@ -878,3 +872,14 @@ class RedisStore(Store):
             for _entry_id, entry in batch:
                 out.append({"seq": int(entry[b"seq"]), "ts": int(entry[b"ts"]), **orjson.loads(entry[b"e"])})
             last = batch[-1][0]
+
+
+def _live_views(views: dict[bytes, bytes], live: set[bytes]) -> tuple[int, int]:
+    """Viewers and overlays summed over the processes still alive ("viewers,overlays" each)."""
+    total = total_overlays = 0
+    for proc, value in views.items():
+        if proc in live:
+            v, _, o = value.partition(b",")
+            total += int(v)
+            total_overlays += int(o or 0)
+    return total, total_overlays
