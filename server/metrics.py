@@ -7,6 +7,8 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .edge import LIMITS as EDGE
+
 
 class Stats:
     """Counters kept as plain ints by the code that counts them."""
@@ -18,6 +20,7 @@ class Stats:
         self.errors: Tally[str] = Tally()  # error replies by code
         self.dropped = 0  # clients dropped for lagging
         self.likes_dropped = 0  # likes lost because the store stayed unreachable too long
+        self.socket_failures = 0  # sockets closed with 1011 by the read loop's last-resort guard
 
 
 STATS = Stats()
@@ -53,6 +56,11 @@ class _Collector:
             "Likes lost: the store stayed unreachable past OUTAGE_LIKES_MAX",
             value=STATS.likes_dropped,
         )
+        yield CounterMetricFamily(
+            "leitai_socket_failures",
+            "Sockets closed with 1011 after an unforeseen error in their handler",
+            value=STATS.socket_failures,
+        )
         fast = self.fast_path
         if fast is not None:
             yield GaugeMetricFamily(
@@ -70,6 +78,11 @@ class _Collector:
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
+        # the edge (server/edge.py): connections closed before any request was read
+        closed = CounterMetricFamily("leitai_connections_closed", "Connections closed by the edge", labels=["reason"])
+        closed.add_metric(["over_cap_per_ip"], EDGE.refused)
+        closed.add_metric(["header_timeout"], EDGE.timed_out)
+        yield closed
 
 
 class Metrics:

@@ -8,6 +8,7 @@ import { $, $$, createToast, el, fmtClock, setAttr, setText, show } from "../com
 import { fmtInt, lang, t } from "../common/i18n.js";
 import { createEditor } from "./edit.js";
 import { createDesk } from "./desk.js";
+import { createVerdictDesk } from "./verdict.js";
 
 const SIDES = ["a", "b"];
 const ACTIONS_BY_STATUS = {
@@ -36,7 +37,24 @@ function onFrame(frame) {
     toast(errorText(frame.code, frame), { kind: "error" });
     return;
   }
+  if (frame.type === "notice") {
+    renderNotice(frame);
+    return;
+  }
+  if (frame.type === "snapshot") renderNotice(frame.notice);
   store.apply(frame);
+}
+
+// The server found the show's stored state lost (Redis wiped or foreign): nothing is
+// saved any more until the operator acts. A banner says so for as long as it lasts.
+function renderNotice(notice) {
+  const box = $("#store-lost");
+  const lost = notice?.kind === "store_lost";
+  if (lost) {
+    setText($(".expired-text", box), t("status.store_lost"));
+    setText($(".detail", box), notice.message || "");
+  }
+  show(box, lost);
 }
 
 function onStatus({ state, code, restarting }) {
@@ -247,7 +265,7 @@ function roundMessage(action) {
   // The plan's topic as this page shows it: sent empty, so the server takes its own plan's
   // topic for the round it starts (never a topic this page filled in a round ago).
   const fromPlan = planTopic !== null && topicInput.value === planTopic;
-  return { type: "round.start", topic: fromPlan ? "" : topic, duration_s: duration };
+  return { type: "round.start", topic: fromPlan ? "" : topic, duration_s: duration, sealed: verdict.sealed() };
 }
 
 roundPanel.addEventListener("click", async (ev) => {
@@ -463,6 +481,10 @@ function renderStats(state) {
   }
 }
 
+// --- verdicts: stances, sealed rounds, the speaking clock (verdict.js)
+
+const verdict = createVerdictDesk({ store, act, online: () => online });
+
 // --- wiring
 
 store.subscribe((state, frame) => {
@@ -471,6 +493,7 @@ store.subscribe((state, frame) => {
     renderStats(state);
     renderPoints(state);
     desk.counts(state); // question_counts: answered on air per side
+    verdict.tally(state);
     return;
   }
   if (frame.type === "snapshot") likeSamples.length = 0;
@@ -482,9 +505,12 @@ store.subscribe((state, frame) => {
   renderStats(state);
   renderVenues(state);
   renderScreens(state);
+  verdict.render(state);
 });
 
 setInterval(() => {
-  if (store.state.ready) renderRoundClock(store.state);
+  if (!store.state.ready) return;
+  renderRoundClock(store.state);
+  verdict.tick(store.state);
 }, 250);
 setInterval(sampleLikes, 500);

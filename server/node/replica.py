@@ -80,6 +80,7 @@ class Replicas:
         store.on_event = self.on_event
         store.on_signal = self.on_signal
         store.on_resync = self.on_resync
+        store.on_lost = self.on_lost
 
     async def get(self, slug: str) -> Runtime | None:
         rt = self.shows.get(slug)
@@ -107,7 +108,7 @@ class Replicas:
 
     def on_event(self, slug: str, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
-        if rt is None:
+        if rt is None or self.store.lost:  # a lost state's replica is the last true copy
             return
         if rt.resyncing:
             rt.held_events.append((seq, pseq, event))
@@ -161,14 +162,28 @@ class Replicas:
                 rt.desk[moderator.get("id", "")] = moderator
             rt.room.broadcast(("console",), protocol.encode(frame))
 
+    def notice(self) -> dict[str, Any] | None:
+        """What consoles are told while the store's state is lost."""
+        if not self.store.lost:
+            return None
+        return {"type": "notice", "kind": "store_lost", "message": self.store.lost}
+
+    def on_lost(self, reason: str) -> None:
+        """The store's state is lost: every console hears it (and keeps its replica as it was)."""
+        frame = protocol.encode(self.notice() or {})
+        for rt in self.shows.values():
+            rt.room.broadcast(("console",), frame)
+
     def on_resync(self) -> None:
+        if self.store.lost:  # the replica is the last true copy: keep it
+            return
         for slug in list(self.shows):
             self.tasks.spawn(self.resync(slug), f"resync-{slug}")
 
     async def resync(self, slug: str) -> None:
         """Reload a replica from the store and send every local socket a fresh snapshot."""
         rt = self.shows.get(slug)
-        if rt is None or rt.resyncing:
+        if rt is None or rt.resyncing or self.store.lost:
             return
         rt.resyncing = True
         rt.synced.clear()
@@ -182,10 +197,14 @@ class Replicas:
                     break
                 except StoreUnavailable:
                     await asyncio.sleep(0.5)
-            if state is None:  # the show is gone from the store
-                for conn in conns:
-                    self.tasks.spawn(conn.close(4404), "close-gone")
-                return
+            if state is None or state.seq < rt.state.seq:  # guard: seq backwards
+                # gone from the store, or its history went back: not this show any more
+                self.store.lose(
+                    f"the show {slug} is gone from the store"
+                    if state is None
+                    else f"the show {slug} went back from seq {rt.state.seq} to {state.seq}"
+                )
+                state = rt.state  # keep serving the last true copy (read only)
             rt.state = state
             rt.clusters = Clusters()  # built again from the record when next needed
             rt.fast_tally = rt.console_tally = b""
@@ -250,6 +269,9 @@ class Replicas:
         if conn.role == "console":  # the other moderators, and the card each is on
             now = now_ms()
             frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
+            notice = self.notice()
+            if notice is not None:
+                frame["notice"] = notice
         conn.send(protocol.encode(frame))
 
 
