@@ -487,6 +487,8 @@ async def test_moderation_speed_by_keyboard(browser, server, clients, shots, que
 
 
 async def test_side_filter_and_the_balanced_view_by_keys(browser, server, clients):
+    """V goes round the side filters: to red, to blue, to both, balanced, all (the digits
+    are the speaking floor's)."""
     from playwright.async_api import expect
 
     slug = create_show(server.url)
@@ -503,17 +505,17 @@ async def test_side_filter_and_the_balanced_view_by_keys(browser, server, client
     await console.click("#filters button[data-filter=approved]")
     await console.locator("#desk-name").evaluate("(n) => n.blur()")
     approved_reds, newest_first = reds[1:], lambda ids: list(reversed(ids))
-    await console.keyboard.press("2")
+    await console.keyboard.press("v")  # a
     await wait_until(lambda: _order_is_exactly(console, newest_first(approved_reds)), timeout=10)
-    await console.keyboard.press("3")
+    await console.keyboard.press("v")  # b
     await wait_until(lambda: _order_is_exactly(console, newest_first(blues)), timeout=10)
-    await console.keyboard.press("4")
+    await console.keyboard.press("v")  # both
     await wait_until(lambda: _order_is_exactly(console, [both]), timeout=10)
-    await console.keyboard.press("5")
+    await console.keyboard.press("v")  # balanced
     balanced = [blues[1], approved_reds[1], both, blues[0], approved_reds[0]]
     await wait_until(lambda: _order_is_exactly(console, balanced), timeout=10)
     await expect(console.locator("#side-filters button[data-side=balanced]")).to_have_attribute("aria-pressed", "true")
-    await console.keyboard.press("1")
+    await console.keyboard.press("v")  # all
     await wait_until(lambda: _order_is_exactly(console, newest_first([*approved_reds, *blues, both])), timeout=10)
     no_errors(errors)
 

@@ -17,7 +17,7 @@ const PRESENCE_TTL_MS = 120_000; // another moderator silent this long is no lon
 // key -> what it does. Shown on the buttons (data-key) and in the legend (#desk-keys).
 const KEYS = { a: "approve", r: "reject", f: "feature", o: "unfeature", d: "answered", m: "merge", s: "split", u: "undo" };
 const ACTION_KEY = Object.fromEntries(Object.entries(KEYS).map(([k, a]) => [a, k.toUpperCase()]));
-const SIDE_FILTERS = ["all", "a", "b", "both", "balanced"]; // keys 1–5
+const SIDE_FILTERS = ["all", "a", "b", "both", "balanced"]; // V goes round them (0–3 are the floor's: verdict.js)
 const ADVANCE = new Set(["approve", "reject"]); // done with this card: the cursor moves on
 const UNDO_PRESSES = 20; // = the server's undo depth per moderator
 
@@ -563,7 +563,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       else if (cursor) toggle(cursor);
     } else if (key === "x") {
       if (cursor) toggle(cursor);
-    } else if (/^[1-5]$/.test(key)) setSideFilter(SIDE_FILTERS[Number(key) - 1]);
+    } else if (key === "v") setSideFilter(SIDE_FILTERS[(SIDE_FILTERS.indexOf(sideFilter) + 1) % SIDE_FILTERS.length]);
     else if (KEYS[key]) {
       const action = KEYS[key];
       if (action === "undo") undo();
