@@ -549,6 +549,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     if (typing(ev.target) || ev.altKey || ev.metaKey) return;
     const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
     if (ev.ctrlKey && key !== "z") return;
+    if (key === "Enter" && ev.target.closest && ev.target.closest("button, a")) return; // Enter presses the focused button
     if (!online()) return;
     pressedAt = ev.timeStamp;
     let handled = true;
