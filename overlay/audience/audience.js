@@ -524,11 +524,32 @@ function updateQuestion(li, c) {
 
 const renderQuestionList = keyedList($("#questions"), { key: (c) => c.key, create: (c) => questionItem(c.key), update: updateQuestion });
 
+// Older questions: the snapshot has the newest page; "more" fetches the next one.
+let paging = false;
+$(".more-questions").addEventListener("click", async () => {
+  const before = store.state.show.questions_older;
+  if (paging || !before) return;
+  paging = true;
+  renderQuestions(store.state);
+  try {
+    const ack = await sendWithRetry({ type: "questions.page", before });
+    store.addOlder(ack.questions, ack.older);
+  } catch (err) {
+    toast(errorText(err, "page"), { kind: "error" });
+  } finally {
+    paging = false;
+    renderQuestions(store.state);
+  }
+});
+
 function renderQuestions(state) {
   const visible = clusters(state.show.questions.filter((q) => VISIBLE.has(q.status) || (q.status === "pending" && isMine(q))))
     .sort((x, y) => questionRank(x.q) - questionRank(y.q) || y.want - x.want || (y.q.created || 0) - (x.q.created || 0));
   renderQuestionList(visible);
   show($(".q-card .empty"), visible.length === 0);
+  const more = $(".more-questions");
+  show(more, Boolean(state.show.questions_older));
+  more.disabled = paging;
 }
 
 // Moderation in the open: "已收到 N 条，已上屏 M 条，已回答 K 条" (show.question_counts).

@@ -95,6 +95,16 @@ export function createStore() {
     state.show.questions = list;
   }
 
+  // Older questions fetched on demand (`questions.page`): added where missing (a
+  // question already here is as fresh or fresher), and the cursor for the next page.
+  function addOlder(questions, older) {
+    const have = new Set(state.show.questions.map((q) => q.id));
+    const fresh = (questions || []).filter((q) => q && !have.has(q.id) && typeof q.text === "string");
+    state.show.questions = [...state.show.questions, ...fresh].sort(byNewest);
+    state.show.questions_older = older ?? null;
+    for (const fn of listeners) fn(state, { type: "local" });
+  }
+
   function applyRound(frame) {
     const before = state.show.round;
     state.show.round = { ...frame.round };
@@ -160,7 +170,7 @@ export function createStore() {
     return () => listeners.delete(fn);
   }
 
-  return { state, apply, update, subscribe };
+  return { state, apply, update, subscribe, addOlder };
 }
 
 // --- derived values, shared by the pages

@@ -155,7 +155,29 @@ const editor = createEditor($("#queue"), { send: (msg) => conn.send(msg).then((a
 const isBanned = (state, device) => Array.isArray(state.show.banned) && state.show.banned.includes(device);
 
 const desk = createDesk({ conn, store, act, toast, errorText, editor, actions: ACTIONS_BY_STATUS, isBanned, online: () => online });
-const renderQueue = (state) => desk.render(state);
+
+// Older answered and rejected questions than the snapshot's, a page at a time (questions.page).
+let paging = false;
+const older = $(".queue-panel .more-questions");
+
+function renderQueue(state) {
+  desk.render(state);
+  show(older, Boolean(state.show.questions_older) && ["all", "answered", "rejected"].includes(desk.filter()));
+  older.disabled = paging;
+}
+
+$("#filters").addEventListener("click", () => renderQueue(store.state)); // after the desk's own handler
+
+older.addEventListener("click", async () => {
+  const before = store.state.show.questions_older;
+  if (paging || !before) return;
+  paging = true;
+  renderQueue(store.state);
+  const ack = await act({ type: "questions.page", before });
+  paging = false;
+  if (ack && ack.questions) store.addOlder(ack.questions, ack.older);
+  else renderQueue(store.state);
+});
 
 // --- rounds
 

@@ -657,5 +657,5 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     while (presses.length > UNDO_PRESSES) presses.shift();
   };
 
-  return { render, noted, counts: renderSides, name: () => myName };
+  return { render, noted, counts: renderSides, name: () => myName, filter: () => filter };
 }

@@ -87,6 +87,15 @@ class Store(ABC):
     @abstractmethod
     async def ready(self) -> bool: ...
 
+    def shows_in_memory(self) -> int:
+        """Shows whose records this process holds in memory (Redis mode: none)."""
+        return 0
+
+    async def unload(self, slug: str) -> bool:
+        """Forget what this process holds of a show (it is loaded again when next
+        needed); False if it could not be now. Redis mode holds nothing per show."""
+        return True
+
     async def problem(self) -> str:
         """Why the store cannot read and write now ("" when it can), for /readyz."""
         return "" if await self.ready() else "store unavailable"

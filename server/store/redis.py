@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -286,10 +287,15 @@ def unavailable(exc: ResponseError) -> StoreUnavailable:
     return StoreUnavailable(f"Redis cannot write now: {code}{exc}")
 
 
-def connect(url: str) -> Any:
+def connect(url: str, max_connections: int = 0) -> Any:
     """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
     return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
-    to follow the master that Sentinel names."""
+    to follow the master that Sentinel names.
+
+    With `max_connections` the pool holds at most that many connections, and a
+    command waits (up to the socket timeout) for a free one rather than opening
+    one more: a burst of sockets no longer opens a connection per command, each
+    racing its own connect timeout (REDIS_MAX_CONNECTIONS)."""
     options: dict[str, Any] = dict(
         socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1), health_check_interval=5
     )
@@ -300,8 +306,30 @@ def connect(url: str) -> Any:
         master, _, db = rest.partition("/")
         nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379) for h in hosts.split(",")]
         sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
+        if max_connections:
+            options["max_connections"] = max_connections
         return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
-    return aioredis.from_url(url, **options)
+    if max_connections:  # guard: redis pool bound
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=2.0, **options)
+        client = aioredis.Redis(connection_pool=pool)
+    else:
+        client = aioredis.from_url(url, **options)
+    CLIENTS.add(client)
+    return client
+
+
+CLIENTS: "weakref.WeakSet[Any]" = weakref.WeakSet()  # every client of this process, for shrink_pool
+
+
+async def shrink_pool(client: Any) -> int:
+    """Close the pool's idle connections (they are opened again on demand); how many."""
+    pool = client.connection_pool
+    idle = list(getattr(pool, "_available_connections", ()))
+    try:
+        await pool.disconnect(inuse_connections=False)
+    except ERRORS:
+        pass
+    return len(idle)
 
 
 def _text(raw: bytes | str) -> str:
@@ -374,8 +402,9 @@ class RedisStore(Store):
         self.channel = f"{self.prefix}:events"
         self.epoch_key = f"{self.prefix}:epoch"
         self.proc = uuid.uuid4().hex[:12]
-        self.redis: Any = connect(settings.redis_url)
+        self.redis: Any = connect(settings.redis_url, settings.redis_max_connections)
         self.listener: asyncio.Task[Any] | None = None
+        self.shrinker: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
         self.write_error = ""  # the last "cannot write" reply, until a probe write works again
@@ -405,6 +434,8 @@ class RedisStore(Store):
 
     async def start(self) -> None:
         self.listener = asyncio.create_task(self._listen(), name="leitai-redis-listener")
+        if self.settings.redis_pool_idle_s > 0:
+            self.shrinker = asyncio.create_task(self._shrink(), name="leitai-redis-shrink")
         try:
             await asyncio.wait_for(self._subscribed.wait(), 5)
         except TimeoutError:
@@ -442,8 +473,18 @@ class RedisStore(Store):
             raise StoreRefused(message)
         log.warning("REDIS_ALLOW_NO_PERSISTENCE=1: %s", message)
 
+    async def _shrink(self) -> None:
+        """Every REDIS_POOL_IDLE_S, close the connections a burst opened and nobody used
+        since (the pool shrinks back after a connect storm)."""
+        while True:
+            await asyncio.sleep(self.settings.redis_pool_idle_s)
+            for client in list(CLIENTS):  # the show store's and the season store's
+                await shrink_pool(client)
+
     async def close(self) -> None:
         self._closing = True
+        if self.shrinker:
+            self.shrinker.cancel()
         if self.listener:
             self.listener.cancel()
             try:
@@ -638,7 +679,38 @@ class RedisStore(Store):
             self.writable()
         if seq == -1:
             raise Conflict(slug)
+        for event in events:  # back on air after an end: its keys are kept again
+            if event["type"] == "show" and event["show"].get("status") in ("live", "draft"):
+                await self._retain(slug, None)
         return int(seq)
+
+    async def _retain(self, slug: str, ttl_s: int | None) -> int:
+        """Give every key of a show an expiry (None: take it away); how many keys."""
+        keys = [key async for key in self.redis.scan_iter(match=self.k(slug, "*"), count=1000)]
+        if not keys:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                if ttl_s is None:
+                    pipe.persist(key)
+                else:
+                    pipe.expire(key, ttl_s)
+            await pipe.execute()
+        return len(keys)
+
+    async def unload(self, slug: str) -> bool:
+        """An ended show this process let go of: its keys expire after ENDED_RETENTION_S
+        (each process that unloads it sets the expiry again; a show back on air keeps them)."""
+        retention = self.settings.ended_retention_s
+        if retention <= 0:
+            return True
+
+        async def run() -> Any:
+            if await self.redis.hget(self.k(slug, "f"), "status") == orjson.dumps("ended"):  # guard: ended expiry
+                await self._retain(slug, retention)
+
+        await self._call(run())
+        return True
 
     async def signal(self, slug: str, frame: dict[str, Any]) -> None:
         await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
