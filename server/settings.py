@@ -28,6 +28,8 @@ class Settings:
     port: int = 8000
     redis_url: str = ""
     redis_prefix: str = "lt"
+    redis_wait_replicas: int = 0  # acked writes wait until this many replicas have them (WAIT)
+    redis_wait_ms: int = 500  # how long they wait before answering `unavailable`
     data_dir: str = "./data"
     host_token: str = ""
     secret_key: str = ""

@@ -22,7 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
 from ..domain import integrity, verdict
 from ..domain.integrity import Ballot, VoteCounts, Voter
@@ -244,6 +244,15 @@ return 0
 """
 
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+# Replies that mean "not now" (a replica being promoted, a cluster slot moving), not "wrong"
+TRANSIENT = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK ")
+
+
+def transient(exc: ResponseError) -> bool:
+    text = str(exc)
+    return isinstance(exc, ReadOnlyError) or "read only replica" in text or any(w in text for w in TRANSIENT)
+
+
 T = TypeVar("T")
 
 
@@ -333,6 +342,7 @@ class RedisStore(Store):
         self.listener: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
+        self.unreplicated = 0  # acked writes answered `unavailable`: too few replicas had them
         self._closing = False
         self._scripts = {
             name: self.redis.register_script(src)
@@ -446,10 +456,32 @@ class RedisStore(Store):
     async def _call(self, coro: Awaitable[T]) -> T:
         try:
             return await coro
-        except ResponseError:
+        except ResponseError as exc:
+            if transient(exc):
+                raise StoreUnavailable(str(exc)) from None
             raise
         except ERRORS as exc:
             raise StoreUnavailable(str(exc)) from None
+
+    async def _acked(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """A script whose result a client is told: with REDIS_WAIT_REPLICAS, followed by
+        WAIT on the same connection, so the answer comes only once that many replicas
+        hold the write (a Sentinel failover then loses nothing acknowledged)."""
+        wanted = self.settings.redis_wait_replicas
+        if not wanted:
+            return await self._call(self._scripts[name](keys=keys, args=args))
+
+        async def run() -> Any:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await self._scripts[name](keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", wanted, self.settings.redis_wait_ms)
+                return await pipe.execute()
+
+        result, replicas = await self._call(run())
+        if int(replicas) < wanted:  # guard: acked on replicas
+            self.unreplicated += 1
+            raise StoreUnavailable(f"written, but on {replicas} of {wanted} replicas")
+        return result
 
     # -- the contract ----------------------------------------------------------
 
@@ -505,10 +537,8 @@ class RedisStore(Store):
             args += [orjson.dumps(event), 1 if is_public(event) else 0, len(fields)]
             for name, value in fields.items():
                 args += [name, value]
-        seq = await self._call(
-            self._scripts["commit"](
-                keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args=args
-            )
+        seq = await self._acked(
+            "commit", [self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args
         )
         if seq == -1:
             raise Conflict(slug)
@@ -539,30 +569,20 @@ class RedisStore(Store):
         young = integrity.young(voter, now, self.vote_policy)
         policy = self.vote_policy
         role, keys = self._ballot_keys(slug, box)
-        raw = await self._call(
-            self._scripts["vote"](
-                keys=[*keys, burst],
-                args=[
-                    role,
-                    device,
-                    side,
-                    voter.network,
-                    int(voter.venue),
-                    int(young),
-                    policy.per_network,
-                    policy.burst,
-                ],
-            )
+        raw = await self._acked(
+            "vote",
+            [*keys, burst],
+            [role, device, side, voter.network, int(voter.venue), int(young), policy.per_network, policy.burst],
         )
         return Ballot.decode(raw.decode())
 
     async def unvote(self, slug: str, box: Box, device: str) -> None:
         role, keys = self._ballot_keys(slug, box)
-        await self._call(self._scripts["unvote"](keys=keys, args=[role, device]))
+        await self._acked("unvote", keys, [role, device])
 
     async def release_votes(self, slug: str, box: Box, reason: str) -> int:
         role, keys = self._ballot_keys(slug, box)
-        return int(await self._call(self._scripts["release"](keys=keys, args=[role, reason])))
+        return int(await self._acked("release", keys, [role, reason]))
 
     async def device_state(self, slug: str, round_index: int, device: str) -> DeviceState:
         async def read() -> Any:
@@ -586,11 +606,8 @@ class RedisStore(Store):
         return _stance_counts(pre, post, matrix)
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
-        count = await self._call(
-            self._scripts["upvote"](
-                keys=[self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")],
-                args=[device, qid],
-            )
+        count = await self._acked(
+            "upvote", [self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")], [device, qid]
         )
         return None if count == -1 else int(count)
 
@@ -613,6 +630,8 @@ class RedisStore(Store):
                     await self._scripts["likes"](keys=keys, args=args, client=pipe)
                 pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
+                if likes and self.settings.redis_wait_replicas:  # the likes on the replicas before the tally shows them
+                    pipe.execute_command("WAIT", self.settings.redis_wait_replicas, self.settings.redis_wait_ms)
                 pipe.hgetall(self.k(slug, "likes"))
                 pipe.hgetall(self.k(slug, f"vc:{round_index}"))
                 pipe.hgetall(self.k(slug, "view"))
