@@ -67,6 +67,11 @@ class _Collector:
             "Times the Redis subscription was re-established",
             value=getattr(self.node.store, "reconnects", 0),
         )
+        yield CounterMetricFamily(
+            "leitai_store_messages",
+            "Show events and signals this process received from the store (only shows it has sockets for)",
+            value=getattr(self.node.store, "received", 0),
+        )
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )

@@ -63,6 +63,8 @@ class Runtime:
     undo: dict[str, list[Undo]] = field(default_factory=dict)  # per moderator, their last actions
     clusters: Clusters = field(default_factory=Clusters)
     desk: dict[str, dict[str, Any]] = field(default_factory=dict)  # moderator -> {name, question, at}
+    following: bool = False  # the store delivers this show's events here (it has sockets)
+    follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.synced.set()
@@ -83,8 +85,9 @@ class Replicas:
 
     async def get(self, slug: str) -> Runtime | None:
         rt = self.shows.get(slug)
-        if rt is not None:
+        if rt is not None and (rt.following or not self.store.selective):
             return rt
+        # a show this process does not follow is read afresh (its events do not come here)
         pending = self._loading.get(slug)
         if pending is None:
             pending = self._loading[slug] = asyncio.ensure_future(self._load(slug))
@@ -101,13 +104,34 @@ class Replicas:
         if rt is None:
             groups = self.phone_groups
             rt = self.shows[slug] = Runtime(state, Room(groups), phone_tallies=[b""] * groups)
+        elif not rt.following and not rt.resyncing and state.seq >= rt.state.seq:
+            rt.state = state
+            rt.clusters = Clusters()
         return rt
+
+    async def follow(self, rt: Runtime) -> None:
+        """Subscribe to the show's events (its first local socket is here), then reload
+        the replica: it may be older than the subscription."""
+        async with rt.follow_lock:
+            if rt.following or not self.store.selective:
+                return
+            await self.store.follow(rt.state.slug)
+            rt.following = True
+        await self.resync(rt.state.slug)
+
+    async def unfollow(self, rt: Runtime) -> None:
+        """The show's last local socket left: stop receiving its events."""
+        async with rt.follow_lock:
+            if rt.room or not rt.following:
+                return
+            rt.following = False
+            await self.store.unfollow(rt.state.slug)
 
     # -- events from the store -------------------------------------------------
 
     def on_event(self, slug: str, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
-        if rt is None:
+        if rt is None or (self.store.selective and not rt.following):
             return
         if rt.resyncing:
             rt.held_events.append((seq, pseq, event))
@@ -213,6 +237,8 @@ class Replicas:
         conn.held = True
         rt.room.add(conn)
         conn.start()
+        if not rt.following:
+            await self.follow(rt)
         if conn.role == "audience":
             try:
                 conn.first_seen = await self.store.see_device(rt.state.slug, conn.dhash)

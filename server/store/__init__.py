@@ -62,6 +62,16 @@ class Store(ABC):
     @abstractmethod
     async def ready(self) -> bool: ...
 
+    # A selective store delivers a show's events only while the show is followed (the
+    # process has sockets for it); the embedded store, one process, delivers all.
+    selective = False
+
+    async def follow(self, slug: str) -> None:  # noqa: B027 - optional hook
+        """Deliver the show's events from now on (returns once that holds)."""
+
+    async def unfollow(self, slug: str) -> None:  # noqa: B027 - optional hook
+        """Stop delivering the show's events."""
+
     async def flush(self) -> None:  # noqa: B027 - optional hook
         """Wait until every write queued before this call has been made (a barrier for tests)."""
 

@@ -258,8 +258,9 @@ T = TypeVar("T")
 
 def connect(url: str) -> Any:
     """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
-    return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
-    to follow the master that Sentinel names."""
+    return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs,
+    `redis+sentinel://h1:26379,h2:26379/master/db` to follow the master that Sentinel
+    names, or `redis+cluster://h1:6379,h2:6379` for a Redis Cluster (any of its nodes)."""
     options: dict[str, Any] = dict(
         socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1), health_check_interval=5
     )
@@ -268,10 +269,65 @@ def connect(url: str) -> Any:
 
         hosts, _, rest = url[len("redis+sentinel://") :].partition("/")
         master, _, db = rest.partition("/")
-        nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379) for h in hosts.split(",")]
-        sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(_hosts(hosts, 26379), socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
         return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
+    if url.startswith("redis+cluster://"):
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        hosts = url[len("redis+cluster://") :].partition("/")[0]
+        nodes = [ClusterNode(h, p) for h, p in _hosts(hosts, 6379)]
+        return RedisCluster(startup_nodes=nodes, socket_connect_timeout=1.0, socket_timeout=2.0)
     return aioredis.from_url(url, **options)
+
+
+def _hosts(hosts: str, port: int) -> list[tuple[str, int]]:
+    return [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else port) for h in hosts.split(",")]
+
+
+class Link:
+    """One pub/sub connection and the channels it carries: every show's, or, in a
+    Cluster, those of the shows whose slot one node serves (sharded pub/sub)."""
+
+    def __init__(self, client: Any, sharded: bool) -> None:
+        self.client = client
+        self.sharded = sharded
+        self.channels: set[bytes] = set()
+        self.pubsub: Any = None
+        self.waiting: dict[bytes, asyncio.Future[None]] = {}
+        self.wanted = asyncio.Event()  # a sharded link has channels to subscribe to
+        self.task: asyncio.Task[Any] | None = None
+
+    async def add(self, channel: bytes) -> None:
+        """Subscribe (if connected now; else the link does when it is) and wait for the
+        confirmation, 2 s at most: a link that is reconnecting resyncs when it is back."""
+        waiter = self.waiting.get(channel)
+        if waiter is None:
+            waiter = self.waiting[channel] = asyncio.get_running_loop().create_future()
+        self.channels.add(channel)
+        self.wanted.set()
+        if self.pubsub is not None:
+            try:
+                await (self.pubsub.ssubscribe if self.sharded else self.pubsub.subscribe)(channel)
+            except ERRORS:
+                pass
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), 2.0)
+        except TimeoutError:
+            log.warning("no confirmation of the subscription to %s yet", channel.decode())
+
+    async def remove(self, channel: bytes) -> None:
+        self.channels.discard(channel)
+        self.waiting.pop(channel, None)
+        if self.pubsub is not None:
+            try:
+                await (self.pubsub.sunsubscribe if self.sharded else self.pubsub.unsubscribe)(channel)
+            except ERRORS:
+                pass
+
+    def confirmed(self, channel: bytes) -> None:
+        waiter = self.waiting.get(channel)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 def _counts(raw: dict[bytes, Any]) -> dict[str, int]:
@@ -336,10 +392,13 @@ class RedisStore(Store):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.prefix = settings.redis_prefix
-        self.channel = f"{self.prefix}:events"
+        self.control = f"{self.prefix}:ctl".encode()  # keeps the main link's connection up
         self.proc = uuid.uuid4().hex[:12]
+        self.cluster = settings.redis_url.startswith("redis+cluster://")
         self.redis: Any = connect(settings.redis_url)
-        self.listener: asyncio.Task[Any] | None = None
+        self.links: dict[str, Link] = {}  # "" (the one link), or a Cluster node's "host:port"
+        self.followed: dict[str, Link] = {}  # shows whose events this process receives
+        self.received = 0  # event and signal messages decoded (tests, metrics)
         self.connected = False
         self.reconnects = 0
         self.unreplicated = 0  # acked writes answered `unavailable`: too few replicas had them
@@ -347,7 +406,7 @@ class RedisStore(Store):
         self._scripts = {
             name: self.redis.register_script(src)
             for name, src in (
-                ("commit", COMMIT),
+                ("commit", COMMIT.replace("'PUBLISH'", "'SPUBLISH'") if self.cluster else COMMIT),
                 ("vote", VOTE),
                 ("unvote", UNVOTE),
                 ("release", RELEASE),
@@ -361,19 +420,34 @@ class RedisStore(Store):
         }
         self._subscribed = asyncio.Event()
 
+    selective = True
+
     def k(self, slug: str, name: str) -> str:
         return f"{self.prefix}:{{{slug}}}:{name}"
+
+    def channel(self, slug: str) -> bytes:
+        """The show's channel: in its slot, so a Cluster shards it with the show's keys."""
+        return self.k(slug, "ev").encode()
 
     # -- life ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.listener = asyncio.create_task(self._listen(), name="leitai-redis-listener")
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), 5)
-        except TimeoutError:
-            log.error(
-                "Redis at %s is not reachable; serving will resume when it is", self.settings.redis_url.split("@")[-1]
-            )
+        if self.cluster:
+            try:
+                await self.redis.initialize()
+                self.connected = True
+            except ERRORS as exc:
+                log.error("Redis Cluster at %s is not reachable (%s)", self.settings.redis_url, exc)
+        else:
+            link = self.links[""] = Link(self.redis, sharded=False)
+            link.task = asyncio.create_task(self._listen(link), name="leitai-redis-listener")
+            try:
+                await asyncio.wait_for(self._subscribed.wait(), 5)
+            except TimeoutError:
+                log.error(
+                    "Redis at %s is not reachable; serving will resume when it is",
+                    self.settings.redis_url.split("@")[-1],
+                )
         await self._warn_persistence()
 
     async def _warn_persistence(self) -> None:
@@ -384,32 +458,70 @@ class RedisStore(Store):
                     "Redis has AOF off (appendonly no): a Redis restart loses the show's "
                     "state. See docs/deploy.md (appendonly yes, appendfsync everysec)."
                 )
-        except ERRORS:
-            pass  # CONFIG may be disabled on managed Redis
+        except (*ERRORS, AttributeError):
+            pass  # CONFIG may be disabled on managed Redis (and a Cluster answers per node)
 
     async def close(self) -> None:
         self._closing = True
-        if self.listener:
-            self.listener.cancel()
-            try:
-                await self.listener
-            except (asyncio.CancelledError, Exception):
-                pass
+        for link in self.links.values():
+            if link.task:
+                link.task.cancel()
+                try:
+                    await link.task
+                except (asyncio.CancelledError, Exception):
+                    pass
+            if link.client is not self.redis:
+                try:
+                    await link.client.aclose()
+                except ERRORS:
+                    pass
         try:
             await self.redis.aclose()
         except ERRORS:
             pass
 
-    async def _listen(self) -> None:
-        """Subscribe; on any failure reconnect with backoff and ask for a resync."""
+    def _link(self, channel: bytes) -> Link:
+        """The link that carries a channel: the one link, or its Cluster node's."""
+        if not self.cluster:
+            return self.links[""]
+        node = self.redis.get_node_from_key(channel)
+        link = self.links.get(node.name)
+        if link is None:
+            client = aioredis.Redis(
+                host=node.host, port=node.port, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=5
+            )
+            link = self.links[node.name] = Link(client, sharded=True)
+            link.task = asyncio.create_task(self._listen(link), name=f"leitai-redis-listener-{node.name}")
+        return link
+
+    async def follow(self, slug: str) -> None:
+        if slug in self.followed:
+            return
+        channel = self.channel(slug)
+        link = self.followed[slug] = self._link(channel)
+        await link.add(channel)
+
+    async def unfollow(self, slug: str) -> None:
+        link = self.followed.pop(slug, None)
+        if link is not None:
+            await link.remove(self.channel(slug))
+
+    async def _listen(self, link: Link) -> None:
+        """Subscribe the link's channels; on any failure reconnect with backoff and ask
+        for a resync (pub/sub drops whatever was published in between)."""
         backoff = 0.1
         lost = False
         while not self._closing:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            if link.sharded and not link.channels:
+                link.wanted.clear()
+                await link.wanted.wait()
+            pubsub = link.pubsub = link.client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
-                self.connected = True
-                self._subscribed.set()
+                channels = list(link.channels)
+                if link.sharded:
+                    await pubsub.ssubscribe(*channels)
+                else:
+                    await pubsub.subscribe(self.control, *channels)
                 backoff = 0.1
                 if lost:
                     log.warning("Redis is back: resubscribed, resyncing every show")
@@ -417,17 +529,27 @@ class RedisStore(Store):
                     lost = False
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
+                    if message is None:
+                        continue
+                    kind = message["type"]
+                    if kind in ("message", "smessage"):
                         self._dispatch(message["data"])
+                    elif kind in ("subscribe", "ssubscribe"):
+                        if message["channel"] == self.control:
+                            self.connected = True
+                            self._subscribed.set()
+                        link.confirmed(message["channel"])
             except asyncio.CancelledError:
                 raise
             except ERRORS as exc:
-                if self.connected:
+                if self.connected or link.sharded:
                     log.warning("Redis connection lost (%s); reconnecting", exc)
                     self.reconnects += 1
-                self.connected = False
+                if not link.sharded:
+                    self.connected = False
                 lost = True
             finally:
+                link.pubsub = None
                 try:
                     await pubsub.aclose()
                 except Exception:
@@ -438,6 +560,7 @@ class RedisStore(Store):
     def _dispatch(self, data: bytes) -> None:
         """`slug\\nseq\\npseq\\nbody`; seq 0 is a signal (no state change)."""
         slug, seq, pseq, body = data.split(b"\n", 3)
+        self.received += 1
         try:
             frame = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -468,7 +591,7 @@ class RedisStore(Store):
         WAIT on the same connection, so the answer comes only once that many replicas
         hold the write (a Sentinel failover then loses nothing acknowledged)."""
         wanted = self.settings.redis_wait_replicas
-        if not wanted:
+        if not wanted or self.cluster:  # (WAIT has no key to route it by in a Cluster)
             return await self._call(self._scripts[name](keys=keys, args=args))
 
         async def run() -> Any:
@@ -527,7 +650,7 @@ class RedisStore(Store):
         self, slug: str, events: list[dict[str, Any]], expect: dict[str, bytes | None] | None = None
     ) -> int:
         now = int(time.time() * 1000)
-        args: list[Any] = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
+        args: list[Any] = [self.channel(slug), slug, now, self.settings.timeline_max, len(expect or {})]
         for name, value in (expect or {}).items():
             # "" must be absent; "=v" must be v; "?v" must be v or absent (a default)
             args += [name, b"" if value is None else (b"?" if isinstance(value, OrAbsent) else b"=") + value]
@@ -545,7 +668,9 @@ class RedisStore(Store):
         return int(seq)
 
     async def signal(self, slug: str, frame: dict[str, Any]) -> None:
-        await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
+        message = b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))
+        publish = self.redis.spublish if self.cluster else self.redis.publish
+        await self._call(publish(self.channel(slug), message))
 
     async def next_question_id(self, slug: str) -> str:
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
@@ -630,7 +755,8 @@ class RedisStore(Store):
                     await self._scripts["likes"](keys=keys, args=args, client=pipe)
                 pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
-                if likes and self.settings.redis_wait_replicas:  # the likes on the replicas before the tally shows them
+                if likes and self.settings.redis_wait_replicas and not self.cluster:
+                    # the likes on the replicas before the tally that shows them is read
                     pipe.execute_command("WAIT", self.settings.redis_wait_replicas, self.settings.redis_wait_ms)
                 pipe.hgetall(self.k(slug, "likes"))
                 pipe.hgetall(self.k(slug, f"vc:{round_index}"))
