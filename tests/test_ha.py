@@ -155,3 +155,65 @@ async def test_sentinel_failover_mid_show_loses_nothing_acknowledged(procs, fres
     finally:
         await made.close()
     assert time.monotonic() - started < 60
+
+
+async def test_a_show_through_two_processes_on_a_redis_cluster(procs, fresh_server):
+    """Three masters; the show's keys share its hash tag (one slot, one node); events
+    reach the other process by sharded pub/sub on that node; likes, a vote and a
+    question go through both processes."""
+    started = time.monotonic()
+    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
+    # the bus on a free port of its own (its default, port + 10000, may be out of range)
+    ports = [procs.start(*cluster, "--cluster-port", str(_free_port())) for _ in range(3)]
+    created = subprocess.run(
+        ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+
+    def cluster_ok() -> bool:
+        return all(b"cluster_state:ok" in redis.Redis(port=p).execute_command("CLUSTER", "INFO") for p in ports)
+
+    await wait_until(cluster_ok, timeout=15, interval=0.1)
+    url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+    env = {"REDIS_URL": url, "VIEWER_TTL_S": "2", "LIKE_BURST": "1000"}
+    a, b = fresh_server(**env), fresh_server(**env)
+    slug = create_show(a.url)
+    on_a, on_b = Clients(a), Clients(b)
+    try:
+        console = await on_a.console(slug)
+        overlay = await on_a.overlay(slug)
+        phone = await on_b.audience(slug)
+        assert (await console.request({"type": "round.start", "topic": "集群", "duration_s": 300}))["type"] == "ack"
+        await phone.wait_type("round")
+        assert (await phone.request({"type": "vote", "side": "a"}))["type"] == "ack"
+        qid = (await phone.request({"type": "ask", "text": "分片了吗"}))["question"]
+        await console.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
+        assert (await console.request({"type": "question.approve", "question": qid}))["type"] == "ack"
+        await phone.wait_for(lambda f: f["type"] == "question" and f["question"]["id"] == qid)
+        await phone.send({"type": "like", "side": "b", "count": 30})
+        tally = await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["b"] == 30 and f["viewers"] == 1)
+        assert tally["votes"] == {"a": 1, "b": 0}
+
+        # every key of the show is in the slot of {slug}, on the one node that serves it
+        node = {p: redis.Redis(port=p) for p in ports}
+        held = {p: list(node[p].scan_iter(match=f"lt:{{{slug}}}:*")) for p in ports}
+        (owner,) = [p for p in ports if held[p]]  # one node holds the whole show
+        # both processes listen to the show's channel on that node (sharded pub/sub)
+        channel = f"lt:{{{slug}}}:ev"
+        assert node[owner].execute_command("PUBSUB", "SHARDNUMSUB", channel) == [channel.encode(), 2]
+        keys = [k for p in ports for k in held[p]]
+        assert len(keys) > 5
+        slot = node[ports[0]].execute_command("CLUSTER", "KEYSLOT", f"{{{slug}}}")
+        assert {node[ports[0]].execute_command("CLUSTER", "KEYSLOT", k) for k in keys} == {slot}
+        fresh = await on_b.console(slug)
+        assert [q["id"] for q in fresh.frames[0]["show"]["questions"]] == [qid]
+    except BaseException:
+        print("".join(a.log[-40:]), "".join(b.log[-40:]))
+        raise
+    finally:
+        await on_a.close()
+        await on_b.close()
+    assert time.monotonic() - started < 60

@@ -73,7 +73,9 @@ class Ticker:
             )
             if any(phase != "idle" for phase in state.stance_phases.values()):
                 counters.stance = await self.store.stance_counts(slug)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
+            if exc.likes_taken:
+                return
             dropped = rt.likes.restore(deltas, self.settings.outage_likes_max)
             if dropped:
                 STATS.likes_dropped += dropped

@@ -34,7 +34,9 @@ ResyncSink = Callable[[], None]
 
 
 class StoreUnavailable(Exception):
-    """The backing store cannot be reached; nothing was recorded."""
+    """The backing store cannot be reached; nothing was recorded (but see `likes_taken`)."""
+
+    likes_taken = False  # Store.tick: the likes were counted before the failure (keep them out)
 
 
 class Conflict(Exception):

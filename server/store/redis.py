@@ -745,13 +745,16 @@ class RedisStore(Store):
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
 
+        keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
+        args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
+        for taps in likes.values():
+            args += taps
+        if likes and self.cluster:  # a Cluster pipeline runs no scripts: the likes first, alone
+            await self._call(self._scripts["likes"](keys=keys, args=args))
+
         async def run() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
-                if likes:  # guard: like cap (redis)
-                    keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
-                    args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
-                    for taps in likes.values():
-                        args += taps
+                if likes and not self.cluster:  # guard: like cap (redis)
                     await self._scripts["likes"](keys=keys, args=args, client=pipe)
                 pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
@@ -765,7 +768,11 @@ class RedisStore(Store):
                 pipe.hlen(self.k(slug, "devs"))
                 return await pipe.execute()
 
-        results = await self._call(run())
+        try:
+            results = await self._call(run())
+        except StoreUnavailable as exc:
+            exc.likes_taken = bool(likes and self.cluster)  # counted already: not to be retried
+            raise
         like_counts, vote_counts, views, alive, uniq = results[-5:]
         live = set(alive)
         total = total_overlays = 0
