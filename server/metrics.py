@@ -17,6 +17,7 @@ class Stats:
         self.likes = 0  # taps received
         self.errors: Tally[str] = Tally()  # error replies by code
         self.dropped = 0  # clients dropped for lagging
+        self.resumed = 0  # sockets that resumed from their last seq (no snapshot)
         self.likes_dropped = 0  # likes lost because the store stayed unreachable too long
 
 
@@ -66,6 +67,9 @@ class _Collector:
             "leitai_redis_reconnects",
             "Times the Redis subscription was re-established",
             value=getattr(self.node.store, "reconnects", 0),
+        )
+        yield CounterMetricFamily(
+            "leitai_resumed", "Sockets that resumed from their last seq instead of a snapshot", value=STATS.resumed
         )
         yield CounterMetricFamily(
             "leitai_store_messages",

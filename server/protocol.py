@@ -19,8 +19,21 @@ from .domain.rounds import MAX_DURATION_S, MIN_DURATION_S, ROUND_STATUSES
 from .domain.show import MAX_POINTS
 from .domain.verdict import HOLDERS, PHASES, STANCES
 
-SERVER_TYPES = ("snapshot", "tally", "question", "round", "show", "points", "mine", "ack", "error", "reload", "desk")
-STATE_TYPES = ("snapshot", "tally", "question", "round", "show", "points")
+SERVER_TYPES = (
+    "snapshot",
+    "resumed",
+    "tally",
+    "question",
+    "round",
+    "show",
+    "points",
+    "mine",
+    "ack",
+    "error",
+    "reload",
+    "desk",
+)
+STATE_TYPES = ("snapshot", "resumed", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")
 AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote", "stance")
 MODERATION_TYPES = (

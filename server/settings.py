@@ -56,6 +56,7 @@ class Settings:
     overlays_per_ip: int = 4  # overlay sockets without the show's key, per address
     connect_rate: float = 1.0  # new sockets per device per second (a reconnect loop is refused 1013)
     connect_burst: float = 10.0
+    resume_frames: int = 512  # per show and stream: frames kept so that a client that comes back resumes
     # text limits
     question_max: int = LIMITS.question
     name_max: int = LIMITS.name

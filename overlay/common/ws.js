@@ -46,7 +46,8 @@ export function backoffDelay(attempt, role = "audience") {
 /**
  * connect({role, slug, onFrame, onStatus}) -> {send, close, isOpen, newId}
  *
- * onFrame(frame): every state frame (snapshot first), `reload`, and `error`s
+ * onFrame(frame): every state frame (a snapshot, or `resumed` when it came back with
+ *   its last seq and the server still had what it missed), `reload`, and `error`s
  *   that answer no pending message (e.g. a rate-limited like).
  * onStatus({state, code, delayMs, attempt, restarting}): state is "connecting",
  *   "open" (snapshot received), "reconnecting" or "stopped" (after 4401/4403/4404);
@@ -60,7 +61,6 @@ export function backoffDelay(attempt, role = "audience") {
  *   while offline; their Promise resolves at once.
  */
 export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }) {
-  const url = socketUrl(role, slug, query);
   const pending = new Map(); // id -> {resolve, reject, timer}
   const likes = Object.fromEntries(SIDES.map((s) => [s, 0]));
   const likeTimers = Object.fromEntries(SIDES.map((s) => [s, null]));
@@ -68,6 +68,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
   let likesPausedUntil = 0;
   let ws = null;
   let lastSeq = null; // null until this socket's snapshot
+  let known = null; // {seq, epoch}: where this page is in the show's stream (to resume from)
   let attempt = 0;
   let retryTimer = null;
   let lastResyncAt = 0;
@@ -83,6 +84,9 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     retryTimer = null;
     lastSeq = null;
     status(attempt === 0 ? "connecting" : "reconnecting", { attempt });
+    // Back after a drop: ask to resume from the last seq this page applied (docs/protocol.md)
+    const resume = known ? `since=${known.seq}&epoch=${encodeURIComponent(known.epoch)}` : "";
+    const url = socketUrl(role, slug, [query, resume].filter(Boolean).join("&"));
     let sock;
     try {
       sock = new WebSocket(url);
@@ -127,6 +131,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
 
   // A gap in seq: drop this socket; the next one starts with a fresh snapshot.
   function resync(sock) {
+    known = null; // the stream had a hole: start again from a snapshot
     dropSocket(sock, RESYNC_CLOSE_CODE, "resync");
     const now = Date.now();
     const quick = now - lastResyncAt > 5000;
@@ -173,8 +178,11 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
       return;
     }
 
-    if (type === "snapshot") {
-      lastSeq = Number(frame.seq);
+    if (type === "snapshot" || type === "resumed") {
+      if (type === "resumed" && (known === null || Number(frame.since) !== known.seq)) return resync(sock);
+      // resumed: the frames it missed follow, from the seq after the one it had
+      lastSeq = Number(type === "resumed" ? frame.since : frame.seq);
+      known = typeof frame.epoch === "string" ? { seq: lastSeq, epoch: frame.epoch } : null;
       attempt = 0;
       restarting = false;
       status("open");
@@ -192,6 +200,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
       } else {
         if (seq !== lastSeq + 1) return resync(sock);
         lastSeq = seq;
+        if (known) known.seq = seq;
       }
     }
     onFrame(frame);
