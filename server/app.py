@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         observe_tick=lambda seconds: metrics.tick_seconds.observe(seconds) if metrics else None,
     )
     fast_path = FastPath()
-    metrics = Metrics(node, fast_path)
+    metrics = Metrics(node, fast_path, settings.workers)
     auth = Auth(
         settings.resolved_secret(), settings.resolved_host_token(), settings.session_max_age_s, settings.allowed_origins
     )
@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
         await node.start()
+        if settings.workers > 1:  # every worker's figures in every worker's /metrics
+            node.tasks.spawn(metrics.share_forever(), "metrics-share")
         await ensure_demo(node.store, settings, node.season)
         # Fewer, later collections: with 10,000 sockets the default thresholds ran the
         # collector for a third of the busy time and stalled ticks (docs/performance.md).

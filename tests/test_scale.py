@@ -69,3 +69,49 @@ async def test_a_process_receives_only_the_shows_it_serves(pair):
     finally:
         await on_a.close()
         await on_b.close()
+
+
+def figure(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    assert m, name
+    return float(m.group(1))
+
+
+async def test_metrics_add_up_every_worker(fresh_server, redis_server):
+    """WORKERS=2: whichever worker answers /metrics reports both workers' sockets,
+    frames and ticks, summed."""
+    from conftest import _free_port
+
+    port = _free_port()
+    srv = fresh_server(REDIS_URL=redis_server.url, REDIS_PREFIX=f"m{time.monotonic_ns()}", WORKERS="2", PORT=str(port))
+    slug = create_show(srv.url)
+    made = Clients(srv)
+    try:
+        phones = [await made.audience(slug) for _ in range(12)]
+        overlay = await made.overlay(slug)
+        for phone in phones:
+            await phone.send({"type": "like", "side": "a", "count": 1})
+        await overlay.wait_for(lambda f: f["type"] == "tally" and f["likes"]["a"] == 12)
+
+        def scrape() -> str:
+            with httpx.Client() as http:  # a new connection each time: any worker may answer
+                return http.get(f"{srv.url}/metrics").text
+
+        def summed() -> bool:
+            text = scrape()
+            return (
+                figure(text, "leitai_metrics_processes") == 2
+                and figure(text, 'leitai_sockets{role="audience"}') == 12
+                and figure(text, 'leitai_sockets{role="overlay"}') == 1
+                and figure(text, "leitai_likes_total") == 12
+            )
+
+        await wait_until(summed, timeout=10, interval=0.2)
+        for _ in range(6):  # every answer, from either worker, is the sum
+            text = scrape()
+            assert figure(text, 'leitai_sockets{role="audience"}') == 12
+            assert figure(text, "leitai_metrics_processes") == 2
+            assert figure(text, 'leitai_frames_in_total{role="audience"}') >= 24  # hello and a like each
+            assert 'leitai_tick_seconds_bucket{le="+Inf"}' in text
+    finally:
+        await made.close()

@@ -570,6 +570,22 @@ class RedisStore(Store):
         else:
             self.on_event(slug.decode(), int(seq), int(pseq), frame)
 
+    async def share_metrics(self, group: str, text: bytes, ttl_s: float) -> list[bytes]:
+        """Leave this process's /metrics text for the others of its group (the workers of
+        one server) and read theirs (those that left theirs within `ttl_s`)."""
+        key, now = f"{self.prefix}:metrics:{group}", int(time.time() * 1000)
+
+        async def run() -> Any:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, self.proc, text).zadd(f"{key}:alive", {self.proc: now + int(ttl_s * 1000)})
+                pipe.zremrangebyscore(f"{key}:alive", "-inf", now)
+                pipe.zrange(f"{key}:alive", 0, -1).hgetall(key)
+                pipe.expire(key, 3600).expire(f"{key}:alive", 3600)
+                return await pipe.execute()
+
+        *_, alive, texts, _, _ = await self._call(run())
+        return [texts[proc] for proc in alive if proc != self.proc.encode() and proc in texts]
+
     async def ready(self) -> bool:
         try:
             return bool(await self.redis.ping()) and self.connected
