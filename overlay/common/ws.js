@@ -8,6 +8,11 @@ const BACKOFF_MAX_MS = 15000;
 const SCREEN_STEP_MS = 250; // overlays and consoles: a few screens, back within a second
 const SCREEN_MAX_MS = 1000;
 const SCREENS = new Set(["overlay", "console"]);
+// After a 1012 (the server is restarting: back in seconds, not minutes) phones keep their
+// jitter but never wait more than 2 s between tries for the first 30 s, so that a crowd is
+// back within seconds of the new process listening (docs/performance.md, reconnect storm).
+const RESTART_MAX_MS = 2000;
+const RESTART_WINDOW_MS = 30000;
 const ACK_TIMEOUT_MS = 15000;
 const RESYNC_CLOSE_CODE = 4000; // ours: "I saw a gap in seq"
 const LIKE_RETAIN_MAX = 1000; // per side, while offline
@@ -37,9 +42,10 @@ export function socketUrl(role, slug, query = "") {
 // Phones: full jitter, a random delay in [0, min(max, base * 2^attempt)), so that a
 // crowd's reconnects spread out. Screens (the studio's overlays, the host's consoles) are
 // few and must be back on air at once: 250 ms steps, never more than 1 s.
-export function backoffDelay(attempt, role = "audience") {
+export function backoffDelay(attempt, role = "audience", restartingForMs = null) {
   if (SCREENS.has(role)) return Math.min(SCREEN_MAX_MS, SCREEN_STEP_MS * (attempt + 1)); // guard: screens back at once
-  const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  const restart = restartingForMs !== null && restartingForMs < RESTART_WINDOW_MS;
+  const cap = Math.min(restart ? RESTART_MAX_MS : BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
   return Math.random() * cap;
 }
 
@@ -74,6 +80,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
   let lastResyncAt = 0;
   let stopped = false;
   let restarting = false; // closed with 1012: the server restarts; until the next snapshot
+  let restartAt = 0; // when that 1012 came
   let counter = 0;
   const newId = () => `m${++counter}-${PAGE_ID}`;
 
@@ -102,8 +109,12 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     sock.onclose = (ev) => onClose(sock, ev);
   }
 
-  function scheduleReconnect(code, delayMs = backoffDelay(attempt, role)) {
-    if (code === CLOSE.RESTART) restarting = true;
+  function scheduleReconnect(code, delay = null) {
+    if (code === CLOSE.RESTART && !restarting) {
+      restarting = true;
+      restartAt = Date.now();
+    }
+    const delayMs = delay ?? backoffDelay(attempt, role, restarting ? Date.now() - restartAt : null);
     attempt += 1;
     status("reconnecting", { code, delayMs, attempt });
     retryTimer = setTimeout(open, delayMs);
