@@ -192,9 +192,7 @@ async def gen_main(config: str) -> None:
                 pass
             _say(gen.report())
         elif cmd == "quit":
-            for phone in gen.phones:
-                phone.attempt = 99  # no more reconnects
-            return
+            os._exit(0)  # its sockets and pending reconnects go with it
 
 
 # -- the coordinator ----------------------------------------------------------------------

@@ -39,6 +39,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        backlog=settings.backlog,
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",

@@ -36,6 +36,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     public_url: str = ""
     workers: int = 1
+    backlog: int = 16384  # listen queue: a reconnect storm arrives at once (the kernel caps it at somaxconn)
     log_level: str = "info"
     log_format: str = "json"
     # timing
