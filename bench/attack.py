@@ -4,6 +4,7 @@
     scripts/attack reconnect --seconds 20  # one device reconnecting in a loop vs one honest socket
     scripts/attack venue --phones 800      # a hall of phones on one declared venue network
     scripts/attack pages --gets 2000       # new phones loading the page from one address
+    scripts/attack slowloris --conns 6000  # half-sent requests from two addresses vs an honest phone
     scripts/attack all --quick             # each of them, small and fast
 
 Every run starts its own server on a free port with the default settings (unless
@@ -15,6 +16,7 @@ reports the figures; tests/test_integrity.py runs small versions in the suite.
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -435,6 +437,135 @@ async def attack_pages(base: str, slug: str, gets: int) -> dict[int, int]:
     return codes
 
 
+# -- 5. slowloris: half-sent requests held open from a few addresses ---------------------------------------
+
+
+@dataclass
+class SlowlorisResult:
+    seconds: float
+    addresses: int
+    opened: int = 0  # partial connections the script opened (with its re-opens)
+    refused: int = 0  # closed by the server within 1 s of opening (the cap per address)
+    timed_out: int = 0  # closed by the server later (the header deadline)
+    held_max: int = 0  # the most partial connections open at once
+    lifetimes: list[float] = field(default_factory=list)  # seconds until the deadline closed one
+    page_s: list[float] = field(default_factory=list)
+    page_failed: int = 0
+    socket_s: list[float] = field(default_factory=list)
+    socket_failed: int = 0
+    server_fds_max: int = 0
+    server_counts: dict = field(default_factory=dict)  # the server's own count (/metrics)
+
+
+async def attack_slowloris(
+    base: str, port: int, slug: str, pid: int, conns: int, addresses: int, seconds: float
+) -> SlowlorisResult:
+    """`conns` partial requests spread over `addresses` loopback source addresses
+    (127.0.0.2, ...), each re-opened as soon as the server closes it, for `seconds`;
+    meanwhile an honest phone (`honest_phone`, another process) loads the page and
+    opens a socket."""
+    result = SlowlorisResult(seconds, addresses)
+    stop = time.monotonic() + seconds
+    held = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        cookie = await mint(http, slug, "198.51.100.7")
+
+    async def slot(i: int) -> None:
+        nonlocal held
+        source = f"127.0.0.{2 + i % addresses}"
+        while time.monotonic() < stop:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            opened = time.monotonic()
+            result.opened += 1
+            held += 1
+            result.held_max = max(result.held_max, held)
+            writer.write(b"GET /s/demo HTTP/1.1\r\nHost: leitai\r\nUser-Agent: slowloris\r\n")
+            try:
+                while time.monotonic() < stop:
+                    writer.write(b"X-a: b\r\n")  # a header line now and then: never complete
+                    try:
+                        if await asyncio.wait_for(reader.read(1024), 2) == b"":
+                            break
+                    except TimeoutError:
+                        continue
+            except ConnectionError:
+                pass
+            held -= 1
+            lived = time.monotonic() - opened
+            if time.monotonic() < stop:
+                if lived < 1:
+                    result.refused += 1
+                    await asyncio.sleep(0.1)
+                else:
+                    result.timed_out += 1
+                    result.lifetimes.append(lived)
+            writer.close()
+
+    async def fds() -> None:
+        while time.monotonic() < stop:
+            with contextlib.suppress(OSError):
+                result.server_fds_max = max(result.server_fds_max, len(os.listdir(f"/proc/{pid}/fd")))
+            await asyncio.sleep(0.5)
+
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1) as pool:  # the honest phone in a process of its own: the script's loop is busy
+        probe = loop.run_in_executor(pool, honest_phone, base, slug, cookie, seconds)
+        await asyncio.gather(*(slot(i) for i in range(conns)), fds())
+        result.page_s, result.page_failed, result.socket_s, result.socket_failed = await probe
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        text = (await http.get("/metrics")).text
+    for m in re.finditer(r'^leitai_connections_closed_total\{reason="(\w+)"\} (\S+)', text, re.M):
+        result.server_counts[m.group(1)] = int(float(m.group(2)))
+    return result
+
+
+def honest_phone(base: str, slug: str, cookie: str, seconds: float) -> tuple[list[float], int, list[float], int]:
+    """A phone on 127.0.0.250: a page load and a socket to its snapshot, about once a
+    second (its device's reconnect budget); the seconds each took and the failures."""
+    page_s: list[float] = []
+    socket_s: list[float] = []
+    failed = {"page": 0, "socket": 0}
+    stop = time.monotonic() + seconds
+
+    async def run() -> None:
+        local = httpx.AsyncHTTPTransport(local_address="127.0.0.250")
+        async with httpx.AsyncClient(base_url=base, transport=local, timeout=10, cookies={"lt_device": cookie}) as http:
+            while time.monotonic() < stop:
+                t0 = time.monotonic()
+                try:
+                    r = await http.get(f"/s/{slug}", headers={"Connection": "close"})
+                    if r.status_code == 200:
+                        page_s.append(time.monotonic() - t0)
+                    else:
+                        failed["page"] += 1
+                except httpx.HTTPError:
+                    failed["page"] += 1
+                t0 = time.monotonic()
+                try:
+                    ws = await websockets.connect(
+                        base.replace("http", "ws", 1) + f"/ws/audience/{slug}",
+                        additional_headers={"Cookie": f"lt_device={cookie}"},
+                        local_addr=("127.0.0.250", 0),
+                        open_timeout=10,
+                    )
+                    first = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+                    await ws.close()
+                    if first.get("type") == "snapshot":
+                        socket_s.append(time.monotonic() - t0)
+                    else:
+                        failed["socket"] += 1
+                except Exception:
+                    failed["socket"] += 1
+                await asyncio.sleep(1.0)
+
+    asyncio.run(run())
+    return page_s, failed["page"], socket_s, failed["socket"]
+
+
 # -- the command line -------------------------------------------------------------------------------------
 
 
@@ -446,7 +577,7 @@ def pct(values: list[float], p: float) -> float:
 async def run(args: argparse.Namespace) -> None:
     env = dict(item.split("=", 1) for item in args.env)
     quick = args.quick
-    what = ["votes", "reconnect", "venue", "pages"] if args.what == "all" else [args.what]
+    what = ["votes", "reconnect", "venue", "pages", "slowloris"] if args.what == "all" else [args.what]
     with LocalServer(**env) as srv:
         session = host_session(srv.url)
         for name in what:
@@ -483,6 +614,23 @@ async def run(args: argparse.Namespace) -> None:
                     f"{pct(r3.join_s, 50):.2f} s, p99 {pct(r3.join_s, 99):.2f} s); {r3.counted} votes counted",
                     flush=True,
                 )
+            elif name == "slowloris":
+                assert srv.proc is not None
+                conns, secs = (600, 15.0) if quick else (args.conns, args.seconds)
+                r5 = await attack_slowloris(srv.url, srv.port, slug, srv.proc.pid, conns, args.addresses, secs)
+                print(
+                    f"slowloris: {conns} partial requests from {r5.addresses} addresses for {secs:.0f} s "
+                    f"({r5.opened} opened with re-opens): at most {r5.held_max} open at once, "
+                    f"{r5.refused} closed within 1 s, {r5.timed_out} later, after "
+                    f"{pct(r5.lifetimes, 50):.1f} s (p50; max {max(r5.lifetimes, default=0):.1f} s); "
+                    f"server fds at most {r5.server_fds_max}, the server's count of closed {r5.server_counts}; "
+                    f"honest phone: {len(r5.page_s)} pages "
+                    f"(p50 {pct(r5.page_s, 50) * 1000:.0f} ms, max {max(r5.page_s, default=0) * 1000:.0f} ms, "
+                    f"{r5.page_failed} failed), {len(r5.socket_s)} sockets to a snapshot "
+                    f"(p50 {pct(r5.socket_s, 50) * 1000:.0f} ms, max {max(r5.socket_s, default=0) * 1000:.0f} ms, "
+                    f"{r5.socket_failed} failed)",
+                    flush=True,
+                )
             else:
                 gets = 200 if quick else args.gets
                 codes = await attack_pages(srv.url, slug, gets)
@@ -491,7 +639,9 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["votes", "reconnect", "venue", "pages", "all"])
+    ap.add_argument("what", choices=["votes", "reconnect", "venue", "pages", "slowloris", "all"])
+    ap.add_argument("--conns", type=int, default=6000)
+    ap.add_argument("--addresses", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--phones", type=int, default=800)

@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> None:
     redis = None
     if args.redis:
         redis = own_redis()
-        env.update(REDIS_URL=redis[1], REDIS_ALLOW_VOLATILE="1")
+        env.update(REDIS_URL=redis[1], REDIS_ALLOW_NO_PERSISTENCE="1")
     try:
         server = LocalServer(**env)
         if redis:

@@ -130,7 +130,9 @@ class Server:
             )
             if self.redis_url:
                 env.update(
-                    REDIS_URL=self.redis_url, REDIS_PREFIX=f"bench{os.getpid()}x{int(time.time() * 1000) % 10**8}"
+                    REDIS_URL=self.redis_url,
+                    REDIS_PREFIX=f"bench{os.getpid()}x{int(time.time() * 1000) % 10**8}",
+                    REDIS_ALLOW_NO_PERSISTENCE="1",  # the bench's Redis keeps nothing on disk, on purpose
                 )
             env.update(self.extra_env)
             return [PY, "-m", "server"], env

@@ -5,6 +5,7 @@ import sys
 
 import uvicorn
 
+from .edge import EdgeHttpProtocol, EdgeWebSocketProtocol
 from .logs import log_config
 from .settings import Settings
 
@@ -16,8 +17,20 @@ def main() -> None:
             "WORKERS > 1 needs REDIS_URL: the embedded store lives in one process. "
             "Set REDIS_URL=redis://127.0.0.1:6379/0 or drop WORKERS."
         )
-    token = settings.resolved_host_token()
-    shown = token if not settings.host_token else "(set by HOST_TOKEN, not shown)"
+    if settings.embedded:  # refused here with a plain message; the store takes the same lock
+        from .store.lock import DataDirInUse, lock_data_dir
+
+        try:
+            lock_data_dir(settings.data_path())
+        except DataDirInUse as exc:
+            sys.exit(str(exc))
+    token, made = settings.made_host_token()
+    if settings.host_token:
+        shown = "(set by HOST_TOKEN, not shown)"
+    elif made:  # guard: token shown once
+        shown = f"{token}   (made now and shown this once; kept in {settings.data_path() / 'host_token'})"
+    else:
+        shown = f"(kept in {settings.data_path() / 'host_token'}, not shown)"
     os.environ["HOST_TOKEN"] = token  # workers read the same token
     os.environ.setdefault("SECRET_KEY", settings.resolved_secret())
     base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
@@ -41,8 +54,9 @@ def main() -> None:
         workers=settings.workers,
         backlog=settings.backlog,
         loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
+        http=EdgeHttpProtocol,  # httptools, with a header deadline and a cap per address
+        ws=EdgeWebSocketProtocol,  # websockets-sansio (the fast write path's), counted per address
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval_s,

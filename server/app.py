@@ -15,14 +15,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .demo import ensure_demo
+from .edge import LIMITS as EDGE
 from .metrics import Metrics
 from .node import Node
 from .settings import Settings
-from .store import make_store
+from .store import StoreUnavailable, make_store
 from .transport import FastPath
 from .web import api, devices, pages, producer, season
 from .web.context import Leitai
 from .web.security import Auth, SecurityHeaders
+from .web.sessions import Sessions
 from .web.sockets import SocketServer
 from .wordfilter import WordFilter
 
@@ -62,6 +64,7 @@ class SocketsFirst:
 
 def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
+    EDGE.configure(settings)  # the connection limits of this process's protocols (server/edge.py)
     store = make_store(settings)
     metrics: Metrics | None = None
     node = Node(
@@ -73,9 +76,15 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     fast_path = FastPath()
     metrics = Metrics(node, fast_path, settings.workers)
     auth = Auth(
-        settings.resolved_secret(), settings.resolved_host_token(), settings.session_max_age_s, settings.allowed_origins
+        settings.resolved_secret(),
+        settings.resolved_host_token(),
+        settings.session_max_age_s,
+        settings.allowed_origins,
+        settings.public_url,
+        settings.allowed_hosts,
     )
     lt = Leitai(settings, node, auth, fast_path, metrics)
+    lt.sessions = Sessions(settings, node.season.store, node.store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,7 +92,12 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         await node.start()
         if settings.workers > 1:  # every worker's figures in every worker's /metrics
             node.tasks.spawn(metrics.share_forever(), "metrics-share")
-        await ensure_demo(node.store, settings, node.season)
+        await lt.sessions.load()
+        node.tasks.spawn(lt.sessions.watch(), "sessions")
+        try:
+            await ensure_demo(node.store, settings, node.season)
+        except StoreUnavailable as exc:  # serve on: /readyz and the log say why
+            log.error("the demo show was not made: %s", exc)
         # Fewer, later collections: with 10,000 sockets the default thresholds ran the
         # collector for a third of the busy time and stalled ticks (docs/performance.md).
         # Everything allocated at start-up is frozen out of the collector's view.

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from .edge import LIMITS as EDGE
 from .store import StoreUnavailable
 
 
@@ -26,6 +27,7 @@ class Stats:
         self.dropped = 0  # clients dropped for lagging
         self.resumed = 0  # sockets that resumed from their last seq (no snapshot)
         self.likes_dropped = 0  # likes lost because the store stayed unreachable too long
+        self.socket_failures = 0  # sockets closed with 1011 by the read loop's last-resort guard
 
 
 STATS = Stats()
@@ -61,6 +63,11 @@ class _Collector:
             "Likes lost: the store stayed unreachable past OUTAGE_LIKES_MAX",
             value=STATS.likes_dropped,
         )
+        yield CounterMetricFamily(
+            "leitai_socket_failures",
+            "Sockets closed with 1011 after an unforeseen error in their handler",
+            value=STATS.socket_failures,
+        )
         fast = self.fast_path
         if fast is not None:
             yield GaugeMetricFamily(
@@ -86,6 +93,11 @@ class _Collector:
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
+        # the edge (server/edge.py): connections closed before any request was read
+        closed = CounterMetricFamily("leitai_connections_closed", "Connections closed by the edge", labels=["reason"])
+        closed.add_metric(["over_cap_per_ip"], EDGE.refused)
+        closed.add_metric(["header_timeout"], EDGE.timed_out)
+        yield closed
 
 
 SHARE_S = 2.0  # workers leave their figures in the store this often (WORKERS > 1)

@@ -32,6 +32,7 @@ SERVER_TYPES = (
     "error",
     "reload",
     "desk",
+    "notice",
 )
 STATE_TYPES = ("snapshot", "resumed", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")

@@ -200,6 +200,15 @@ class Report:
     last_ts: int | None = None
     events: list[dict] = field(default_factory=list)  # events after the reset, for the log
 
+    @property
+    def floor_totals(self) -> dict[str, int]:
+        """Each holder's speaking time over the show (ms): the rounds' times summed."""
+        out = dict.fromkeys(verdict.HOLDERS, 0)
+        for r in self.rounds:
+            for who in out:
+                out[who] += int(r.floor.get(who) or 0)
+        return out
+
 
 def since_reset(timeline: list[dict]) -> tuple[int, int]:
     """(position just after the last rehearsal-reset event, its time); (0, 0) if none."""

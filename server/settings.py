@@ -30,11 +30,14 @@ class Settings:
     redis_prefix: str = "lt"
     redis_wait_replicas: int = 0  # acked writes wait until this many replicas have them (WAIT)
     redis_wait_ms: int = 500  # how long they wait before answering `unavailable`
+    redis_allow_no_persistence: bool = False  # serve on a Redis with neither AOF nor RDB snapshots
+    redis_accept_new_state: bool = False  # take Redis's state (or start one) though DATA_DIR knew another
     data_dir: str = "./data"
     host_token: str = ""
     secret_key: str = ""
     allowed_origins: tuple[str, ...] = ()
     public_url: str = ""
+    allowed_hosts: tuple[str, ...] = ()  # hosts whose pages may open sockets and POST ("name" or "name:port")
     workers: int = 1
     backlog: int = 16384  # listen queue: a reconnect storm arrives at once (the kernel caps it at somaxconn)
     log_level: str = "info"
@@ -58,6 +61,10 @@ class Settings:
     connect_rate: float = 1.0  # new sockets per device per second (a reconnect loop is refused 1013)
     connect_burst: float = 10.0
     resume_frames: int = 512  # per show and stream: frames kept so that a client that comes back resumes
+    # connections (server/edge.py): before any request is read, per process
+    header_timeout_s: float = 10.0  # complete request headers within this, or the connection is closed
+    connections_per_ip: int = 2500  # open HTTP + WebSocket connections per peer address (0: no cap)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For; not capped per address
     # text limits
     question_max: int = LIMITS.question
     name_max: int = LIMITS.name
@@ -93,6 +100,9 @@ class Settings:
     floor_warn_share: float = 0.2  # the console warns when one side has spoken this much more (of the two)
     # sessions
     session_max_age_s: int = 12 * 3600
+    session_check_s: float = 1.0  # how often each process re-reads which sessions were ended (web/sessions.py)
+    login_failures_per_ip: int = 5  # failed sign-ins per address per minute, then 429 for the rest of it
+    login_failures_per_minute: int = 50  # failed sign-ins from all addresses together, then 429 for everyone
     device_max_age_s: int = 365 * 24 * 3600
     # storage
     sqlite_synchronous: str = "NORMAL"
@@ -141,20 +151,27 @@ class Settings:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _kept(self, given: str, name: str, nbytes: int) -> str:
-        """`given`, or a random value made once and kept (mode 600) in DATA_DIR/name."""
+    def _kept(self, given: str, name: str, nbytes: int) -> tuple[str, bool]:
+        """`given`, or a random value made once and kept (mode 600) in DATA_DIR/name;
+        and whether it was made just now."""
         if given:
-            return given
+            return given, False
         path = self.data_path() / name
+        made = False
         if not path.exists():
             path.write_text(secrets.token_urlsafe(nbytes))
             path.chmod(0o600)
-        return path.read_text().strip()
+            made = True
+        return path.read_text().strip(), made
 
     def resolved_secret(self) -> str:
         """SECRET_KEY, or one made once and kept in DATA_DIR."""
-        return self._kept(self.secret_key, "secret_key", 32)
+        return self._kept(self.secret_key, "secret_key", 32)[0]
 
     def resolved_host_token(self) -> str:
         """HOST_TOKEN, or one made once and kept in DATA_DIR."""
+        return self._kept(self.host_token, "host_token", 12)[0]
+
+    def made_host_token(self) -> tuple[str, bool]:
+        """The host token, and whether it was made just now (then, and only then, it is shown)."""
         return self._kept(self.host_token, "host_token", 12)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from browser import PageErrors, animations_done
-from conftest import TOKEN, create_show, wait_until
+from conftest import TOKEN, create_show, overlay_key, wait_until
 from PIL import Image
 from studio import MEASURE, Box, check_safe, composite, safe_boxes
 
@@ -81,8 +81,9 @@ async def save(page, shots, name: str, layout: str = "landscape") -> Image.Image
 async def busy_show(server, clients, slug: str, phones: int = 3):
     """A show in full swing: a round running with votes, likes, a long question on air."""
     console = await clients.console(slug)
-    audience = [await clients.audience(slug) for _ in range(phones)]
+    # the round first: it sets a draft live, and a draft is not public (phones cannot join it)
     assert (await console.request({"type": "round.start", "topic": "", "duration_s": 0}))["type"] == "ack"
+    audience = [await clients.audience(slug) for _ in range(phones)]
     for i, phone in enumerate(audience):
         await phone.request({"type": "like", "side": "ab"[i % 2], "count": 30 + i})
         assert (await phone.request({"type": "vote", "side": "ab"[i % 2]}))["type"] == "ack"
@@ -177,7 +178,9 @@ async def test_one_score_story_and_its_moments(browser, server, clients, shots_d
     from playwright.async_api import expect
 
     slug = create_show(server.url, sides=SIDES, plan=PLAN, status="draft")
-    ctx, page, errors = await overlay_page(browser, server.url, slug, (1920, 1080))
+    # a draft is not public: OBS has the show's keyed address (from the console)
+    keyed = f"key={overlay_key(server.url, slug)}"
+    ctx, page, errors = await overlay_page(browser, server.url, slug, (1920, 1080), keyed)
     # before the show: names, "starting soon", no counter at zero anywhere
     await expect(page.locator("#pk")).to_have_attribute("data-state", "soon")
     await still(page)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import TOKEN, Clients, Server, create_show, host_cookies, wait_until
+from conftest import TOKEN, Clients, Server, create_show, device_cookie, host_cookies, wait_until
 
 from server import charts, report
 from server.domain.questions import Question
@@ -69,7 +69,7 @@ def form_body(
 
 
 def snapshot(base: str, slug: str) -> dict:
-    r = httpx.get(f"{base}/api/shows/{slug}")
+    r = httpx.get(f"{base}/api/shows/{slug}", cookies=host_cookies(base))  # drafts are for hosts only
     assert r.status_code == 200, r.text
     return r.json()["show"]
 
@@ -335,7 +335,9 @@ async def test_season_totals_from_a_show_driven_through_sockets(fresh_server):
         for action, qid in (("approve", ids[0]), ("approve", ids[1]), ("answered", ids[1]), ("reject", ids[2])):
             assert (await console.request({"type": f"question.{action}", "question": qid}))["type"] == "ack"
         # a draft's numbers are listed but not counted
-        stray = await made.audience(draft)
+        host = host_cookies(base)["lt_session"]  # a draft is not public: a host's phone, previewing
+        dev = device_cookie(base, draft, headers={"Cookie": f"lt_session={host}"})
+        stray = await made.audience(draft, cookie=f"{dev}; lt_session={host}")
         await stray.send({"type": "like", "side": "b", "count": 7})
         await likes_flushed(base, slug, {"a": 30, "b": 12})
         await likes_flushed(base, draft, {"a": 0, "b": 7})

@@ -418,5 +418,5 @@ async def test_create_show_api(server):
             r = http.post("/api/shows", json=bad)
             assert r.status_code == 400 and r.json()["error"] == "invalid"
         assert http.post("/api/shows", content=b"{nope").status_code == 400
-    snap = httpx.get(f"{server.url}/api/shows/api-made").json()
+    snap = httpx.get(f"{server.url}/api/shows/api-made", cookies=cookies).json()  # a draft: hosts only
     assert snap["show"]["title"] == "第17期" and snap["show"]["sides"]["a"]["color"] == DEFAULT_COLORS["a"]

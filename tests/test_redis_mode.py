@@ -286,15 +286,6 @@ def test_workers_refused_in_embedded_mode(fresh_server):
     assert r.returncode != 0 and "REDIS_URL" in r.stderr
 
 
-def test_warns_when_redis_has_aof_off(fresh_server, own_redis):
-    plain = own_redis(aof=False)
-    srv = fresh_server(REDIS_URL=plain.url)
-    assert any("AOF off" in line for line in srv.log)
-    durable = own_redis()
-    srv2 = fresh_server(REDIS_URL=durable.url)
-    assert not any("AOF off" in line for line in srv2.log)
-
-
 async def test_verdicts_across_processes(pair):
     """Stances taken on both processes make one matrix; a sealed round is sealed on both."""
     a, b = pair

@@ -102,7 +102,7 @@ def test_an_episode_side_takes_its_guest_from_the_roster(server):
         assert bad.status_code == 400 and "sides.a.guest_id" in bad.json()["fields"]
         form = http.get("/shows/new").text
         assert 'name="a_guest_id"' in form and f'value="{gid}"' in form
-    snap = httpx.get(f"{base}/api/shows/{slug}").json()["show"]["sides"]
+    snap = httpx.get(f"{base}/api/shows/{slug}", cookies=host_cookies(base)).json()["show"]["sides"]  # a draft
     assert snap["a"]["guest"] == "杨玭" and snap["a"]["org"] == "张家港市公益组织联合会会长"
     assert snap["a"]["guest_id"] == gid and snap["b"]["guest"] == "一次性嘉宾"
     profile = httpx.get(f"{base}/api/guests/{gid}").json()

@@ -299,3 +299,29 @@ async def test_a_selective_store_delivers_only_followed_shows(store: Store):
     events = await wait_events(store, 2)
     expected = [("f1", 1), ("f2", 2)] if store.selective else [("f2", 1), ("f1", 1)]
     assert [(slug, seq) for slug, seq, _ in events[:2]] == expected
+
+
+async def test_the_state_has_one_epoch_that_every_process_reads(store: Store):
+    """`store.epoch`: a random id made once with the state; another process (or the same
+    one started again) on the same state reads the same one. A position in a show's
+    history is (epoch, seq): a new epoch means that history is gone."""
+    assert isinstance(store.epoch, str) and len(store.epoch) >= 16
+    settings = store.settings
+    if settings.redis_url:  # another process: its own DATA_DIR, the same Redis and prefix
+        settings = Settings.from_env(
+            redis_url=settings.redis_url, data_dir=tempfile.mkdtemp(), redis_prefix=settings.redis_prefix
+        )
+    other = make_store(settings)
+    await other.start()
+    try:
+        assert other.epoch == store.epoch and not other.lost
+    finally:
+        await other.close()
+    fresh = make_store(
+        Settings.from_env(redis_url=settings.redis_url, data_dir=tempfile.mkdtemp(), redis_prefix=f"contract{next(_n)}")
+    )
+    await fresh.start()
+    try:
+        assert fresh.epoch and fresh.epoch != store.epoch  # another state: another epoch
+    finally:
+        await fresh.close()

@@ -8,8 +8,9 @@ import sqlite3
 import subprocess
 import tempfile
 
+import httpx
 import pytest
-from conftest import Clients, create_show
+from conftest import Clients, create_show, wait_until
 
 from server.domain.integrity import Voter
 from server.domain.questions import Question
@@ -145,7 +146,10 @@ async def test_a_full_disk_answers_unavailable_and_shows_nothing(fresh_server, f
         vote = await console.request({"type": "round.start", "topic": "第一轮", "duration_s": 60})
         assert vote["type"] == "error" and vote["code"] == "unavailable"
         assert not [f for f in console.frames if f.get("seq", 0) > seq_before and f["type"] != "tally"]
+        ready = httpx.get(f"{srv.url}/readyz")
+        assert ready.status_code == 503 and "SQLite cannot write" in ready.text, ready.text
         free()
+        await wait_until(lambda: httpx.get(f"{srv.url}/readyz").status_code == 200)  # its probe write works
         again = await phone.request({"type": "ask", "text": "现在呢？"})
         assert again["type"] == "ack"
         frame = await console.wait_for(lambda f: f["type"] == "question" and f["question"]["text"] == "现在呢？")

@@ -3,12 +3,13 @@
 
 import { connect } from "../common/ws.js";
 import { LIMITS, OFFLINE } from "../common/protocol.js";
-import { createStore, remainingMs, roundIsOpen, showWinner, sideColor } from "../common/store.js";
+import { createStore, openPhase, remainingMs, roundIsOpen, sealedNow, showWinner, sideColor, swingFinal } from "../common/store.js";
 import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 import { ensureDevice } from "./device.js";
 import { fitText } from "../common/fit.js";
 import { renderAfter } from "../season/after.js";
+import { pct, signed, stanceLabel, swingView, vt } from "../common/verdict.js";
 
 const SIDES = ["a", "b"];
 const NAME_KEY = "leitai.name";
@@ -20,7 +21,7 @@ const slug = document.body.dataset.slug;
 const toast = createToast($("#toast"));
 const store = createStore();
 const mine = new Set(); // ids of questions this phone asked (besides `mine: true` from the server)
-const busy = { vote: null, ask: false, upvote: new Set() };
+const busy = { vote: null, stance: null, ask: false, upvote: new Set() };
 const shownLikes = { a: 0, b: 0 }; // never goes down: server count, plus taps not yet counted
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -265,6 +266,90 @@ for (const button of $$("button.vote")) {
   button.addEventListener("click", () => vote(button.dataset.side));
 }
 
+// --- stance: before and after the debate (one per phase, changeable while it is open)
+
+async function takeStance(phase, side) {
+  if (busy.stance) return;
+  busy.stance = side;
+  renderStance(store.state);
+  try {
+    await sendWithRetry({ type: "stance", phase, side });
+    store.update((state) => {
+      if (!state.you) state.you = { vote: null, upvoted: [], banned: false };
+      state.you.stance = { ...state.you.stance, [phase]: side };
+    });
+    toast(vt("saved"), { kind: "ok" });
+  } catch (err) {
+    noteForbidden(err);
+    toast(errorText(err, "vote"), { kind: "error" });
+  } finally {
+    busy.stance = null;
+    renderStance(store.state);
+  }
+}
+
+$("#stance").addEventListener("click", (ev) => {
+  const button = ev.target.closest("button.stance");
+  const phase = openPhase(store.state);
+  if (button && !button.disabled && phase) takeStance(phase, button.dataset.stance);
+});
+
+function renderStance(state) {
+  const phase = state.show.status === "ended" ? null : openPhase(state);
+  const card = $("#stance");
+  show(card, Boolean(phase));
+  if (!phase) return;
+  setAttr(card, "data-phase", phase);
+  setText($(".stance-title", card), vt(phase === "pre" ? "stancePre" : "stancePost"));
+  const chosen = ((state.you && state.you.stance) || {})[phase] || null;
+  const waitMs = voteOpensAt - performance.now(); // the same watch time as a vote
+  for (const button of $$("button.stance", card)) {
+    const side = button.dataset.stance;
+    const info = state.show.sides[side] || {};
+    button.disabled = busy.stance !== null || waitMs > 0 || Boolean(state.you && state.you.banned);
+    button.classList.toggle("chosen", chosen === side);
+    button.classList.toggle("busy", busy.stance === side);
+    button.setAttribute("aria-pressed", String(chosen === side));
+    setText($(".label", button), stanceLabel(state, side));
+    const wait = waitMs > 0 && chosen !== side ? t("vote.wait", { s: Math.ceil(waitMs / 1000) }) : "";
+    setText($(".sub", button), wait || (side === "u" ? "" : info.guest || ""));
+  }
+}
+
+// The swing verdict, once the post-debate stance has closed: before -> after of the
+// devices that answered both, who gained more, and the raw shares after.
+let swingShown = ""; // the figures on the card: a tally with the same ones rebuilds nothing
+
+function renderSwing(state) {
+  const card = $("#swing");
+  const view = swingFinal(state) ? swingView(state) : null;
+  show(card, Boolean(view));
+  const sig = view ? JSON.stringify(view) : "";
+  if (!view || sig === swingShown) return;
+  swingShown = sig;
+  setAttr(card, "data-winner", view.winner);
+  setText($(".swing-title", card), vt("title"));
+  setText($(".swing-headline", card), view.headline);
+  $(".swing-rows", card).replaceChildren(
+    ...view.rows.map((r) => {
+      const before = el("span", { class: "sw-fill sw-before" });
+      const after = el("span", { class: "sw-fill sw-after" });
+      before.style.transform = `scaleX(${r.before.toFixed(4)})`;
+      after.style.transform = `scaleX(${r.after.toFixed(4)})`;
+      return el(
+        "div",
+        { class: "sw-row", data: { side: r.side, gain: r.gain } },
+        el("span", { class: "sw-name", text: r.name }),
+        el("span", { class: "sw-shares", text: `${vt("before")} ${pct(r.before)} → ${vt("after")} ${pct(r.after)}` }),
+        el("span", { class: "sw-gain", text: vt("gain", { n: signed(r.gain) }) }),
+        el("span", { class: "sw-bar" }, before, after), // faint: before; solid: after
+      );
+    }),
+  );
+  setText($(".swing-post", card), view.postLine);
+  setText($(".swing-note", card), view.note);
+}
+
 // --- ask
 
 const form = $("#ask");
@@ -448,6 +533,21 @@ function renderRound(state) {
   show(time, started);
   const label = { paused: t("round.paused"), timeup: t("round.timeup"), finished: t("round.finished") }[status];
   setText(time, label ? (status === "paused" ? `${label} ${fmtClock(ms)}` : label) : fmtClock(ms));
+  // The finished round's result (a sealed one's appears here at its reveal, not before).
+  const last = r.status === "finished" ? (state.show.rounds || []).find((x) => x.index === r.index) : null;
+  const result = $(".round-result", card);
+  show(result, Boolean(last));
+  if (last) {
+    const v = last.votes || {};
+    const win = last.winner ? (state.show.sides[last.winner] || {}).guest || last.winner : t("round.tie");
+    const parts = [t("round.result", { n: last.index }), `${fmtInt(v.a || 0)} : ${fmtInt(v.b || 0)}`, win];
+    if (last.sealed) parts.push(vt("revealed"));
+    if (result.textContent !== parts.join(" · ")) {
+      // each part whole on its line: the line breaks at the dots only
+      result.replaceChildren(...parts.flatMap((part, i) => [i ? " · " : "", el("span", { class: "part", text: part })]));
+    }
+    setAttr(result, "data-winner", last.winner || "");
+  }
 }
 
 function renderLikes(state) {
@@ -483,6 +583,7 @@ function renderVote(state) {
   const open = roundIsOpen(r);
   show($("#vote"), open);
   setText($("#vote .vote-topic"), open ? `${t("round.n", { n: r.index })} · ${r.topic || ""}` : "");
+  renderSealed(state);
   const chosen = state.you ? state.you.vote : null;
   const waitMs = voteOpensAt - performance.now(); // a device watches a little before it votes
   for (const button of $$("button.vote")) {
@@ -496,6 +597,15 @@ function renderVote(state) {
     const label = waitMs > 0 && chosen !== side ? t("vote.wait", { s: Math.ceil(waitMs / 1000) }) : "";
     setText($(".label", button), label || t(chosen === side ? "vote.chosen" : "vote.for", { name }));
   }
+}
+
+// A sealed round: the number of ballots only (the server sends no split until round.end).
+function renderSealed(state) {
+  const sealed = sealedNow(state);
+  const box = $("#vote .vote-sealed");
+  show(box, sealed);
+  setText($(".ballots", box), sealed ? vt("ballots", { n: fmtInt(state.show.tally.ballots || 0) }) : "");
+  setText($(".sealed-note", box), sealed ? vt("sealed") : "");
 }
 
 // The show is over: thanks, the final result (this element is the page's own; the
@@ -543,6 +653,8 @@ store.subscribe((state, frame) => {
   if (frame.type === "tally") {
     renderHeader(state);
     renderLikes(state);
+    renderSealed(state);
+    if (frame.stance) renderSwing(state);
     return;
   }
   renderSides(state);
@@ -550,6 +662,8 @@ store.subscribe((state, frame) => {
   renderRound(state);
   renderLikes(state);
   renderVote(state);
+  renderStance(state);
+  renderSwing(state);
   renderQuestions(state);
   renderBanned(state);
   renderEnded(state);
@@ -560,7 +674,10 @@ renderMyTaps();
 setInterval(() => {
   if (!store.state.ready) return;
   if (store.state.show.round.status === "running") renderRound(store.state);
-  if (voteOpensAt > performance.now() - 1000) renderVote(store.state); // the countdown to voting
+  if (voteOpensAt > performance.now() - 1000) {
+    renderVote(store.state); // the countdown to voting
+    renderStance(store.state);
+  }
 }, 250);
 
 start();

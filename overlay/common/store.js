@@ -6,7 +6,7 @@
 
 import { DEFAULT_COLORS } from "./protocol.js";
 
-const TALLY_FIELDS = ["likes", "votes", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers", "overlays", "held", "held_reasons"];
+const TALLY_FIELDS = ["likes", "votes", "ballots", "points", "viewers", "rounds_won", "peak_viewers", "unique_viewers", "overlays", "held", "held_reasons"];
 
 function emptyTally() {
   return {
@@ -33,7 +33,16 @@ function emptyShow() {
     featured: null,
     questions: [],
     tally: emptyTally(),
+    stance: emptyStance(),
+    stance_phases: { pre: "idle", post: "idle" },
+    floor: { holder: null, totals: { a: 0, b: 0, host: 0 } },
   };
+}
+
+// The swing verdict's figures (docs/protocol.md, "Verdicts"): counts per phase, the swing
+// of the devices that took both stances (null until one did), the raw post shares, the matrix.
+function emptyStance() {
+  return { phases: { pre: "idle", post: "idle" }, pre: { a: 0, b: 0, u: 0 }, post: { a: 0, b: 0, u: 0 }, swing: null, post_shares: null, matrix: null, both: 0 };
 }
 
 const byNewest = (x, y) => (y.created || 0) - (x.created || 0);
@@ -46,6 +55,7 @@ export function createStore() {
     show: emptyShow(),
     you: null, // audience sockets only: {vote, upvoted: [], banned}
     roundAt: 0, // performance.now() when round.remaining_ms was received
+    floorAt: 0, // performance.now() when show.floor.totals was received
   };
   const listeners = new Set();
 
@@ -53,7 +63,10 @@ export function createStore() {
     const show = { ...emptyShow(), ...frame.show };
     show.tally = { ...emptyTally(), ...(frame.show && frame.show.tally) };
     show.questions = [...(show.questions || [])].sort(byNewest);
+    show.stance = { ...emptyStance(), ...show.stance };
+    show.stance_phases = { ...show.stance.phases }; // guard: verdict in snapshot
     state.show = show;
+    state.floorAt = performance.now();
     state.role = frame.role || state.role;
     state.you = frame.you ? { vote: null, upvoted: [], banned: false, ...frame.you } : null;
     state.ready = true;
@@ -95,6 +108,10 @@ export function createStore() {
         for (const key of TALLY_FIELDS) {
           if (frame[key] !== undefined) state.show.tally[key] = frame[key];
         }
+        if (frame.stance) {
+          state.show.stance = { ...emptyStance(), ...frame.stance };
+          state.show.stance_phases = { ...state.show.stance.phases };
+        }
         break;
       case "question":
       case "mine": // the asker's own not-yet-public question (no seq)
@@ -106,6 +123,8 @@ export function createStore() {
       case "show": {
         const { tally, questions, round, ...rest } = frame.show || {};
         Object.assign(state.show, rest);
+        if (rest.stance_phases) state.show.stance = { ...state.show.stance, phases: { ...rest.stance_phases } };
+        if (rest.floor) state.floorAt = performance.now();
         if (tally) Object.assign(state.show.tally, tally);
         if (round) applyRound({ round });
         if (questions) state.show.questions = [...questions].sort(byNewest);
@@ -144,6 +163,39 @@ export function remainingMs(state, now = performance.now()) {
   if (r.status !== "running") return base;
   return Math.max(0, base - (now - state.roundAt));
 }
+
+// Each holder's speaking time (ms) in the current round, the holder's clock run on
+// locally from the server's figures (like remainingMs).
+export function floorTotals(state, now = performance.now()) {
+  const floor = state.show.floor || {};
+  const totals = { a: 0, b: 0, host: 0, ...floor.totals };
+  if (floor.holder && floor.holder in totals) totals[floor.holder] += Math.max(0, now - state.floorAt);
+  return totals;
+}
+
+// The whole show's speaking time: the finished rounds' and the current clock's.
+export function floorShowTotals(state, now = performance.now()) {
+  const totals = floorTotals(state, now);
+  for (const r of state.show.rounds || []) {
+    for (const who of Object.keys(totals)) totals[who] += Number((r.floor || {})[who]) || 0;
+  }
+  return totals;
+}
+
+// The stance phase open on the phones now ("pre", "post" or null).
+export function openPhase(state) {
+  const phases = state.show.stance_phases || {};
+  return phases.post === "open" ? "post" : phases.pre === "open" ? "pre" : null;
+}
+
+// The swing is final once the post stance has closed (or the show has ended after one).
+export function swingFinal(state) {
+  const { stance, stance_phases: phases = {}, status } = state.show;
+  return Boolean(stance && stance.swing) && (phases.post === "closed" || (status === "ended" && phases.post !== "open"));
+}
+
+// A round's split as the public may see it: null while a sealed round runs.
+export const sealedNow = (state) => Boolean(state.show.round.sealed) && roundIsOpen(state.show.round);
 
 export const roundIsOpen = (round) => round.status === "running" || round.status === "paused";
 

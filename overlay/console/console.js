@@ -7,6 +7,7 @@ import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/stor
 import { $, $$, createToast, el, fmtClock, fmtTime, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, lang, t } from "../common/i18n.js";
 import { createEditor } from "./edit.js";
+import { createVerdictDesk } from "./verdict.js";
 
 const SIDES = ["a", "b"];
 const GROUP_ORDER = ["pending", "featured", "approved", "answered", "rejected"];
@@ -37,7 +38,24 @@ function onFrame(frame) {
     toast(errorText(frame.code, frame), { kind: "error" });
     return;
   }
+  if (frame.type === "notice") {
+    renderNotice(frame);
+    return;
+  }
+  if (frame.type === "snapshot") renderNotice(frame.notice);
   store.apply(frame);
+}
+
+// The server found the show's stored state lost (Redis wiped or foreign): nothing is
+// saved any more until the operator acts. A banner says so for as long as it lasts.
+function renderNotice(notice) {
+  const box = $("#store-lost");
+  const lost = notice?.kind === "store_lost";
+  if (lost) {
+    setText($(".expired-text", box), t("status.store_lost"));
+    setText($(".detail", box), notice.message || "");
+  }
+  show(box, lost);
 }
 
 function onStatus({ state, code, restarting }) {
@@ -385,7 +403,7 @@ function roundMessage(action) {
   // The plan's topic as this page shows it: sent empty, so the server takes its own plan's
   // topic for the round it starts (never a topic this page filled in a round ago).
   const fromPlan = planTopic !== null && topicInput.value === planTopic;
-  return { type: "round.start", topic: fromPlan ? "" : topic, duration_s: duration };
+  return { type: "round.start", topic: fromPlan ? "" : topic, duration_s: duration, sealed: verdict.sealed() };
 }
 
 roundPanel.addEventListener("click", async (ev) => {
@@ -601,6 +619,10 @@ function renderStats(state) {
   }
 }
 
+// --- verdicts: stances, sealed rounds, the speaking clock (verdict.js)
+
+const verdict = createVerdictDesk({ store, act, online: () => online });
+
 // --- wiring
 
 store.subscribe((state, frame) => {
@@ -608,6 +630,7 @@ store.subscribe((state, frame) => {
   if (frame.type === "tally") {
     renderStats(state);
     renderPoints(state);
+    verdict.tally(state);
     return;
   }
   if (frame.type === "snapshot") likeSamples.length = 0;
@@ -619,9 +642,12 @@ store.subscribe((state, frame) => {
   renderStats(state);
   renderVenues(state);
   renderScreens(state);
+  verdict.render(state);
 });
 
 setInterval(() => {
-  if (store.state.ready) renderRoundClock(store.state);
+  if (!store.state.ready) return;
+  renderRoundClock(store.state);
+  verdict.tick(store.state);
 }, 250);
 setInterval(sampleLikes, 500);

@@ -11,10 +11,12 @@
 
 import { el, setAttr, setText } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
-import { showWinner } from "../common/store.js";
+import { showWinner, swingFinal } from "../common/store.js";
 import { fitText } from "../common/fit.js";
+import { pct, signed, swingView, vt } from "../common/verdict.js";
 
 export const ROUND_RESULT_MS = 9000;
+export const REVEAL_MS = 12000; // a sealed round's result stays a little longer: it is news
 
 const sideLabel = (state, side) => (state.show.sides[side] || {}).name || side;
 const guestName = (state, side) => {
@@ -38,22 +40,41 @@ function row(label, a, b) {
   );
 }
 
-// The result of a finished round (`result` is its entry in show.rounds).
+// The result of a finished round (`result` is its entry in show.rounds); a sealed round's
+// is its reveal (data-kind="reveal": the split arrives with round.end and is animated in).
 export function roundResult(state, result) {
   const votes = result.votes || {};
   const a = votes.a || 0;
   const b = votes.b || 0;
   const win = result.winner;
   return {
-    kind: "round",
+    kind: result.sealed ? "reveal" : "round",
     key: `round-${result.index}`,
-    title: t("round.result", { n: result.index }),
+    title: result.sealed ? vt("reveal", { n: result.index }) : t("round.result", { n: result.index }),
     winner: win || "",
     side: win ? sideLabel(state, win) : "",
     name: win ? guestName(state, win) : a + b > 0 ? t("round.tie") : t("round.no_votes"),
     verdict: win ? t("round.winner") : "",
     rows: a + b > 0 ? [[t("pk.votes"), a, b]] : [],
-    ms: ROUND_RESULT_MS,
+    ms: result.sealed ? REVEAL_MS : ROUND_RESULT_MS,
+  };
+}
+
+// The swing verdict: before -> after of the devices that answered both, and the raw
+// shares after the debate. Stays until the show ends (then the final result carries it).
+export function swingResult(state) {
+  const view = swingView(state);
+  return {
+    kind: "swing",
+    key: "swing",
+    title: vt("title"),
+    winner: view.winner,
+    side: "",
+    name: view.headline,
+    verdict: "",
+    rows: [],
+    swing: view,
+    ms: 0,
   };
 }
 
@@ -77,8 +98,44 @@ export function finalResult(state) {
     name: win ? guestName(state, win) : t("show.draw"),
     verdict: win ? t("show.winner") : "",
     rows,
+    swing: swingFinal(state) ? swingView(state) : null,
     ms: 0,
   };
+}
+
+// The swing's rows: each side's share before (faint) and after (animated from before).
+function swingBlock(view) {
+  const rows = view.rows.map((r) => {
+    const before = el("span", { class: "msw-before" });
+    const after = el("span", { class: "msw-after" });
+    before.style.transform = `scaleX(${r.before.toFixed(4)})`;
+    after.style.transform = `scaleX(${r.after.toFixed(4)})`;
+    after.dataset.from = r.before.toFixed(4);
+    after.dataset.to = r.after.toFixed(4);
+    return el(
+      "div",
+      { class: "msw-row", data: { side: r.side, gain: r.gain } },
+      el("span", { class: "msw-name", text: r.name }),
+      el("span", { class: "msw-bar" }, before, after),
+      el("span", { class: "msw-fig", text: `${pct(r.before)} → ${pct(r.after)}` }),
+      el("span", { class: "msw-gain", text: vt("gain", { n: signed(r.gain) }) }),
+    );
+  });
+  return [...rows, el("p", { class: "msw-post", text: view.postLine }), el("p", { class: "msw-note", text: view.note })];
+}
+
+// Bars grow from where they were to the new figure (transform only).
+function animateIn(root, kind) {
+  if (document.hidden) return;
+  const spring = { duration: 1600, delay: 350, easing: "cubic-bezier(0.2, 0.8, 0.2, 1)", fill: "backwards" };
+  for (const bar of root.querySelectorAll(".msw-after")) {
+    bar.animate([{ transform: `scaleX(${bar.dataset.from})` }, { transform: `scaleX(${bar.dataset.to})` }], spring);
+  }
+  if (kind === "reveal") {
+    for (const bar of root.querySelectorAll(".mo-bar > span")) {
+      bar.animate([{ transform: "scaleX(0.5)" }, { transform: bar.style.transform }], { ...spring, delay: 700 });
+    }
+  }
 }
 
 export function createMoments(root, { onChange = () => {} } = {}) {
@@ -90,8 +147,13 @@ export function createMoments(root, { onChange = () => {} } = {}) {
   const name = root.querySelector(".mo-name");
   const verdict = root.querySelector(".mo-verdict");
   const rows = root.querySelector(".mo-rows");
+  const swing = root.querySelector(".mo-swing");
+  let shown = ""; // the figures on screen, so that a refresh with the same ones does not replay
 
   function fill(m) {
+    const sig = JSON.stringify([m.kind, m.title, m.name, m.rows, m.swing]);
+    if (sig === shown) return;
+    shown = sig;
     setAttr(root, "data-kind", m.kind);
     setAttr(root, "data-winner", m.winner || "");
     setText(title, m.title);
@@ -99,14 +161,20 @@ export function createMoments(root, { onChange = () => {} } = {}) {
     setText(name, m.name || "");
     setText(verdict, m.verdict || "");
     rows.replaceChildren(...(m.rows || []).map(([label, a, b]) => row(label, a, b)));
+    if (swing) {
+      swing.replaceChildren(...(m.swing ? swingBlock(m.swing) : []));
+      swing.hidden = !m.swing;
+    }
     root.classList.add("live");
-    fitText(name, { max: 52, min: 30, lines: 2 });
+    fitText(name, { max: m.swing ? 44 : 52, min: 30, lines: 2 });
+    animateIn(root, m.kind);
   }
 
   function next() {
     clearTimeout(timer);
     current = queue.shift() || null;
     if (!current) {
+      shown = "";
       root.classList.remove("on");
       onChange(null);
       return;

@@ -3,12 +3,13 @@
 
 import { connect } from "../common/ws.js";
 import { DEFAULT_COLORS } from "../common/protocol.js";
-import { beforeShow, createStore, remainingMs, roundIsOpen, shareOfA, sideColor } from "../common/store.js";
-import { $, fmtClock, heart, setAttr, setText } from "../common/dom.js";
+import { beforeShow, createStore, floorShowTotals, openPhase, remainingMs, roundIsOpen, sealedNow, shareOfA, sideColor, swingFinal } from "../common/store.js";
+import { $, fmtClock, heart, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 import { fitText } from "../common/fit.js";
 import { createLayout } from "./layout.js";
-import { createMoments, finalResult, roundResult } from "./moments.js";
+import { createMoments, finalResult, roundResult, swingResult } from "./moments.js";
+import { sideName, vt } from "../common/verdict.js";
 
 const SIDES = ["a", "b"];
 
@@ -112,24 +113,45 @@ function pkWidget(root) {
   };
 }
 
-// The round's vote split, apart from the score bar, while a round is open. (A sealed
-// round, later, shows only how many have voted: data-state="sealed".)
+// The round's vote split, apart from the score bar, while a round is open. A sealed
+// round shows only how many have voted (data-state="sealed": the server sends no split);
+// with no round open, an open stance phase shows how many have answered ("stance").
 function splitWidget(root) {
   const label = $(".split-label", root);
   const fill = $(".split-fill", root);
+  const wait = $(".split-wait", root);
   const nums = Object.fromEntries(SIDES.map((s) => [s, $(`.split-num[data-side=${s}]`, root)]));
-  setText($(".split-wait", root), t("pk.vote_now"));
   return {
     render(state) {
-      const { round, tally, status } = state.show;
-      const open = roundIsOpen(round) && status !== "ended";
-      reveal(root, open);
+      const { round, tally, status, stance } = state.show;
+      const ended = status === "ended";
+      const open = roundIsOpen(round) && !ended;
+      const phase = !open && !ended ? openPhase(state) : null;
+      reveal(root, open || Boolean(phase));
+      if (phase) {
+        const n = Object.values(stance[phase] || {}).reduce((x, y) => x + (Number(y) || 0), 0);
+        setAttr(root, "data-state", "stance");
+        setText(label, vt(phase === "pre" ? "phasePre" : "phasePost"));
+        setText(wait, n > 0 ? `${vt("stances", { n: fmtInt(n) })} · ${vt("stanceNow")}` : vt("stanceNow"));
+        return;
+      }
       if (!open) {
         setAttr(root, "data-state", "idle");
         return;
       }
-      const votes = { a: tally.votes.a || 0, b: tally.votes.b || 0 };
       setText(label, t("pk.round_votes", { n: round.index }));
+      if (sealedNow(state)) { // guard: sealed on air
+        setAttr(root, "data-state", "sealed");
+        setText(wait, `${vt("ballots", { n: fmtInt(tally.ballots || 0) })} · ${vt("sealed")}`);
+        for (const s of SIDES) {
+          nums[s].removeAttribute("data-value");
+          setText(nums[s], "");
+        }
+        fill.style.transform = "scaleX(0.5)";
+        return;
+      }
+      const votes = { a: (tally.votes || {}).a || 0, b: (tally.votes || {}).b || 0 };
+      setText(wait, t("pk.vote_now"));
       setAttr(root, "data-state", votes.a + votes.b > 0 ? "live" : "waiting");
       for (const s of SIDES) {
         setAttr(nums[s], "data-value", votes[s]);
@@ -138,6 +160,46 @@ function splitWidget(root) {
       fill.style.transform = `scaleX(${shareOfA(votes).toFixed(4)})`;
     },
   };
+}
+
+// The speaking clock: each side's (and the host's) time over the show, the holder's
+// running on locally; the one who has the floor is marked.
+function floorWidget(root) {
+  let store = null;
+  setText($(".floor-title", root), vt("floor"));
+  const rows = Object.fromEntries(["a", "b", "host"].map((who) => [who, $(`.floor-row[data-who=${who}]`, root)]));
+
+  function paint() {
+    const totals = floorShowTotals(store);
+    const holder = store.show.floor.holder || "";
+    setAttr(root, "data-holder", holder);
+    for (const [who, row] of Object.entries(rows)) {
+      row.classList.toggle("on", holder === who);
+      setAttr(row, "data-ms", Math.round(totals[who] || 0));
+      setText($(".floor-time", row), fmtSpoken(totals[who]));
+      show(row, who !== "host" || totals.host > 0 || holder === "host");
+    }
+  }
+
+  return {
+    render(state) {
+      store = state;
+      for (const who of SIDES) setText($(".floor-name", rows[who]), sideName(state, who));
+      setText($(".floor-name", rows.host), vt("host"));
+      paint();
+      const totals = floorShowTotals(state);
+      root.classList.toggle("live", state.show.status !== "ended" && (Boolean(state.show.floor.holder) || totals.a + totals.b + totals.host > 0));
+    },
+    tick() {
+      if (store && store.show.floor.holder) paint();
+    },
+  };
+}
+
+// "m:ss" of speaking time (minutes may pass 59: a debate's side rarely speaks an hour).
+function fmtSpoken(ms) {
+  const s = Math.floor((Number(ms) || 0) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
 function timerWidget(root) {
@@ -364,7 +426,8 @@ function qrWidget(root) {
   };
 }
 
-// Round results and the final result, in the lower third's place (moments.js).
+// Round results (a sealed round's is its on-air reveal), the swing verdict once the
+// post-debate stance has closed, and the final result, in the lower third's place (moments.js).
 function momentsWidget(root) {
   const question = $("#question");
   const moments = createMoments(root, {
@@ -383,6 +446,9 @@ function momentsWidget(root) {
         if (result) moments.play(roundResult(state, result));
       }
       round = { index: r.index, status: r.status };
+      // The swing stays once final (a reconnecting overlay shows it at once from its snapshot).
+      if (swingFinal(state) && show.status !== "ended") moments.play(swingResult(state));
+      else moments.clear("swing");
       if (show.status === "ended") moments.play(finalResult(state));
       else moments.clear("final");
     },
@@ -400,6 +466,7 @@ const factories = {
   likes: likesWidget,
   qr: qrWidget,
   moment: momentsWidget,
+  floor: floorWidget,
 };
 const widgets = Object.entries(factories)
   .map(([id, make]) => {

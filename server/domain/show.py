@@ -18,7 +18,6 @@ checked against the fields it read (compare-and-set).
 """
 
 import re
-import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -43,7 +42,6 @@ META_FIELDS = (
     "plan",
     "date",
     "created",
-    "epoch",
     "featured",
     "rehearsal",
     "banned",
@@ -115,7 +113,6 @@ class ShowState:
     plan: list[dict[str, Any]] = field(default_factory=list)
     date: str = ""
     created: int = 0
-    epoch: str = ""  # the show's stream: (epoch, seq) names one point of it (a re-created show has another)
     rehearsal: int = 0
     featured: str | None = None
     banned: list[str] = field(default_factory=list)  # device hashes
@@ -457,7 +454,6 @@ def new_show(
         plan=clean["plan"],
         date=date,
         created=now,
-        epoch=secrets.token_hex(4),
         overlay_key=overlay_key,
         lang=lang,
     )

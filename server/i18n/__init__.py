@@ -20,7 +20,9 @@ LANGS = ("zh-CN", "en")
 
 # Namespaces the scripts read; only these reach the browser. The others (app, common,
 # overlay, audience, console, login, producer, form, reset, report, season) are for
-# templates and Python only.
+# templates and Python only; `verdict` too, though the phone's and the overlay's scripts
+# show it: templates/verdict_words.html hands its words over as data attributes
+# (overlay/common/verdict.js), so the phone's embedded catalog stays small.
 BROWSER_NAMESPACES = frozenset(
     {"status", "action", "round", "show", "pk", "q", "vote", "ask", "toast", "err", "host", "device"}
 )

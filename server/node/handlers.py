@@ -19,7 +19,7 @@ from ..metrics import STATS
 from ..protocol import Message, ProtocolError, Reply
 from ..settings import Settings
 from ..store import PENDING as STILL_RUNNING
-from ..store import Store, StoreUnavailable
+from ..store import StateLost, Store, StoreUnavailable
 from .commands import Commands
 from .limits import Budget, check
 from .replica import Runtime, now_ms
@@ -27,6 +27,12 @@ from .venues import Venues
 
 MODERATOR_NAME_MAX = 20
 Handler = Callable[[Runtime, Conn, Message], Awaitable[Reply | None]]
+
+
+def unavailable(msg_id: str | None, exc: StoreUnavailable) -> Reply:
+    if isinstance(exc, StateLost):  # not brief: say so
+        return Reply(msg_id, "unavailable", str(exc))
+    return Reply(msg_id, "unavailable", "the show is briefly unavailable; try again")
 
 
 class Handlers:
@@ -72,8 +78,8 @@ class Handlers:
         key = (conn.holder, msg.id)
         try:
             seen = await replies.begin(key)
-        except StoreUnavailable:
-            return Reply(msg.id, "unavailable", "the show is briefly unavailable; try again")
+        except StoreUnavailable as exc:
+            return unavailable(msg.id, exc)
         if seen == STILL_RUNNING:
             return Reply(msg.id, "unavailable", "still being handled; try again")
         if seen is not None:
@@ -96,8 +102,8 @@ class Handlers:
             error = exc.reply()
         except DomainError as exc:
             error = Reply(msg.id, exc.code, exc.message)
-        except StoreUnavailable:
-            error = Reply(msg.id, "unavailable", "the show is briefly unavailable; try again")
+        except StoreUnavailable as exc:
+            error = unavailable(msg.id, exc)
         STATS.errors[error.code or ""] += 1
         return error
 

@@ -143,4 +143,8 @@ class Node:
         return await self.store.timeline(slug)
 
     async def ready(self) -> bool:
-        return await self.store.ready()
+        return not await self.problem()
+
+    async def problem(self) -> str:
+        """Why the store cannot read and write now ("" when it can); /readyz says it."""
+        return await self.store.problem()

@@ -119,6 +119,7 @@ class Replicas:
         store.on_event = self.on_event
         store.on_signal = self.on_signal
         store.on_resync = self.on_resync
+        store.on_lost = self.on_lost
 
     async def get(self, slug: str) -> Runtime | None:
         rt = self.shows.get(slug)
@@ -170,7 +171,8 @@ class Replicas:
 
     def on_event(self, slug: str, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
-        if rt is None or (self.store.selective and not rt.following):
+        # (a lost state's replica is the last true copy; a show not followed is read afresh)
+        if rt is None or self.store.lost or (self.store.selective and not rt.following):
             return
         if rt.resyncing:
             rt.held_events.append((seq, pseq, event))
@@ -228,14 +230,28 @@ class Replicas:
                 rt.desk[moderator.get("id", "")] = moderator
             rt.room.broadcast(("console",), protocol.encode(frame))
 
+    def notice(self) -> dict[str, Any] | None:
+        """What consoles are told while the store's state is lost."""
+        if not self.store.lost:
+            return None
+        return {"type": "notice", "kind": "store_lost", "message": self.store.lost}
+
+    def on_lost(self, reason: str) -> None:
+        """The store's state is lost: every console hears it (and keeps its replica as it was)."""
+        frame = protocol.encode(self.notice() or {})
+        for rt in self.shows.values():
+            rt.room.broadcast(("console",), frame)
+
     def on_resync(self) -> None:
+        if self.store.lost:  # the replica is the last true copy: keep it
+            return
         for slug in list(self.shows):
             self.tasks.spawn(self.resync(slug), f"resync-{slug}")
 
     async def resync(self, slug: str) -> None:
         """Reload a replica from the store and send every local socket a fresh snapshot."""
         rt = self.shows.get(slug)
-        if rt is None or rt.resyncing:
+        if rt is None or rt.resyncing or self.store.lost:
             return
         rt.resyncing = True
         rt.synced.clear()
@@ -249,10 +265,14 @@ class Replicas:
                     break
                 except StoreUnavailable:
                     await asyncio.sleep(0.5)
-            if state is None:  # the show is gone from the store
-                for conn in conns:
-                    self.tasks.spawn(conn.close(4404), "close-gone")
-                return
+            if state is None or state.seq < rt.state.seq:  # guard: seq backwards
+                # gone from the store, or its history went back: not this show any more
+                self.store.lose(
+                    f"the show {slug} is gone from the store"
+                    if state is None
+                    else f"the show {slug} went back from seq {rt.state.seq} to {state.seq}"
+                )
+                state = rt.state  # keep serving the last true copy (read only)
             rt.state = state
             rt.clusters = Clusters()  # built again from the record when next needed
             rt.fast_tally = rt.console_tally = b""
@@ -303,7 +323,7 @@ class Replicas:
         snapshot). Phones and overlays resume from the public stream, never the console's."""
         state = rt.state
         console = conn.role == "console"
-        if epoch != stream_epoch(state):
+        if not self.store.epoch or epoch != self.store.epoch:  # another state: its seqs are not ours
             return False
         stream = "console" if console else "public"  # guard: resume in its own stream
         missed = rt.rings[stream].since(since, state.seq if console else state.pseq)
@@ -357,23 +377,32 @@ class Replicas:
 
     def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False
-        frame = snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned)
+        frame = snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned, self.store.epoch)
         if conn.role == "console":  # the other moderators, and the card each is on
             now = now_ms()
             frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
+            notice = self.notice()
+            if notice is not None:
+                frame["notice"] = notice
         conn.send(protocol.encode(frame))
 
 
 def snapshot(
-    state: ShowState, role: str, dhash: str = "", personal: dict[str, Any] | None = None, banned: bool = False
+    state: ShowState,
+    role: str,
+    dhash: str = "",
+    personal: dict[str, Any] | None = None,
+    banned: bool = False,
+    epoch: str = "",
 ) -> dict[str, Any]:
-    """The first frame of a socket: the whole show as its role may see it."""
+    """The first frame of a socket: the whole show as its role may see it; `epoch` is the
+    store's (with `seq`, where a resuming socket says it was)."""
     now = now_ms()
     seq = state.seq if role == "console" else state.pseq
     frame: dict[str, Any] = {
         "type": "snapshot",
         "seq": seq,
-        "epoch": stream_epoch(state),
+        "epoch": epoch,
         "role": role,
         "server_time": now,
     }
@@ -386,8 +415,3 @@ def snapshot(
         frame["you"] = {"vote": None, "upvoted": [], **(personal or {}), "banned": banned}
     frame["show"] = show
     return frame
-
-
-def stream_epoch(state: ShowState) -> str:
-    """The show's stream epoch, which a resuming client must present with its seq."""
-    return state.epoch or "c%x" % state.created

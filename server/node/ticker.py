@@ -63,6 +63,18 @@ class Ticker:
         finally:
             self.observe(time.perf_counter() - started)
 
+    def put_back(self, rt: Runtime, deltas: dict[str, list[int]]) -> None:
+        """Taps a failed tick took go back to the buffer, for a later tick to count."""
+        dropped = rt.likes.restore(deltas, self.settings.outage_likes_max)  # guard: likes back
+        if dropped:
+            STATS.likes_dropped += dropped
+            log.error(
+                "%d likes on %s dropped: the store is unreachable and %d are kept",
+                dropped,
+                rt.state.slug,
+                self.settings.outage_likes_max,
+            )
+
     async def tick_show(self, rt: Runtime, phone_group: int, sample_due: bool) -> None:
         state = rt.state
         slug = state.slug
@@ -71,21 +83,17 @@ class Ticker:
             counters = await self.store.tick(
                 slug, deltas, state.round.index, rt.room.count("audience"), rt.room.screens
             )
+        except Exception as exc:  # unavailable, or anything else: the taps were not counted
+            if deltas and not getattr(exc, "likes_taken", False):
+                self.put_back(rt, deltas)
+            if isinstance(exc, StoreUnavailable):
+                return
+            raise
+        try:
             if any(phase != "idle" for phase in state.stance_phases.values()):
                 counters.stance = await self.store.stance_counts(slug)
-        except StoreUnavailable as exc:
-            if exc.likes_taken:
-                return
-            dropped = rt.likes.restore(deltas, self.settings.outage_likes_max)
-            if dropped:
-                STATS.likes_dropped += dropped
-                log.error(
-                    "%d likes on %s dropped: the store is unreachable and %d are kept",
-                    dropped,
-                    slug,
-                    self.settings.outage_likes_max,
-                )
-            return
+        except StoreUnavailable:
+            return  # the likes are counted; the tally waits for the next tick
         state.counters = counters
         public = state.tally()
         body = protocol.encode({"type": "tally", **public})

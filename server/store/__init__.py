@@ -6,6 +6,7 @@ whichever process committed it. Counters (likes, votes, viewers) live beside
 the events and are read once per tick.
 """
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -14,6 +15,8 @@ from ..domain.integrity import Ballot, VoteCounts, VotePolicy, Voter
 from ..domain.show import Counters, ShowState
 from ..domain.verdict import StanceCounts
 from ..settings import Settings
+
+log = logging.getLogger("leitai.store")
 
 Box = int | str  # a ballot box: a round's index, or "pre" / "post" (the stances)
 STANCE_BOXES = ("pre", "post")
@@ -28,15 +31,26 @@ class DeviceState(NamedTuple):
     stances: dict[str, str] | None = None  # phase -> stance
 
 
+LostSink = Callable[[str], None]
 EventSink = Callable[[str, int, int, dict[str, Any]], None]  # (slug, seq, pseq or 0, event)
 SignalSink = Callable[[str, dict[str, Any]], None]
 ResyncSink = Callable[[], None]
 
 
 class StoreUnavailable(Exception):
-    """The backing store cannot be reached; nothing was recorded (but see `likes_taken`)."""
+    """The backing store cannot be reached, or cannot write now; nothing was recorded
+    (but for `likes_taken`: a tick whose likes were counted before the rest failed)."""
 
-    likes_taken = False  # Store.tick: the likes were counted before the failure (keep them out)
+    likes_taken = False
+
+
+class StateLost(StoreUnavailable):
+    """The store's state is not the one this process served (wiped, or another one):
+    nothing is acknowledged until the operator acts (docs/deploy.md, "Redis lost its state")."""
+
+
+class StoreRefused(RuntimeError):
+    """The store will not serve as it is set up (the message says why and what to do)."""
 
 
 class Conflict(Exception):
@@ -47,9 +61,18 @@ class Store(ABC):
     on_event: EventSink
     on_signal: SignalSink
     on_resync: ResyncSink  # the event stream had a hole: reload every replica
+    on_lost: LostSink  # the state was lost or is foreign (see `lose`)
+    # A random id made once, when the state is first created (embedded: in its SQLite;
+    # Redis: a key every process reads at start and checks on every tick and resync).
+    # With `seq`, a position in the show's history: a new epoch means that history is gone.
+    epoch: str
+    lost: str  # "" while the state is the one this process serves, else why not
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.epoch = ""
+        self.lost = ""
+        self.on_lost = lambda reason: None
         self.vote_policy = VotePolicy(settings.votes_per_network, settings.vote_burst_max, settings.vote_young_s * 1000)
         self.on_event = lambda slug, seq, pseq, event: None
         self.on_signal = lambda slug, frame: None
@@ -73,6 +96,28 @@ class Store(ABC):
 
     async def unfollow(self, slug: str) -> None:  # noqa: B027 - optional hook
         """Stop delivering the show's events."""
+
+    async def problem(self) -> str:
+        """Why the store cannot read and write now ("" when it can), for /readyz."""
+        return "" if await self.ready() else "store unavailable"
+
+    def lose(self, reason: str) -> None:
+        """The state is not the one this process served: from now on no write is
+        acknowledged (StateLost), /readyz says why, consoles are told. Said once, loudly."""
+        if self.lost:
+            return
+        self.lost = reason
+        log.critical(
+            "STATE LOST: %s. This process acknowledges no more writes; restore Redis and restart "
+            "every process, or restart them with REDIS_ACCEPT_NEW_STATE=1 (docs/deploy.md)",
+            reason,
+        )
+        self.on_lost(reason)
+
+    def writable(self) -> None:
+        """Raise StateLost once the state was lost (see `lose`)."""
+        if self.lost:  # guard: no writes on a lost state
+            raise StateLost(f"the show's stored state was lost ({self.lost}); the operator must act")
 
     async def flush(self) -> None:  # noqa: B027 - optional hook
         """Wait until every write queued before this call has been made (a barrier for tests)."""
@@ -144,7 +189,8 @@ class Store(ABC):
     ) -> Counters:
         """Count this process's taps (per device: [a, b]) within each device's cap
         (`LIKE_RATE`, `LIKE_BURST`, shared across processes), report this process's
-        viewers and overlays, and read the counters."""
+        viewers and overlays, and read the counters. Raises StoreUnavailable with
+        `likes_taken` False when the taps were not counted (the caller keeps them)."""
 
     @abstractmethod
     async def take(self, slug: str, holder: str, kind: str, rate: float, burst: float) -> float:

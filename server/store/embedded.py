@@ -15,6 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from ..domain.verdict import StanceCounts
 from ..settings import Settings
 from . import OTHER, STANCE_BOXES, Box, Conflict, DeviceState, Replies, Store, StoreUnavailable
+from .lock import lock_data_dir
 from .replies import MemoryReplies
 
 log = logging.getLogger("leitai.store")
@@ -46,6 +48,7 @@ CREATE TABLE IF NOT EXISTS device (show TEXT, device TEXT, first INTEGER DEFAULT
 CREATE TABLE IF NOT EXISTS timeline (n INTEGER PRIMARY KEY AUTOINCREMENT, show TEXT, seq INTEGER, ts INTEGER,
                                      data BLOB);
 CREATE INDEX IF NOT EXISTS timeline_show ON timeline (show, n);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
 """
 
 SET_FIELD = "INSERT OR REPLACE INTO field VALUES (?, ?, ?)"
@@ -101,6 +104,7 @@ class _Writer(threading.Thread):
     def __init__(self, path: str, synchronous: str, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(name="leitai-sqlite", daemon=True)
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.failing = ""  # the last transaction's error, "" once one commits
         self.loop = loop
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -133,9 +137,11 @@ class _Writer(threading.Thread):
                     for sql, params in stmts:
                         self.db.execute(sql, params)
                 self.db.execute("COMMIT")
+                self.failing = ""
             except Exception as exc:  # disk full, I/O error: tell every waiter
                 log.error("sqlite write failed: %s", exc)
                 error = exc
+                self.failing = str(exc) or type(exc).__name__
                 try:
                     self.db.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -169,7 +175,9 @@ class EmbeddedStore(Store):
     # -- life ------------------------------------------------------------------
 
     async def start(self) -> None:
+        lock_data_dir(self.settings.data_path())
         self.writer = _Writer(self.path, self.settings.sqlite_synchronous, asyncio.get_running_loop())
+        self.epoch = self._epoch(self.writer.db)
         self._load_all(self.writer.db)
         self.writer.start()
 
@@ -180,7 +188,18 @@ class EmbeddedStore(Store):
             self.writer = None
 
     async def ready(self) -> bool:
-        return self.writer is not None and self.writer.is_alive()
+        return not await self.problem()
+
+    async def problem(self) -> str:
+        if self.writer is None or not self.writer.is_alive():
+            return "store unavailable: the SQLite writer is not running"
+        # writes failed last time: try one (it clears the mark if it works)
+        if self.writer.failing:  # guard: ready writes (embedded)
+            try:
+                await self._write([("INSERT OR REPLACE INTO meta VALUES ('ready', ?)", (now_ms(),))])
+            except StoreUnavailable as exc:
+                return f"store unavailable: SQLite cannot write ({exc})"
+        return ""
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is committed (or failed)."""
@@ -188,6 +207,12 @@ class EmbeddedStore(Store):
             await self._write([])
         except StoreUnavailable:
             pass
+
+    @staticmethod
+    def _epoch(db: sqlite3.Connection) -> str:
+        """The database's epoch: made once, with the database, and kept in its meta table."""
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex[:16],))
+        return str(db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()[0])
 
     def _load_all(self, db: sqlite3.Connection) -> None:
         for show, name, value in db.execute("SELECT show, name, value FROM field"):

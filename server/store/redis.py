@@ -16,24 +16,46 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from ..domain import integrity, verdict
 from ..domain.integrity import Ballot, VoteCounts, Voter
 from ..domain.show import Counters, OrAbsent, ShowState, fields_of, is_public
 from ..domain.verdict import StanceCounts
 from ..settings import Settings
-from . import OTHER, PENDING, STANCE_BOXES, Box, Conflict, DeviceState, Replies, Store, StoreUnavailable
+from . import (
+    OTHER,
+    PENDING,
+    STANCE_BOXES,
+    Box,
+    Conflict,
+    DeviceState,
+    Replies,
+    StateLost,
+    Store,
+    StoreRefused,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("leitai.redis")
 
 COMMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 local i = 5
 local nexp = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nexp do
@@ -244,16 +266,24 @@ return 0
 """
 
 ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-# Replies that mean "not now" (a replica being promoted, a cluster slot moving), not "wrong"
-TRANSIENT = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK ")
-
-
-def transient(exc: ResponseError) -> bool:
-    text = str(exc)
-    return isinstance(exc, ReadOnlyError) or "read only replica" in text or any(w in text for w in TRANSIENT)
-
-
 T = TypeVar("T")
+
+# Replies that mean "cannot write now", not "this command is wrong": the write was
+# refused whole (a script is refused at its first write), so it is `unavailable`.
+CANNOT_WRITE = (OutOfMemoryError, ReadOnlyError, TryAgainError, MasterDownError, ClusterDownError)
+CANNOT_WRITE_CODES = ("OOM", "READONLY", "LOADING", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN", "CLUSTERDOWN")
+
+
+def cannot_write(exc: ResponseError) -> bool:
+    """True for an error reply that says Redis cannot take writes now (out of memory, a
+    replica, loading, a failed snapshot, a busy script), whose cause is Redis's, not ours."""
+    return isinstance(exc, CANNOT_WRITE) or str(exc).split(" ", 1)[0] in CANNOT_WRITE_CODES
+
+
+def unavailable(exc: ResponseError) -> StoreUnavailable:
+    """redis-py strips the code off the replies it has a class for: put it back."""
+    code = "OOM " if isinstance(exc, OutOfMemoryError) else "READONLY " if isinstance(exc, ReadOnlyError) else ""
+    return StoreUnavailable(f"Redis cannot write now: {code}{exc}")
 
 
 def connect(url: str) -> Any:
@@ -330,6 +360,10 @@ class Link:
             waiter.set_result(None)
 
 
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 def _counts(raw: dict[bytes, Any]) -> dict[str, int]:
     return {"a": int(raw.get(b"a", 0)), "b": int(raw.get(b"b", 0))}
 
@@ -367,6 +401,7 @@ class RedisReplies(Replies):
 
     async def begin(self, key: tuple[str, str]) -> bytes | None:
         store, name = self.store, self._key(key)
+        store.writable()
         ttl_ms = store.settings.reply_ttl_s * 1000
         old = await store._call(store.redis.set(name, b"", nx=True, get=True, px=ttl_ms))  # guard: dedupe (redis)
         if old is None:
@@ -393,6 +428,7 @@ class RedisStore(Store):
         super().__init__(settings)
         self.prefix = settings.redis_prefix
         self.control = f"{self.prefix}:ctl".encode()  # keeps the main link's connection up
+        self.epoch_key = f"{self.prefix}:epoch"
         self.proc = uuid.uuid4().hex[:12]
         self.cluster = settings.redis_url.startswith("redis+cluster://")
         self.redis: Any = connect(settings.redis_url)
@@ -402,6 +438,8 @@ class RedisStore(Store):
         self.connected = False
         self.reconnects = 0
         self.unreplicated = 0  # acked writes answered `unavailable`: too few replicas had them
+        self.write_error = ""  # the last "cannot write" reply, until a probe write works again
+        self._told: set[str] = set()  # unexpected replies to the tick, logged once each
         self._closing = False
         self._scripts = {
             name: self.redis.register_script(src)
@@ -435,7 +473,9 @@ class RedisStore(Store):
         if self.cluster:
             try:
                 await self.redis.initialize()
+                await self._agree_epoch()
                 self.connected = True
+                self._subscribed.set()
             except ERRORS as exc:
                 log.error("Redis Cluster at %s is not reachable (%s)", self.settings.redis_url, exc)
         else:
@@ -448,18 +488,36 @@ class RedisStore(Store):
                     "Redis at %s is not reachable; serving will resume when it is",
                     self.settings.redis_url.split("@")[-1],
                 )
-        await self._warn_persistence()
+        await self._check_persistence()
 
-    async def _warn_persistence(self) -> None:
+    async def _check_persistence(self) -> None:
+        """Refuse a Redis that keeps nothing on disk (no AOF, no RDB snapshots): its next
+        restart would silently wipe every show. REDIS_ALLOW_NO_PERSISTENCE=1 accepts it."""
         try:
-            aof: dict[Any, Any] = await self.redis.config_get("appendonly")
-            if aof.get(b"appendonly", aof.get("appendonly")) in (b"no", "no"):
-                log.warning(
-                    "Redis has AOF off (appendonly no): a Redis restart loses the show's "
-                    "state. See docs/deploy.md (appendonly yes, appendfsync everysec)."
-                )
-        except (*ERRORS, AttributeError):
-            pass  # CONFIG may be disabled on managed Redis (and a Cluster answers per node)
+            conf: dict[Any, Any] = {}
+            for name in ("appendonly", "save"):
+                conf.update(await self.redis.config_get(name))
+        except ERRORS as exc:  # CONFIG may be renamed or disabled on a managed Redis
+            log.warning("could not read Redis's persistence settings (%s): make sure it keeps an AOF", exc)
+            return
+        value = {_text(k): _text(v) for k, v in conf.items()}
+        if value.get("appendonly") == "yes":
+            return
+        if value.get("save", "").strip():
+            log.warning(
+                "Redis has AOF off (appendonly no): RDB snapshots alone lose the writes since the last one. "
+                "See docs/deploy.md (appendonly yes, appendfsync everysec)."
+            )
+            return
+        message = (
+            'Redis keeps nothing on disk (appendonly no, save ""): a Redis restart would wipe every show. '
+            "Turn on its append-only file (appendonly yes, appendfsync everysec; docs/deploy.md), "
+            "or set REDIS_ALLOW_NO_PERSISTENCE=1 to accept losing everything when Redis restarts."
+        )
+        if not self.settings.redis_allow_no_persistence:  # guard: persistence
+            log.critical(message)
+            raise StoreRefused(message)
+        log.warning("REDIS_ALLOW_NO_PERSISTENCE=1: %s", message)
 
     async def close(self) -> None:
         self._closing = True
@@ -522,11 +580,12 @@ class RedisStore(Store):
                     await pubsub.ssubscribe(*channels)
                 else:
                     await pubsub.subscribe(self.control, *channels)
+                    await self._agree_epoch()
                 backoff = 0.1
-                if lost:
+                if lost and not self.lost:
                     log.warning("Redis is back: resubscribed, resyncing every show")
                     self.on_resync()
-                    lost = False
+                lost = False
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
@@ -556,6 +615,46 @@ class RedisStore(Store):
                     pass
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, 3.0)
+
+    # -- the state's epoch ---------------------------------------------------------
+
+    def _memory(self) -> Path:
+        """Where this DATA_DIR remembers the epoch of the Redis state it served."""
+        return self.settings.data_path() / f"redis-epoch-{self.prefix}"
+
+    async def _agree_epoch(self) -> None:
+        """The first time Redis answers: take its state's epoch (making one with SET NX if
+        the state is new), unless this DATA_DIR knew another. After that, on every
+        reconnect: check it is still the same."""
+        current = _text(await self.redis.get(self.epoch_key) or b"")
+        if self.epoch:
+            self._seen_epoch(current)
+            return
+        memory = self._memory()
+        known = memory.read_text().strip() if memory.exists() else ""
+        accept = self.settings.redis_accept_new_state
+        if not current and (not known or accept):
+            await self.redis.set(self.epoch_key, uuid.uuid4().hex[:16], nx=True)
+            current = _text(await self.redis.get(self.epoch_key) or b"")
+            log.info("Redis state epoch %s (a new state)", current)
+        if known and current != known and not accept:
+            self.epoch = known
+            self._seen_epoch(current)
+            return
+        self.epoch = current
+        if current != known:
+            tmp = memory.with_suffix(".tmp")
+            tmp.write_text(current)
+            tmp.replace(memory)
+
+    def _seen_epoch(self, current: str) -> None:
+        if current != self.epoch:  # guard: epoch
+            if not current:
+                self.lose(
+                    f"Redis has lost its state: its epoch (was {self.epoch}) is gone; it restarted empty or was flushed"
+                )
+            else:
+                self.lose(f"Redis holds another state: epoch {current}, this process served {self.epoch}")
 
     def _dispatch(self, data: bytes) -> None:
         """`slug\\nseq\\npseq\\nbody`; seq 0 is a signal (no state change)."""
@@ -587,17 +686,30 @@ class RedisStore(Store):
         return [texts[proc] for proc in alive if proc != self.proc.encode() and proc in texts]
 
     async def ready(self) -> bool:
+        return not await self.problem()
+
+    async def problem(self) -> str:
+        """Ready when the state is the one this process served, a write goes through (a
+        PING answers even when Redis is out of memory, read-only or cannot save) and the
+        subscription is up."""
         try:
-            return bool(await self.redis.ping()) and self.connected
-        except ERRORS:
-            return False
+            await self._call(self.redis.set(f"{self.prefix}:ready:{self.proc}", 1, px=10_000))  # guard: ready writes
+        except StoreUnavailable as exc:
+            return f"store unavailable: {exc}"
+        self.write_error = ""
+        if not self.connected:
+            return "store unavailable: the Redis subscription is down"
+        if self.lost:
+            return f"store state lost: {self.lost}"
+        return ""
 
     async def _call(self, coro: Awaitable[T]) -> T:
         try:
             return await coro
         except ResponseError as exc:
-            if transient(exc):
-                raise StoreUnavailable(str(exc)) from None
+            if cannot_write(exc):  # guard: cannot write is unavailable
+                self.write_error = str(exc)
+                raise unavailable(exc) from None
             raise
         except ERRORS as exc:
             raise StoreUnavailable(str(exc)) from None
@@ -629,6 +741,7 @@ class RedisStore(Store):
         return sorted(m.decode() for m in members)
 
     async def create_show(self, state: ShowState) -> None:
+        self.writable()
         args = []
         for name, value in state.fields().items():
             args += [name, value]
@@ -665,6 +778,7 @@ class RedisStore(Store):
     async def commit(
         self, slug: str, events: list[dict[str, Any]], expect: dict[str, bytes | None] | None = None
     ) -> int:
+        self.writable()
         now = int(time.time() * 1000)
         args: list[Any] = [self.channel(slug), slug, now, self.settings.timeline_max, len(expect or {})]
         for name, value in (expect or {}).items():
@@ -679,6 +793,9 @@ class RedisStore(Store):
         seq = await self._acked(
             "commit", [self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args
         )
+        if seq == -2:  # guard: a show gone from Redis
+            self.lose(f"the show {slug} is gone from Redis (it restarted empty or was flushed)")
+            self.writable()
         if seq == -1:
             raise Conflict(slug)
         return int(seq)
@@ -689,6 +806,7 @@ class RedisStore(Store):
         await self._call(publish(self.channel(slug), message))
 
     async def next_question_id(self, slug: str) -> str:
+        self.writable()
         return "q%d" % await self._call(self.redis.incr(self.k(slug, "qid")))
 
     def _ballot_keys(self, slug: str, box: Box) -> tuple[str, list[str]]:
@@ -705,6 +823,7 @@ class RedisStore(Store):
         return str(role), keys
 
     async def vote(self, slug: str, box: Box, device: str, side: str, voter: Voter) -> Ballot:
+        self.writable()
         now = int(time.time() * 1000)
         burst = self.k(slug, f"vb:{box}:{voter.network}|{side}|{integrity.burst_bucket(now)}")
         young = integrity.young(voter, now, self.vote_policy)
@@ -718,10 +837,12 @@ class RedisStore(Store):
         return Ballot.decode(raw.decode())
 
     async def unvote(self, slug: str, box: Box, device: str) -> None:
+        self.writable()
         role, keys = self._ballot_keys(slug, box)
         await self._acked("unvote", keys, [role, device])
 
     async def release_votes(self, slug: str, box: Box, reason: str) -> int:
+        self.writable()
         role, keys = self._ballot_keys(slug, box)
         return int(await self._acked("release", keys, [role, reason]))
 
@@ -747,6 +868,7 @@ class RedisStore(Store):
         return _stance_counts(pre, post, matrix)
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
+        self.writable()
         count = await self._acked(
             "upvote", [self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")], [device, qid]
         )
@@ -758,6 +880,7 @@ class RedisStore(Store):
     async def tick(
         self, slug: str, likes: dict[str, list[int]], round_index: int, viewers: int, overlays: int = 0
     ) -> Counters:
+        self.writable()  # the likes stay with the caller
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
 
@@ -782,24 +905,33 @@ class RedisStore(Store):
                 pipe.hgetall(self.k(slug, "view"))
                 pipe.zrangebyscore(self.k(slug, "alive"), now, "+inf")
                 pipe.hlen(self.k(slug, "devs"))
-                return await pipe.execute()
+                pipe.get(self.epoch_key)
+                return await pipe.execute(raise_on_error=False)
 
+        # Every command of the pipeline runs and answers on its own: the likes script
+        # either counted this process's taps or (refused at its first write) did not.
+        results = await self._call(run())
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            error = self._tick_error(failed[0])
+            error.likes_taken = bool(likes) and (
+                self.cluster or not isinstance(results[0], Exception)
+            )  # guard: likes taken
+            raise error
+        like_counts, vote_counts, views, alive, uniq, epoch = results[-6:]
+        self._seen_epoch(_text(epoch or b""))
+        if self.lost:  # counted (at most this one tick's taps), but not shown as the show's
+            error = StateLost(self.lost)
+            error.likes_taken = bool(likes)
+            raise error
+        total, total_overlays = _live_views(views, set(alive))
         try:
-            results = await self._call(run())
+            peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
+            if random.random() < 0.01:  # now and then, forget processes that died
+                await self._call(self._prune(slug, now))
         except StoreUnavailable as exc:
-            exc.likes_taken = bool(likes and self.cluster)  # counted already: not to be retried
+            exc.likes_taken = bool(likes)  # they are in: no tally this time
             raise
-        like_counts, vote_counts, views, alive, uniq = results[-5:]
-        live = set(alive)
-        total = total_overlays = 0
-        for proc, value in views.items():
-            if proc in live:
-                v, _, o = value.partition(b",")
-                total += int(v)
-                total_overlays += int(o or 0)
-        peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
-        if random.random() < 0.01:  # now and then, forget processes that died
-            await self._call(self._prune(slug, now))
         votes = _vote_counts(vote_counts) if round_index else VoteCounts.empty()
         return Counters(
             _counts(like_counts),
@@ -812,6 +944,17 @@ class RedisStore(Store):
             held_reasons=votes.reasons,
         )
 
+    def _tick_error(self, exc: Exception) -> StoreUnavailable:
+        if isinstance(exc, ResponseError) and not cannot_write(exc):
+            if str(exc) not in self._told and len(self._told) < 100:  # once, not every tick
+                self._told.add(str(exc))
+                log.error("tick: Redis answered %s", exc)
+            return StoreUnavailable(str(exc))
+        if isinstance(exc, ResponseError):
+            self.write_error = str(exc)
+            return unavailable(exc)
+        return StoreUnavailable(str(exc))
+
     async def _prune(self, slug: str, now: int) -> None:
         dead = await self.redis.zrangebyscore(self.k(slug, "alive"), "-inf", now - 60_000)
         if dead:
@@ -819,6 +962,8 @@ class RedisStore(Store):
             await self.redis.zrem(self.k(slug, "alive"), *dead)
 
     async def reset_counters(self, slug: str) -> None:
+        self.writable()
+
         async def run() -> Any:
             keys = [self.k(slug, name) for name in ("likes", "peak", "devs")]
             keys.append(self.k(slug, "sm"))
@@ -860,6 +1005,7 @@ class RedisStore(Store):
 
     async def sample(self, slug: str, seq: int, data: dict[str, Any]) -> None:
         """One sample per interval for the whole show: the first process to claim it writes it."""
+        self.writable()
         now = int(time.time() * 1000)
         period = max(1, self.settings.sample_s)
         bucket = now // (period * 1000)
@@ -883,3 +1029,14 @@ class RedisStore(Store):
             for _entry_id, entry in batch:
                 out.append({"seq": int(entry[b"seq"]), "ts": int(entry[b"ts"]), **orjson.loads(entry[b"e"])})
             last = batch[-1][0]
+
+
+def _live_views(views: dict[bytes, bytes], live: set[bytes]) -> tuple[int, int]:
+    """Viewers and overlays summed over the processes still alive ("viewers,overlays" each)."""
+    total = total_overlays = 0
+    for proc, value in views.items():
+        if proc in live:
+            v, _, o = value.partition(b",")
+            total += int(v)
+            total_overlays += int(o or 0)
+    return total, total_overlays

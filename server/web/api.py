@@ -20,7 +20,7 @@ def json_error(status: int, error: str, message: str = "", **extra: object) -> R
 
 async def show_snapshot(request: Request) -> Response:
     """The same snapshot an overlay socket gets on connect."""
-    rt = await leitai(request).node.runtime(request.path_params["show"])
+    rt = await leitai(request).runtime(request, request.path_params["show"])
     if rt is None:
         return json_error(404, "not_found")
     return Response(orjson.dumps(snapshot(rt.state, "overlay")), media_type="application/json")
@@ -28,7 +28,7 @@ async def show_snapshot(request: Request) -> Response:
 
 async def create_show(request: Request) -> Response:
     lt = leitai(request)
-    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+    if not lt.auth.origin_ok(request):
         return json_error(403, "forbidden", "origin not allowed")
     if not lt.signed_in(request):
         return json_error(401, "forbidden", "sign in first")
@@ -81,8 +81,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ok = await leitai(request).node.ready()
-    return PlainTextResponse("ready" if ok else "store unavailable", status_code=200 if ok else 503)
+    problem = await leitai(request).node.problem()
+    return PlainTextResponse(problem or "ready", status_code=503 if problem else 200)
 
 
 async def metrics(request: Request) -> Response:

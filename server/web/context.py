@@ -2,6 +2,7 @@
 settings, the node, the sign-in rules, and page rendering (language, string
 catalog, the rule sheet the browser reads)."""
 
+import hmac
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..i18n import translator
 from ..node import Node
 from ..settings import Settings
 from ..transport import FastPath
-from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth, Device
+from .security import DEVICE_COOKIE, SESSION_COOKIE, Auth, Device, HostSession
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -51,6 +52,7 @@ class Leitai:
     auth: Auth
     fast_path: FastPath
     metrics: Any
+    sessions: Any = None  # web/sessions.py: which host sessions were ended; the sign-in throttle
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     version: str = field(default_factory=lambda: str(int(time.time())))
 
@@ -89,8 +91,29 @@ class Leitai:
         )
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 
+    def session(self, request: HTTPConnection) -> HostSession | None:
+        """The request's host session: signed, not expired, not ended."""
+        session = self.auth.session(request.cookies.get(SESSION_COOKIE))
+        return session if self.sessions.valid(session) else None
+
     def signed_in(self, request: HTTPConnection) -> bool:
-        return self.auth.session_age(request.cookies.get(SESSION_COOKIE)) is not None
+        return self.session(request) is not None
+
+    def hidden(self, request: HTTPConnection, state: Any, key: str = "") -> bool:
+        """A draft show is not public: to anyone but a host (or an overlay on the show's
+        keyed address) it answers exactly as an unknown slug does."""
+        if state.status != "draft":
+            return False
+        if key and hmac.compare_digest(key, state.overlay_key):
+            return False
+        return not self.signed_in(request)  # guard: draft hidden
+
+    async def runtime(self, request: HTTPConnection, slug: str, key: str = "") -> Any:
+        """The show's runtime if this request may see it, else None (as for an unknown slug)."""
+        rt = await self.node.runtime(slug)
+        if rt is None or self.hidden(request, rt.state, key):
+            return None
+        return rt
 
     def device(self, request: HTTPConnection) -> Device | None:
         return self.auth.device(request.cookies.get(DEVICE_COOKIE))

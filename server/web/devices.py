@@ -67,7 +67,7 @@ async def challenge(request: Request) -> Response:
 
 async def mint(request: Request) -> Response:
     lt = leitai(request)
-    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+    if not lt.auth.origin_ok(request):
         return JSONResponse({"error": "forbidden", "message": "origin not allowed"}, status_code=403)
     ip = client_ip(request.scope)
     store = lt.node.store

@@ -2,17 +2,22 @@
 sign-in and sign-out, and the audience QR code."""
 
 import io
+import math
+from typing import Any
+from urllib.parse import quote
 
 import segno
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..node import StoreUnavailable
 from .context import leitai
 from .devices import set_device_cookie
 from .security import SESSION_COOKIE, client_ip
 
-WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr", "poll")  # poll: &poll={slug} (docs/season.md)
+# poll: &poll={slug} (docs/season.md); floor: the speaking clock (docs/pages.md)
+WIDGETS = ("pk", "timer", "likes", "question", "viewers", "qr", "poll", "floor")
 DEFAULT_WIDGETS = ("pk", "timer", "likes", "question", "viewers")
 
 
@@ -24,7 +29,7 @@ async def audience_page(request: Request) -> Response:
     """Always the page (never a 429): a phone without a device gets one itself
     (web/devices.py), or with the page on a declared venue network."""
     lt = leitai(request)
-    rt = await lt.node.runtime(request.path_params["show"])
+    rt = await lt.runtime(request, request.path_params["show"])
     if rt is None:
         return unknown_show()
     cookie = ""
@@ -45,7 +50,7 @@ async def audience_page(request: Request) -> Response:
 
 async def overlay_page(request: Request) -> Response:
     lt = leitai(request)
-    rt = await lt.node.runtime(request.path_params["show"])
+    rt = await lt.runtime(request, request.path_params["show"], request.query_params.get("key", ""))
     if rt is None:
         return unknown_show()
     q = request.query_params
@@ -56,6 +61,8 @@ async def overlay_page(request: Request) -> Response:
         scale = 1.0
     position = q.get("position") if q.get("position") in ("top", "bottom") else "bottom"
     layout = "vertical" if q.get("layout") == "vertical" else "landscape"
+    key = q.get("key", "")
+    extra: dict[str, Any] = {"qr_src": f"/qr/{rt.state.slug}.svg?key={quote(key)}"} if key else {}  # for a draft
     return lt.render(
         request,
         "overlay.html",
@@ -68,6 +75,7 @@ async def overlay_page(request: Request) -> Response:
         scale=scale,
         position=position,
         layout=layout,
+        **extra,
     )
 
 
@@ -99,18 +107,37 @@ async def login_form(request: Request) -> Response:
     )
 
 
+def throttled(request: Request, next_url: str, wait: float) -> Response:
+    """The sign-in form again, 429: too many failed tries (web/sessions.py)."""
+    seconds = max(1, math.ceil(wait))
+    response = leitai(request).render(
+        request, "login.html", status_code=429, next=next_url, error=False, wait=seconds, slug="", title=""
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 async def login(request: Request) -> Response:
     lt = leitai(request)
-    if not lt.auth.origin_ok(request.headers, request.url.scheme):
+    if not lt.auth.origin_ok(request):
         return PlainTextResponse("cross-site sign-in refused", status_code=403)
     form = await request.form()
     next_url = safe_next(str(form.get("next", "")))
-    if not lt.auth.check_token(str(form.get("token", ""))):
-        return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
+    ip = client_ip(request.scope)
+    wait = lt.sessions.login_wait(ip)
+    if wait:  # the token is not even compared
+        return throttled(request, next_url, wait)
+    try:
+        if not lt.auth.check_token(str(form.get("token", ""))):
+            await lt.sessions.failed(ip)
+            return RedirectResponse(f"/login?error=1&next={next_url}", status_code=303)
+        await lt.sessions.load()  # made under the latest "sign out everywhere"
+    except StoreUnavailable:
+        return PlainTextResponse("sign-in is unavailable for a moment; try again", status_code=503)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        lt.auth.new_session(),
+        lt.auth.new_session(lt.sessions.generation),
         max_age=lt.settings.session_max_age_s,
         httponly=True,
         samesite="lax",
@@ -120,8 +147,30 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    if not leitai(request).auth.origin_ok(request.headers, request.url.scheme):
+    """Sign out: this session ends on the server too (its cookie no longer works
+    anywhere, and a console open with it is closed)."""
+    return await _sign_out(request, everywhere=False)
+
+
+async def logout_all(request: Request) -> Response:
+    """Sign out everywhere: every host session ends."""
+    return await _sign_out(request, everywhere=True)
+
+
+async def _sign_out(request: Request, everywhere: bool) -> Response:
+    lt = leitai(request)
+    if not lt.auth.origin_ok(request):
         return PlainTextResponse("cross-site sign-out refused", status_code=403)
+    session = lt.session(request)
+    if everywhere and session is None:
+        return PlainTextResponse("sign in first", status_code=401)
+    try:
+        if everywhere:
+            await lt.sessions.revoke_all()
+        elif session is not None:
+            await lt.sessions.revoke(session)
+    except StoreUnavailable:
+        return PlainTextResponse("sign-out is unavailable for a moment; try again", status_code=503)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -135,7 +184,7 @@ async def qr_code(request: Request) -> Response:
     """The audience page's address as an SVG QR code, for the overlay and the console."""
     lt = leitai(request)
     slug = request.path_params["show"]
-    if await lt.node.runtime(slug) is None:
+    if await lt.runtime(request, slug, request.query_params.get("key", "")) is None:
         return unknown_show()
     buf = io.BytesIO()
     segno.make(f"{lt.public_url(request)}/s/{slug}", error="m").save(
@@ -152,5 +201,6 @@ routes = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/logout/all", logout_all, methods=["POST"]),
     Route("/qr/{show}.svg", qr_code),
 ]

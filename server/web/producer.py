@@ -89,7 +89,7 @@ def form_post(handler: Handler) -> Handler:
     """Form posts: same-origin only, then signed in."""
 
     async def guarded(request: Request) -> Response:
-        if not leitai(request).auth.origin_ok(request.headers, request.url.scheme):
+        if not leitai(request).auth.origin_ok(request):
             return PlainTextResponse("cross-site form refused", status_code=403)
         return await page(handler)(request)
 

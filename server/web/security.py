@@ -3,13 +3,16 @@ security headers every HTTP response carries."""
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, Signer, TimestampSigner
+from starlette.requests import HTTPConnection
 
 DEVICE_COOKIE = "lt_device"
 SESSION_COOKIE = "lt_session"
@@ -55,6 +58,17 @@ def holder_of_session(cookie: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HostSession:
+    """A host session cookie that is signed and not expired (whether it was revoked
+    is the store's word: web/sessions.py)."""
+
+    sid: str
+    generation: int  # the "sign out everywhere" count it was made under
+    issued: float  # epoch seconds
+    left: float  # seconds until it expires
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     id: str
     minted: int  # ms; 0 for cookies made before devices carried their time
@@ -62,7 +76,15 @@ class Device:
 
 
 class Auth:
-    def __init__(self, secret: str, host_token: str, session_max_age_s: int, allowed_origins: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        secret: str,
+        host_token: str,
+        session_max_age_s: int,
+        allowed_origins: tuple[str, ...],
+        public_url: str = "",
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
         self.device_signer = Signer(secret, salt="leitai.device")
         self.memory_signer = Signer(secret, salt="leitai.device-memory")
         self.challenge_secret = hmac.new(secret.encode(), b"leitai.altcha", hashlib.sha256).hexdigest()
@@ -70,6 +92,8 @@ class Auth:
         self.host_token = host_token
         self.session_max_age_s = session_max_age_s
         self.allowed_origins = frozenset(allowed_origins)
+        self.public_origin = origin_of(public_url) if public_url else ""
+        self.allowed_hosts = frozenset(h.strip().lower() for h in allowed_hosts if h.strip())
 
     # -- devices -----------------------------------------------------------------
     #
@@ -111,28 +135,79 @@ class Auth:
     def check_token(self, token: str) -> bool:
         return bool(self.host_token) and hmac.compare_digest(token.encode(), self.host_token.encode())
 
-    def new_session(self) -> str:
-        return self.session_signer.sign("host." + secrets.token_urlsafe(9)).decode()  # each its own holder
+    def new_session(self, generation: int) -> str:
+        """A session cookie: "host.{sid}.g{generation}", signed with its time. Each
+        session is its own holder (budgets, undo) and can be revoked alone."""
+        return self.session_signer.sign(f"host.{secrets.token_urlsafe(9)}.g{generation}").decode()
 
-    def session_age(self, cookie: str | None) -> float | None:
-        """Seconds left in a valid session, or None."""
+    def session(self, cookie: str | None) -> HostSession | None:
+        """The session a cookie names, if signed by us and not expired (revocation is
+        checked by web/sessions.py)."""
         if not cookie:
             return None
         try:
-            _, ts = self.session_signer.unsign(cookie, return_timestamp=True)
+            value, ts = self.session_signer.unsign(cookie, return_timestamp=True)
         except BadSignature:
             return None
-        left = self.session_max_age_s - (time.time() - ts.timestamp())
-        return left if left > 0 else None
+        issued = ts.timestamp()
+        left = self.session_max_age_s - (time.time() - issued)
+        if left <= 0:
+            return None
+        parts = value.decode().split(".")
+        generation = int(parts[2][1:]) if len(parts) == 3 and parts[2][1:].isdigit() else 0
+        return HostSession(parts[1] if len(parts) > 1 else value.decode(), generation, issued, left)
 
     # -- origins -----------------------------------------------------------------
+    #
+    # Never from the request's `Host` header, which the client chooses (a DNS-rebinding
+    # page sends `Host: rebind.evil.example` with a matching Origin). Ours are:
+    # PUBLIC_URL's origin; the address the connection really reached (the local socket,
+    # for a server used without PUBLIC_URL, e.g. on a LAN; "localhost" too when that is
+    # loopback); hosts in ALLOWED_HOSTS ("name": any port, "name:port": that one, either
+    # scheme); and the exact origins in ALLOWED_ORIGINS.
 
-    def origin_ok(self, headers, scheme: str) -> bool:
-        """The Origin header, if a browser sent one, is ours or allowed (exact match)."""
+    def origin_ok(self, conn: HTTPConnection) -> bool:
+        """The Origin header, if a browser sent one, is ours or allowed."""
+        headers = conn.headers
         origin = headers.get("origin")
         if origin is None:
             site = headers.get("sec-fetch-site")
             return site in (None, "same-origin", "none")
-        host = headers.get("host", "")
-        own = {f"{scheme}://{host}"}
-        return origin in own or origin in self.allowed_origins  # guard: origin
+        return self.own_origin(origin, conn.scope)  # guard: origin
+
+    def own_origin(self, origin: str, scope: Mapping[str, Any]) -> bool:
+        if origin in self.allowed_origins or origin == self.public_origin:
+            return True
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            return False
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        host = parts.hostname.lower()
+        if host in self.allowed_hosts or f"{host}:{port}" in self.allowed_hosts:
+            return True
+        local = scope.get("server")
+        if not local or local[1] != port:
+            return False
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        if parts.scheme != scheme:
+            return False
+        here = str(local[0]).lower()  # guard: origin not from host
+        if host.strip("[]") == here:
+            return True
+        return host == "localhost" and _loopback(here)
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> str:
+    """ "scheme://host[:port]" of a URL ("" if it has none)."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""

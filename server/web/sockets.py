@@ -25,7 +25,7 @@ from ..metrics import STATS
 from ..node import Runtime, StoreUnavailable, device_hash
 from ..protocol import ProtocolError, Reply
 from .context import Leitai
-from .security import DEVICE_COOKIE, SESSION_COOKIE, client_ip, holder_of_session
+from .security import DEVICE_COOKIE, SESSION_COOKIE, HostSession, client_ip, holder_of_session
 
 log = logging.getLogger("leitai.sockets")
 
@@ -68,6 +68,16 @@ class SocketServer:
         self.by_ip = PerAddress()  # every socket
         self.unkeyed_by_ip = PerAddress()  # overlays without the show's key
         self.frames = Buckets()  # every client frame, per device (or socket), in this process
+        self.failures_logged: set[str] = set()  # kinds of unforeseen errors already logged
+        self.consoles: dict[Conn, HostSession] = {}  # open consoles and the session each came with
+        lt.sessions.listeners.append(self._sessions_changed)
+
+    def _sessions_changed(self) -> None:
+        """Some host sessions were ended: close the consoles that came with one (4401)."""
+        for conn, session in list(self.consoles.items()):
+            if not self.lt.sessions.valid(session):
+                self.consoles.pop(conn, None)
+                self.node.tasks.spawn(conn.close(4401), "session-ended")
 
     async def __call__(self, scope: dict, receive: Receive, send: Any) -> None:
         parts = scope["path"].split("/")
@@ -76,10 +86,13 @@ class SocketServer:
             return await self._refuse(ws, 4404)
         role, slug = parts[2], parts[3]
         try:
-            rt, conn, session_left = await self._admit(ws, role, slug)
+            rt, conn, session = await self._admit(ws, role, slug)
         except Refused as exc:
             return await self._refuse(ws, exc.code)
-        await self._serve(ws, receive, rt, conn, session_left)
+        except Exception as exc:  # unforeseen, as in the read loop: refused 1011, logged once
+            self._failed(exc)
+            return await self._refuse(ws, 1011)
+        await self._serve(ws, receive, rt, conn, session)
 
     @staticmethod
     async def _refuse(ws: WebSocket, code: int) -> None:
@@ -87,20 +100,19 @@ class SocketServer:
         await ws.accept()
         await ws.close(code)
 
-    async def _admit(self, ws: WebSocket, role: str, slug: str) -> tuple[Runtime, Conn, float | None]:
+    async def _admit(self, ws: WebSocket, role: str, slug: str) -> tuple[Runtime, Conn, HostSession | None]:
         lt, settings = self.lt, self.settings
-        scheme = "https" if ws.url.scheme == "wss" else "http"
-        if not lt.auth.origin_ok(ws.headers, scheme):
+        if not lt.auth.origin_ok(ws):
             raise Refused(4403)
         try:
             rt = await self.node.runtime(slug)
         except StoreUnavailable:
             raise Refused(1013) from None  # try again later
-        if rt is None:
-            raise Refused(4404)
+        if rt is None or lt.hidden(ws, rt.state, ws.query_params.get("key", "")):
+            raise Refused(4404)  # a draft is, to the public, an unknown show
         ip = client_ip(ws.scope)
         device = dhash = holder = parent = ""
-        session_left = None
+        session = None
         keyed = False
         if role == "audience":
             found = lt.auth.device(ws.cookies.get(DEVICE_COOKIE))
@@ -119,8 +131,8 @@ class SocketServer:
                 raise Refused(1008)
         elif role == "console":
             cookie = ws.cookies.get(SESSION_COOKIE) or ""
-            session_left = lt.auth.session_age(cookie)
-            if session_left is None:
+            session = lt.auth.session(cookie)
+            if session is None or not lt.sessions.valid(session):
                 raise Refused(4401)
             holder = holder_of_session(cookie)
         else:  # an overlay: one of the studio's screens if its address carries the show's key
@@ -139,10 +151,10 @@ class SocketServer:
         since, epoch = ws.query_params.get("since", ""), ws.query_params.get("epoch", "")
         if since.isdigit() and len(since) < 16 and 0 < len(epoch) <= 32:  # a client that comes back
             conn.resume = (int(since), epoch)
-        return rt, conn, session_left
+        return rt, conn, session
 
     async def _serve(
-        self, ws: WebSocket, receive: Receive, rt: Runtime, conn: Conn, session_left: float | None
+        self, ws: WebSocket, receive: Receive, rt: Runtime, conn: Conn, session: HostSession | None
     ) -> None:
         ip = conn.ip
         unkeyed = conn.role == "overlay" and not conn.keyed
@@ -152,19 +164,35 @@ class SocketServer:
         expiry = None
         try:
             await ws.accept()
-            if session_left is not None:  # guard: session expiry
+            if session is not None:  # guard: session expiry
+                self.consoles[conn] = session
+                self._sessions_changed()  # ended while it was being admitted
                 expiry = asyncio.get_running_loop().call_later(
-                    session_left, lambda: self.node.tasks.spawn(conn.close(4401), "session-expired")
+                    session.left, lambda: self.node.tasks.spawn(conn.close(4401), "session-expired")
                 )
             await self.node.join(rt, conn)
             await self._read(receive, rt, conn)
+        except Exception as exc:  # guard: last resort
+            # a bug or an unforeseen store reply: this socket ends (1011), the server serves on
+            self._failed(exc)
+            await conn.close(1011)
         finally:
             self.node.leave(rt, conn)
             if expiry is not None:
                 expiry.cancel()
+            self.consoles.pop(conn, None)
             self.by_ip.remove(ip)
             if unkeyed:
                 self.unkeyed_by_ip.remove(ip)
+
+    def _failed(self, exc: Exception) -> None:
+        """Log an unforeseen error in a socket handler once per kind (a failure that hits
+        every socket must not flood the log); count every one."""
+        STATS.socket_failures += 1
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if kind not in self.failures_logged:
+            self.failures_logged.add(kind)
+            log.error("a socket handler failed; the socket is closed with 1011", exc_info=exc)
 
     async def _read(self, receive: Receive, rt: Runtime, conn: Conn) -> None:
         """The read loop: frames in, replies out, until the socket ends."""

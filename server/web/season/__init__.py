@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..context import leitai
 from . import guests, polls, talks
 from .common import api, error, json, season
 
@@ -14,6 +15,8 @@ from .common import api, error, json, season
 async def after(request: Request) -> Response:
     """GET /api/season/after/{show}: what a phone shows once the episode has ended (its
     result, the next episode, the open poll, the roster). Public: no contact data."""
+    if await leitai(request).runtime(request, request.path_params["show"]) is None:
+        return error(404, "not_found")  # unknown, or a draft (not public)
     data = await season(request).after(request.path_params["show"])
     return json(data, cache="public, max-age=5") if data else error(404, "not_found")
 

@@ -117,7 +117,7 @@ def signed_in(request: Request) -> bool:
 
 def same_origin(request: Request) -> bool:
     lt: Leitai = leitai(request)
-    return lt.auth.origin_ok(request.headers, request.url.scheme)
+    return lt.auth.origin_ok(request)
 
 
 def api(signed: bool = False, post: bool = False) -> Callable[[Handler], Handler]:
