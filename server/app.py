@@ -90,8 +90,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
         await node.start()
-        if settings.workers > 1:  # every worker's figures in every worker's /metrics
-            node.tasks.spawn(metrics.share_forever(), "metrics-share")
+        metrics.start_sharing(node.tasks)  # WORKERS > 1: every worker's figures in every /metrics
         await lt.sessions.load()
         node.tasks.spawn(lt.sessions.watch(), "sessions")
         try:

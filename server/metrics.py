@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 from collections import Counter as Tally
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -163,6 +164,10 @@ class Metrics:
         count = b"# HELP leitai_metrics_processes Worker processes whose figures are summed here\n"
         count += b"# TYPE leitai_metrics_processes gauge\nleitai_metrics_processes %d\n" % (len(others) + 1)
         return merge([own, *others]) + count  # guard: metrics across workers
+
+    def start_sharing(self, tasks: Any) -> None:
+        if self.workers > 1:
+            tasks.spawn(self.share_forever(), "metrics-share")
 
     async def share_forever(self) -> None:
         share = getattr(self.node.store, "share_metrics", None)

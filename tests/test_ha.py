@@ -162,7 +162,7 @@ async def test_a_show_through_two_processes_on_a_redis_cluster(procs, fresh_serv
     reach the other process by sharded pub/sub on that node; likes, a vote and a
     question go through both processes."""
     started = time.monotonic()
-    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
+    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "yes")
     # the bus on a free port of its own (its default, port + 10000, may be out of range)
     ports = [procs.start(*cluster, "--cluster-port", str(_free_port())) for _ in range(3)]
     created = subprocess.run(

@@ -883,11 +883,7 @@ class RedisStore(Store):
         self.writable()  # the likes stay with the caller
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
-
-        keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
-        args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
-        for taps in likes.values():
-            args += taps
+        keys, args = self._likes_call(slug, likes)
         if likes and self.cluster:  # a Cluster pipeline runs no scripts: the likes first, alone
             await self._call(self._scripts["likes"](keys=keys, args=args))
 
@@ -897,8 +893,7 @@ class RedisStore(Store):
                     await self._scripts["likes"](keys=keys, args=args, client=pipe)
                 pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
-                if likes and self.settings.redis_wait_replicas and not self.cluster:
-                    # the likes on the replicas before the tally that shows them is read
+                if likes and self.settings.redis_wait_replicas and not self.cluster:  # replicas hold them first
                     pipe.execute_command("WAIT", self.settings.redis_wait_replicas, self.settings.redis_wait_ms)
                 pipe.hgetall(self.k(slug, "likes"))
                 pipe.hgetall(self.k(slug, f"vc:{round_index}"))
@@ -914,9 +909,8 @@ class RedisStore(Store):
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             error = self._tick_error(failed[0])
-            error.likes_taken = bool(likes) and (
-                self.cluster or not isinstance(results[0], Exception)
-            )  # guard: likes taken
+            counted = self.cluster or not isinstance(results[0], Exception)  # (a Cluster's: before the pipeline)
+            error.likes_taken = bool(likes) and counted  # guard: likes taken
             raise error
         like_counts, vote_counts, views, alive, uniq, epoch = results[-6:]
         self._seen_epoch(_text(epoch or b""))
@@ -943,6 +937,14 @@ class RedisStore(Store):
             held=votes.held,
             held_reasons=votes.reasons,
         )
+
+    def _likes_call(self, slug: str, likes: dict[str, list[int]]) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the likes script for these devices' taps."""
+        keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
+        args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
+        for taps in likes.values():
+            args += taps
+        return keys, args
 
     def _tick_error(self, exc: Exception) -> StoreUnavailable:
         if isinstance(exc, ResponseError) and not cannot_write(exc):
