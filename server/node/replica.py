@@ -323,7 +323,7 @@ class Replicas:
         snapshot). Phones and overlays resume from the public stream, never the console's."""
         state = rt.state
         console = conn.role == "console"
-        if not self.store.epoch or epoch != self.store.epoch:  # another state: its seqs are not ours
+        if self.store.lost or not self.store.epoch or epoch != self.store.epoch:  # (a lost state: a snapshot says so)
             return False
         stream = "console" if console else "public"  # guard: resume in its own stream
         missed = rt.rings[stream].since(since, state.seq if console else state.pseq)
