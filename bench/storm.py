@@ -24,9 +24,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from .report import profile_summary
 from .servers import HOST, Proc, Server, free_port
 from .wire import WSClient, fetch_cookies, upgrade_request
 
@@ -260,8 +262,11 @@ async def storm(opts: argparse.Namespace, resume: bool, cookies: list[str], serv
         await server.start()
         t_ready = time.monotonic()
         cpu0 = server.watch.cpu_s()
+        spy = await profile(opts, server, work, resume)
         reports = await asyncio.gather(*(g.ask({"cmd": "wait", "timeout": opts.timeout}) for g in gens))
         cpu1 = server.watch.cpu_s()
+        if spy is not None:
+            await spy.wait()
         gen_cpu = sum(g.watch.cpu_s() for g in gens) - gen_cpu0
     finally:
         for g in gens:
@@ -273,7 +278,11 @@ async def storm(opts: argparse.Namespace, resume: bool, cookies: list[str], serv
         for k, n in r["kinds"].items():
             kinds[k] = kinds.get(k, 0) + n
     last = max(times) if times else float("nan")
+    summary = {}
+    if opts.profile:
+        summary = profile_summary(work / f"storm-profile-{'resume' if resume else 'snapshot'}.txt", top=12)
     return {
+        "profile": summary,
         "resume": resume,
         "phones": opts.phones,
         "live": live,
@@ -289,6 +298,20 @@ async def storm(opts: argparse.Namespace, resume: bool, cookies: list[str], serv
         "server_cpu_s": round(cpu1 - cpu0, 2),
         "gen_cpu_s": round(gen_cpu, 2),
     }
+
+
+async def profile(opts: argparse.Namespace, server: Server, work: Path, resume: bool) -> Any:
+    """With --profile: py-spy on the new server process for the first seconds of the storm."""
+    if not opts.profile:
+        return None
+    out = work / f"storm-profile-{'resume' if resume else 'snapshot'}.txt"
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.proc.pid)]
+    cmd += ["--duration", str(int(opts.profile)), "--rate", "200", "--nonblocking", "--format", "raw", "-o", str(out)]
+    if opts.client_cpus:
+        cmd = ["taskset", "-c", opts.client_cpus, *cmd]
+    return await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
 
 
 async def run(opts: argparse.Namespace) -> dict:
@@ -346,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client-cpus", default="1", help="taskset -c for the generators (default 1; '' for none)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
+    ap.add_argument("--profile", type=float, default=0, help="py-spy the new server for this many seconds of the storm")
     opts = ap.parse_args(argv)
     opts.modes = [m.strip() for m in opts.modes.split(",") if m.strip()]
     opts.server_cpus = opts.server_cpus or None
@@ -358,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     print()
     print(table(data))
+    for r in data["storm"]:
+        if r.get("profile"):
+            print(f"\nprofile, resume={r['resume']} (share of busy samples, by Python function):")
+            for name, pct in r["profile"]["python"]:
+                print(f"  {pct:5.1f} %  {name}")
     print(f"\nJSON: {path}")
     return 0 if all(r["all_live"] for r in data["storm"]) else 1
 

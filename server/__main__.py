@@ -64,7 +64,7 @@ def main() -> None:
         timeout_graceful_shutdown=5,
         log_level=settings.log_level,
         server_header=False,
-        log_config=log_config(settings.log_format, settings.log_level),
+        log_config=log_config(settings.log_format, settings.log_level, settings.log_sockets),
     )
 
 

@@ -42,6 +42,7 @@ class Settings:
     backlog: int = 16384  # listen queue: a reconnect storm arrives at once (the kernel caps it at somaxconn)
     log_level: str = "info"
     log_format: str = "json"
+    log_sockets: bool = False  # log every WebSocket opened and closed (uvicorn's lines)
     # timing
     tick_ms: int = 100
     phone_tick_ms: int = 500
