@@ -3,6 +3,7 @@
 import io
 import re
 
+import orjson
 import pytest
 from browser import PageErrors, SentFrames, animations_done
 from conftest import TOKEN, create_show, wait_until
@@ -194,16 +195,24 @@ async def test_pages_reconnect_after_a_restart(browser, fresh_server, shots_dir)
     ctx = await browser.new_context(**STUDIO)
     page = await ctx.new_page()
     errors = PageErrors(page)
-    sockets = []
-    page.on("websocket", lambda ws: sockets.append(ws))
+    sockets, firsts = [], []
+
+    def on_socket(ws) -> None:
+        sockets.append(ws)
+        ws.on("framereceived", lambda payload: firsts.append((ws.url, orjson.loads(payload)["type"])))
+
+    page.on("websocket", on_socket)
     await page.goto(f"{srv.url}/overlay/{slug}?debug=1")
-    await wait_until(lambda: len(sockets) == 1, timeout=10)
+    await wait_until(lambda: len(firsts) >= 1, timeout=10)
     srv.env["PORT"] = str(srv.port)
     srv.stop()
     srv.start()
     await wait_until(lambda: len(sockets) >= 2, timeout=20)
-    frames = []
-    sockets[-1].on("framereceived", lambda payload: frames.append(payload))
+    # the page comes back with its last seq and the stream's epoch, and resumes (nothing
+    # changed while the server was away: no snapshot)
+    assert "since=" in sockets[-1].url and "epoch=" in sockets[-1].url
+    await wait_until(lambda: any(url == sockets[-1].url for url, _ in firsts), timeout=10)
+    assert next(kind for url, kind in firsts if url == sockets[-1].url) == "resumed"
     phone_ctx = await browser.new_context(**PHONE)
     phone = await phone_ctx.new_page()
     await phone.goto(f"{srv.url}/s/{slug}")

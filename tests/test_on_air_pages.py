@@ -434,11 +434,12 @@ async def test_the_host_rewords_on_air_ends_the_show_and_the_phone_says_thanks(b
 
 
 def watch_snapshots(page, log: list, name: str) -> None:
-    """Note (monotonic time, name) for every snapshot frame the page's sockets receive."""
+    """Note (monotonic time, name) for every first frame (a snapshot, or `resumed` when the
+    page came back with its last seq) the page's sockets receive."""
 
     def on_socket(ws):
         def on_frame(payload):
-            if isinstance(payload, str) and payload.startswith('{"type":"snapshot"'):
+            if isinstance(payload, str) and payload.startswith(('{"type":"snapshot"', '{"type":"resumed"')):
                 log.append((time.monotonic(), name))
 
         ws.on("framereceived", on_frame)

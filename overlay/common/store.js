@@ -119,6 +119,11 @@ export function createStore() {
       case "snapshot":
         applySnapshot(frame);
         break;
+      case "resumed": // back on the same stream: the frames it missed follow
+        if (frame.tally) Object.assign(state.show.tally, frame.tally);
+        if (state.you && frame.you) Object.assign(state.you, frame.you);
+        state.ready = true;
+        break;
       case "tally":
         for (const key of TALLY_FIELDS) {
           if (frame[key] !== undefined) state.show.tally[key] = frame[key];
