@@ -52,6 +52,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        backlog=settings.backlog,
         loop="uvloop",
         http=EdgeHttpProtocol,  # httptools, with a header deadline and a cap per address
         ws=EdgeWebSocketProtocol,  # websockets-sansio (the fast write path's), counted per address
@@ -63,7 +64,7 @@ def main() -> None:
         timeout_graceful_shutdown=5,
         log_level=settings.log_level,
         server_header=False,
-        log_config=log_config(settings.log_format, settings.log_level),
+        log_config=log_config(settings.log_format, settings.log_level, settings.log_sockets),
     )
 
 

@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
         observe_tick=lambda seconds: metrics.tick_seconds.observe(seconds) if metrics else None,
     )
     fast_path = FastPath()
-    metrics = Metrics(node, fast_path)
+    metrics = Metrics(node, fast_path, settings.workers)
     auth = Auth(
         settings.resolved_secret(),
         settings.resolved_host_token(),
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
         await node.start()
+        metrics.start_sharing(node.tasks)  # WORKERS > 1: every worker's figures in every /metrics
         await lt.sessions.load()
         node.tasks.spawn(lt.sessions.watch(), "sessions")
         try:

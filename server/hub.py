@@ -37,6 +37,7 @@ class Conn:
         "name",
         "network",
         "parent",
+        "resume",
         "role",
         "slug",
         "strikes",
@@ -61,6 +62,7 @@ class Conn:
         self.first_seen = 0  # when this device first joined the show (ms)
         self.keyed = False  # an overlay with the show's key: one of the studio's screens
         self.name = ""  # a moderator's name (consoles), for "who did it" and who is on which card
+        self.resume: tuple[int, str] | None = None  # (seq, epoch) the client last had: it may resume
 
     def start(self) -> None:
         self.writer.start()

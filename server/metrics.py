@@ -2,12 +2,19 @@
 them into metric families when /metrics is scraped, so counting costs nothing
 measurable per frame."""
 
+import asyncio
+import os
+import socket
 from collections import Counter as Tally
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from .edge import LIMITS as EDGE
+from .store import StoreUnavailable
 
 
 class Stats:
@@ -19,6 +26,7 @@ class Stats:
         self.likes = 0  # taps received
         self.errors: Tally[str] = Tally()  # error replies by code
         self.dropped = 0  # clients dropped for lagging
+        self.resumed = 0  # sockets that resumed from their last seq (no snapshot)
         self.likes_dropped = 0  # likes lost because the store stayed unreachable too long
         self.socket_failures = 0  # sockets closed with 1011 by the read loop's last-resort guard
 
@@ -75,6 +83,14 @@ class _Collector:
             "Times the Redis subscription was re-established",
             value=getattr(self.node.store, "reconnects", 0),
         )
+        yield CounterMetricFamily(
+            "leitai_resumed", "Sockets that resumed from their last seq instead of a snapshot", value=STATS.resumed
+        )
+        yield CounterMetricFamily(
+            "leitai_store_messages",
+            "Show events and signals this process received from the store (only shows it has sockets for)",
+            value=getattr(self.node.store, "received", 0),
+        )
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
@@ -90,8 +106,43 @@ class _Collector:
         yield closed
 
 
+SHARE_S = 2.0  # workers leave their figures in the store this often (WORKERS > 1)
+
+
+def merge(texts: list[bytes]) -> bytes:
+    """Several processes' /metrics texts as one: every sample summed by name and labels
+    (counters, gauges such as sockets, histogram buckets); `_created` stamps dropped."""
+    families: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text.decode()):
+            entry = families.setdefault(family.name, (family.type, family.documentation, {}))
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                entry[2][key] = entry[2].get(key, 0.0) + sample.value
+    lines = []
+    for name, (kind, doc, samples) in families.items():
+        if not samples:
+            continue
+        lines += [f"# HELP {name} {doc.replace(chr(92), chr(92) * 2)}", f"# TYPE {name} {kind}"]
+        for (sample_name, labels), value in samples.items():
+            quoted = ",".join(f'{k}="{escape(v)}"' for k, v in labels)
+            labelled = f"{sample_name}{{{quoted}}}" if labels else sample_name
+            lines.append(f"{labelled} {floatToGoString(value)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 class Metrics:
-    def __init__(self, node, fast_path=None) -> None:
+    def __init__(self, node, fast_path=None, workers: int = 1) -> None:
+        self.node = node
+        self.workers = workers
+        # the workers of one server share a parent: their figures are added up
+        self.group = f"{socket.gethostname()}:{os.getppid()}"
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(node, fast_path))
         self.tick_seconds = Histogram(
@@ -103,3 +154,33 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    async def render_all(self) -> bytes:
+        """This process's figures; with WORKERS > 1, the sum over every live worker of
+        this server (each leaves its own in the store every SHARE_S)."""
+        own = self.render()
+        share = getattr(self.node.store, "share_metrics", None)
+        if self.workers <= 1 or share is None:
+            return own
+        try:
+            others = await share(self.group, own, SHARE_S * 3)
+        except StoreUnavailable:
+            return own + b"# the other workers' figures are missing: the store is unavailable\n"
+        count = b"# HELP leitai_metrics_processes Worker processes whose figures are summed here\n"
+        count += b"# TYPE leitai_metrics_processes gauge\nleitai_metrics_processes %d\n" % (len(others) + 1)
+        return merge([own, *others]) + count  # guard: metrics across workers
+
+    def start_sharing(self, tasks: Any) -> None:
+        if self.workers > 1:
+            tasks.spawn(self.share_forever(), "metrics-share")
+
+    async def share_forever(self) -> None:
+        share = getattr(self.node.store, "share_metrics", None)
+        if share is None:
+            return
+        while True:
+            try:
+                await share(self.group, self.render(), SHARE_S * 3)
+            except StoreUnavailable:
+                pass
+            await asyncio.sleep(SHARE_S)

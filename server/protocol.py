@@ -21,6 +21,7 @@ from .domain.verdict import HOLDERS, PHASES, STANCES
 
 SERVER_TYPES = (
     "snapshot",
+    "resumed",
     "tally",
     "question",
     "round",
@@ -33,7 +34,7 @@ SERVER_TYPES = (
     "desk",
     "notice",
 )
-STATE_TYPES = ("snapshot", "tally", "question", "round", "show", "points")
+STATE_TYPES = ("snapshot", "resumed", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")
 AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote", "stance", "questions.page")
 MODERATION_TYPES = (

@@ -28,6 +28,8 @@ class Settings:
     port: int = 8000
     redis_url: str = ""
     redis_prefix: str = "lt"
+    redis_wait_replicas: int = 0  # acked writes wait until this many replicas have them (WAIT)
+    redis_wait_ms: int = 500  # how long they wait before answering `unavailable`
     redis_allow_no_persistence: bool = False  # serve on a Redis with neither AOF nor RDB snapshots
     redis_accept_new_state: bool = False  # take Redis's state (or start one) though DATA_DIR knew another
     data_dir: str = "./data"
@@ -37,8 +39,10 @@ class Settings:
     public_url: str = ""
     allowed_hosts: tuple[str, ...] = ()  # hosts whose pages may open sockets and POST ("name" or "name:port")
     workers: int = 1
+    backlog: int = 16384  # listen queue: a reconnect storm arrives at once (the kernel caps it at somaxconn)
     log_level: str = "info"
     log_format: str = "json"
+    log_sockets: bool = False  # log every WebSocket opened and closed (uvicorn's lines)
     # timing
     tick_ms: int = 100
     phone_tick_ms: int = 500
@@ -57,6 +61,7 @@ class Settings:
     overlays_per_ip: int = 4  # overlay sockets without the show's key, per address
     connect_rate: float = 1.0  # new sockets per device per second (a reconnect loop is refused 1013)
     connect_burst: float = 10.0
+    resume_frames: int = 512  # per show and stream: frames kept so that a client that comes back resumes
     # connections (server/edge.py): before any request is read, per process
     header_timeout_s: float = 10.0  # complete request headers within this, or the connection is closed
     connections_per_ip: int = 2500  # open HTTP + WebSocket connections per peer address (0: no cap)

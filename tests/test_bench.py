@@ -189,3 +189,18 @@ def test_report_of_repeated_runs(tmp_path):
     assert "1.20× broadcast()" in report.targets(data)
     report.chart(data, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+def test_storm_mode_brings_every_phone_back(tmp_path):
+    """`--storm`: phones on the show, the server restarted, every phone back: with
+    resume each gets `resumed` (nothing changed meanwhile), without it a snapshot."""
+    cmd = [sys.executable, "-m", "bench", "--storm", "--phones", "40", "--gens", "1", "--timeout", "40"]
+    cmd += ["--server-cpus", "", "--client-cpus", "", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    [path] = tmp_path.glob("storm-*.json")
+    plain, resumed = json.loads(path.read_text())["storm"]
+    assert plain["all_live"] and plain["kinds"] == {"snapshot": 40} and not plain["resume"]
+    assert resumed["all_live"] and resumed["kinds"] == {"resumed": 40} and resumed["resume"]
+    assert resumed["server_cpu_s"] > 0
+    assert "| yes | 40 | 40/40 |" in proc.stdout  # the table

@@ -434,11 +434,12 @@ async def test_the_host_rewords_on_air_ends_the_show_and_the_phone_says_thanks(b
 
 
 def watch_snapshots(page, log: list, name: str) -> None:
-    """Note (monotonic time, name) for every snapshot frame the page's sockets receive."""
+    """Note (monotonic time, name) for every first frame (a snapshot, or `resumed` when the
+    page came back with its last seq) the page's sockets receive."""
 
     def on_socket(ws):
         def on_frame(payload):
-            if isinstance(payload, str) and payload.startswith('{"type":"snapshot"'):
+            if isinstance(payload, str) and payload.startswith(('{"type":"snapshot"', '{"type":"resumed"')):
                 log.append((time.monotonic(), name))
 
         ws.on("framereceived", on_frame)
@@ -480,7 +481,7 @@ async def test_offline_console_disables_everything_and_screens_are_back_within_a
     # every action is disabled (the queue's filters only choose what to look at), the live figures
     # are marked stale, "screens on air" is not green
     enabled = await console.evaluate("""() => [...document.querySelectorAll(
-        '.grid button:not(#filters button), .grid input, .grid textarea, .bar [data-action]')]
+        '.grid button:not(#filters button, #side-filters button), .grid input, .grid textarea, .bar [data-action]')]
         .filter((b) => !b.matches(':disabled')).map((b) => b.dataset.action || b.id || b.className)""")
     assert enabled == [], enabled
     await expect(console.locator("#stats .stale-note")).to_be_visible()

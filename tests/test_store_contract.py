@@ -48,6 +48,13 @@ async def store(request):
     st.on_event = on_event
     st.events, st.got, st.pseqs = events, got, pseqs
     await st.start()
+    create = st.create_show
+
+    async def create_and_follow(state) -> None:  # the contract's tests hear every show they make
+        await create(state)
+        await st.follow(state.slug)
+
+    st.create_show = create_and_follow
     yield st
     await st.close()
 
@@ -277,6 +284,21 @@ async def test_stances_and_the_matrix_of_devices_that_took_both(store: Store):
     assert c.matrix["u"]["a"] == 0 and c.pre["u"] == 0
     state = await store.device_state("v1", 0, "d1")
     assert state.stances == {"pre": "a", "post": "a"}
+
+
+async def test_a_selective_store_delivers_only_followed_shows(store: Store):
+    """Redis: a show's events reach this process only while it follows the show."""
+    await store.create_show(new_show("f1", "T", SIDES))
+    await store.create_show(new_show("f2", "T", SIDES))
+    await store.unfollow("f2")
+    await store.commit("f2", [q("q1")])
+    await store.commit("f1", [q("q1")])
+    await wait_events(store, 1)
+    await store.follow("f2")
+    await store.commit("f2", [q("q2")])
+    events = await wait_events(store, 2)
+    expected = [("f1", 1), ("f2", 2)] if store.selective else [("f2", 1), ("f1", 1)]
+    assert [(slug, seq) for slug, seq, _ in events[:2]] == expected
 
 
 async def test_the_state_has_one_epoch_that_every_process_reads(store: Store):

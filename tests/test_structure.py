@@ -14,7 +14,7 @@ ALLOWED = {
     "store": {"domain", "settings"},
     "node": {"domain", "store", "hub", "protocol", "settings", "metrics", "transport"},
     "web": {"node", "protocol", "domain", "settings", "i18n", "hub", "transport", "metrics", "report", "charts"},
-    "app": {"web", "node", "store", "settings", "metrics", "transport", "demo", "wordfilter"},
+    "app": {"web", "node", "store", "settings", "metrics", "transport", "edge", "demo", "wordfilter"},
 }
 
 

@@ -54,6 +54,7 @@ export function createStore() {
     seq: 0,
     show: emptyShow(),
     you: null, // audience sockets only: {vote, upvoted: [], banned}
+    desk: new Map(), // consoles only: moderator id -> {id, name, question, at, seen} (docs/protocol.md, desk)
     roundAt: 0, // performance.now() when round.remaining_ms was received
     floorAt: 0, // performance.now() when show.floor.totals was received
   };
@@ -71,6 +72,15 @@ export function createStore() {
     state.you = frame.you ? { vote: null, upvoted: [], banned: false, ...frame.you } : null;
     state.ready = true;
     state.roundAt = performance.now();
+    state.desk = new Map();
+    for (const m of Array.isArray(frame.desk) ? frame.desk : []) applyDesk(m);
+  }
+
+  // Which card another moderator is on (the question desk); `left`: their console closed.
+  function applyDesk(m) {
+    if (!m || typeof m.id !== "string") return;
+    if (m.left) state.desk.delete(m.id);
+    else state.desk.set(m.id, { ...m, seen: performance.now() });
   }
 
   function applyQuestion(q) {
@@ -109,6 +119,11 @@ export function createStore() {
       case "snapshot":
         applySnapshot(frame);
         break;
+      case "resumed": // back on the same stream: the frames it missed follow
+        if (frame.tally) Object.assign(state.show.tally, frame.tally);
+        if (state.you && frame.you) Object.assign(state.you, frame.you);
+        state.ready = true;
+        break;
       case "tally":
         for (const key of TALLY_FIELDS) {
           if (frame[key] !== undefined) state.show.tally[key] = frame[key];
@@ -117,6 +132,10 @@ export function createStore() {
           state.show.stance = { ...emptyStance(), ...frame.stance };
           state.show.stance_phases = { ...state.show.stance.phases };
         }
+        if (frame.question_counts) state.show.question_counts = frame.question_counts;
+        break;
+      case "desk":
+        applyDesk(frame.moderator);
         break;
       case "question":
       case "mine": // the asker's own not-yet-public question (no seq)

@@ -8,6 +8,11 @@ const BACKOFF_MAX_MS = 15000;
 const SCREEN_STEP_MS = 250; // overlays and consoles: a few screens, back within a second
 const SCREEN_MAX_MS = 1000;
 const SCREENS = new Set(["overlay", "console"]);
+// After a 1012 (the server is restarting: back in seconds, not minutes) phones keep their
+// jitter but never wait more than 2 s between tries for the first 30 s, so that a crowd is
+// back within seconds of the new process listening (docs/performance.md, reconnect storm).
+const RESTART_MAX_MS = 2000;
+const RESTART_WINDOW_MS = 30000;
 const ACK_TIMEOUT_MS = 15000;
 const RESYNC_CLOSE_CODE = 4000; // ours: "I saw a gap in seq"
 const LIKE_RETAIN_MAX = 1000; // per side, while offline
@@ -37,16 +42,19 @@ export function socketUrl(role, slug, query = "") {
 // Phones: full jitter, a random delay in [0, min(max, base * 2^attempt)), so that a
 // crowd's reconnects spread out. Screens (the studio's overlays, the host's consoles) are
 // few and must be back on air at once: 250 ms steps, never more than 1 s.
-export function backoffDelay(attempt, role = "audience") {
+export function backoffDelay(attempt, role = "audience", restartingForMs = null) {
   if (SCREENS.has(role)) return Math.min(SCREEN_MAX_MS, SCREEN_STEP_MS * (attempt + 1)); // guard: screens back at once
-  const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  const restart = restartingForMs !== null && restartingForMs < RESTART_WINDOW_MS;
+  const cap = Math.min(restart ? RESTART_MAX_MS : BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
   return Math.random() * cap;
 }
 
 /**
  * connect({role, slug, onFrame, onStatus}) -> {send, close, isOpen, newId}
  *
- * onFrame(frame): every state frame (snapshot first), `reload`, and `error`s
+ * hello(): extra fields of the `hello` sent on every (re)connect (a console's `name`).
+ * onFrame(frame): every state frame (a snapshot, or `resumed` when it came back with
+ *   its last seq and the server still had what it missed), `reload`, and `error`s
  *   that answer no pending message (e.g. a rate-limited like).
  * onStatus({state, code, delayMs, attempt, restarting}): state is "connecting",
  *   "open" (snapshot received), "reconnecting" or "stopped" (after 4401/4403/4404);
@@ -59,8 +67,7 @@ export function backoffDelay(attempt, role = "audience") {
  *   merged per side, paced (one frame per side per 250 ms, count <= 50) and kept
  *   while offline; their Promise resolves at once.
  */
-export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }) {
-  const url = socketUrl(role, slug, query);
+export function connect({ role, slug, query = "", hello = () => ({}), onFrame, onStatus = () => {} }) {
   const pending = new Map(); // id -> {resolve, reject, timer}
   const likes = Object.fromEntries(SIDES.map((s) => [s, 0]));
   const likeTimers = Object.fromEntries(SIDES.map((s) => [s, null]));
@@ -68,11 +75,13 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
   let likesPausedUntil = 0;
   let ws = null;
   let lastSeq = null; // null until this socket's snapshot
+  let known = null; // {seq, epoch}: where this page is in the show's stream (to resume from)
   let attempt = 0;
   let retryTimer = null;
   let lastResyncAt = 0;
   let stopped = false;
   let restarting = false; // closed with 1012: the server restarts; until the next snapshot
+  let restartAt = 0; // when that 1012 came
   let counter = 0;
   const newId = () => `m${++counter}-${PAGE_ID}`;
 
@@ -83,6 +92,9 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     retryTimer = null;
     lastSeq = null;
     status(attempt === 0 ? "connecting" : "reconnecting", { attempt });
+    // Back after a drop: ask to resume from the last seq this page applied (docs/protocol.md)
+    const resume = known ? `since=${known.seq}&epoch=${encodeURIComponent(known.epoch)}` : "";
+    const url = socketUrl(role, slug, [query, resume].filter(Boolean).join("&"));
     let sock;
     try {
       sock = new WebSocket(url);
@@ -92,14 +104,18 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     }
     ws = sock;
     sock.onopen = () => {
-      if (role !== "overlay") sock.send(JSON.stringify({ type: "hello" }));
+      if (role !== "overlay") sock.send(JSON.stringify({ ...hello(), type: "hello" })); // a console's moderator name
     };
     sock.onmessage = (ev) => onMessage(sock, ev);
     sock.onclose = (ev) => onClose(sock, ev);
   }
 
-  function scheduleReconnect(code, delayMs = backoffDelay(attempt, role)) {
-    if (code === CLOSE.RESTART) restarting = true;
+  function scheduleReconnect(code, delay = null) {
+    if (code === CLOSE.RESTART && !restarting) {
+      restarting = true;
+      restartAt = Date.now();
+    }
+    const delayMs = delay ?? backoffDelay(attempt, role, restarting ? Date.now() - restartAt : null);
     attempt += 1;
     status("reconnecting", { code, delayMs, attempt });
     retryTimer = setTimeout(open, delayMs);
@@ -127,6 +143,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
 
   // A gap in seq: drop this socket; the next one starts with a fresh snapshot.
   function resync(sock) {
+    known = null; // the stream had a hole: start again from a snapshot
     dropSocket(sock, RESYNC_CLOSE_CODE, "resync");
     const now = Date.now();
     const quick = now - lastResyncAt > 5000;
@@ -173,8 +190,11 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
       return;
     }
 
-    if (type === "snapshot") {
-      lastSeq = Number(frame.seq);
+    if (type === "snapshot" || type === "resumed") {
+      if (type === "resumed" && (known === null || Number(frame.since) !== known.seq)) return resync(sock);
+      // resumed: the frames it missed follow, from the seq after the one it had
+      lastSeq = Number(type === "resumed" ? frame.since : frame.seq);
+      known = typeof frame.epoch === "string" ? { seq: lastSeq, epoch: frame.epoch } : null;
       attempt = 0;
       restarting = false;
       status("open");
@@ -192,6 +212,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
       } else {
         if (seq !== lastSeq + 1) return resync(sock);
         lastSeq = seq;
+        if (known) known.seq = seq;
       }
     }
     onFrame(frame);

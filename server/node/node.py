@@ -47,7 +47,9 @@ class Node:
         self.tasks = Tasks()
         groups = max(1, round(settings.phone_tick_ms / settings.tick_ms))
         self.venues = Venues(settings)
-        self.replicas = Replicas(store, groups, self.tasks, self.venues, int(settings.vote_min_watch_s * 1000))
+        self.replicas = Replicas(
+            store, groups, self.tasks, self.venues, int(settings.vote_min_watch_s * 1000), settings.resume_frames
+        )
         self.commands = Commands(store, settings.text_limits)
         self.handlers = Handlers(settings, store, self.commands, self.venues, flagged)
         self.ticker = Ticker(settings, store, self.replicas, observe_tick)

@@ -11,6 +11,7 @@ events, or the store reconnected) holds every socket of the show the same way.
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..domain import show as dshow
 from ..domain.likes import LikeBuffer
 from ..domain.show import ShowState
 from ..hub import Conn, Room
+from ..metrics import STATS
 from ..store import Store, StoreUnavailable
 from .clusters import Clusters
 from .tasks import Tasks
@@ -46,6 +48,34 @@ UNDO_DEPTH = 20
 DESK_TTL_MS = 120_000  # a moderator who says nothing for this long is no longer on a card
 
 
+class Ring:
+    """The last frames of one stream (consoles' under `seq`, phones' and overlays' under
+    `pseq`): every frame with a seq in (base, the replica's seq] is here, so a client
+    that comes back with a seq in [base, now] gets only what it missed."""
+
+    __slots__ = ("base", "frames")
+
+    def __init__(self, size: int, base: int = 0) -> None:
+        self.frames: deque[tuple[int, bytes]] = deque(maxlen=max(1, size))
+        self.base = base
+
+    def reset(self, base: int) -> None:
+        """The replica was (re)loaded: nothing before `base` is known here."""
+        self.frames.clear()
+        self.base = base
+
+    def add(self, seq: int, frame: bytes) -> None:
+        if len(self.frames) == self.frames.maxlen:
+            self.base = self.frames[0][0]
+        self.frames.append((seq, frame))
+
+    def since(self, seq: int, now: int) -> list[bytes] | None:
+        """The frames after `seq`, or None if some of them are no longer (or never were) here."""
+        if not self.base <= seq <= now:  # guard: resume only from what the ring holds
+            return None
+        return [frame for s, frame in self.frames if s > seq]
+
+
 @dataclass
 class Runtime:
     """One show in this process."""
@@ -64,14 +94,23 @@ class Runtime:
     clusters: Clusters = field(default_factory=Clusters)
     desk: dict[str, dict[str, Any]] = field(default_factory=dict)  # moderator -> {name, question, at}
     idle_since: float = 0.0  # ended and without sockets since (monotonic), for the unload
+    following: bool = False  # the store delivers this show's events here (it has sockets)
+    rings: dict[str, Ring] = field(default_factory=dict)  # "console", "public": the last frames
+    follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.synced.set()
 
+    def reset_rings(self, size: int) -> None:
+        self.rings = {"console": Ring(size, self.state.seq), "public": Ring(size, self.state.pseq)}
+
 
 class Replicas:
-    def __init__(self, store: Store, phone_groups: int, tasks: Tasks, venues: Venues, min_watch_ms: int) -> None:
+    def __init__(
+        self, store: Store, phone_groups: int, tasks: Tasks, venues: Venues, min_watch_ms: int, ring_size: int = 512
+    ) -> None:
         self.store = store
+        self.ring_size = ring_size
         self.phone_groups = phone_groups
         self.venues = venues
         self.min_watch_ms = min_watch_ms
@@ -85,8 +124,9 @@ class Replicas:
 
     async def get(self, slug: str) -> Runtime | None:
         rt = self.shows.get(slug)
-        if rt is not None:
+        if rt is not None and (rt.following or not self.store.selective):
             return rt
+        # a show this process does not follow is read afresh (its events do not come here)
         pending = self._loading.get(slug)
         if pending is None:
             pending = self._loading[slug] = asyncio.ensure_future(self._load(slug))
@@ -103,13 +143,37 @@ class Replicas:
         if rt is None:
             groups = self.phone_groups
             rt = self.shows[slug] = Runtime(state, Room(groups), phone_tallies=[b""] * groups)
+            rt.reset_rings(self.ring_size)
+        elif not rt.following and not rt.resyncing and state.seq >= rt.state.seq:
+            rt.state = state
+            rt.clusters = Clusters()
+            rt.reset_rings(self.ring_size)
         return rt
+
+    async def follow(self, rt: Runtime) -> None:
+        """Subscribe to the show's events (its first local socket is here), then reload
+        the replica: it may be older than the subscription."""
+        async with rt.follow_lock:
+            if rt.following or not self.store.selective:
+                return
+            await self.store.follow(rt.state.slug)
+            rt.following = True
+        await self.resync(rt.state.slug)
+
+    async def unfollow(self, rt: Runtime) -> None:
+        """The show's last local socket left: stop receiving its events."""
+        async with rt.follow_lock:
+            if rt.room or not rt.following:
+                return
+            rt.following = False
+            await self.store.unfollow(rt.state.slug)
 
     # -- events from the store -------------------------------------------------
 
     def on_event(self, slug: str, seq: int, pseq: int, event: dict[str, Any]) -> None:
         rt = self.shows.get(slug)
-        if rt is None or self.store.lost:  # a lost state's replica is the last true copy
+        # (a lost state's replica is the last true copy; a show not followed is read afresh)
+        if rt is None or self.store.lost or (self.store.selective and not rt.following):
             return
         if rt.resyncing:
             rt.held_events.append((seq, pseq, event))
@@ -141,9 +205,13 @@ class Replicas:
         seq (it is theirs, not part of the show's public stream)."""
         console, public, mine = dshow.event_views(event, now_ms())
         room = rt.room
-        room.broadcast(("console",), protocol.with_seq(seq, protocol.encode(console)))
+        frame = protocol.with_seq(seq, protocol.encode(console))
+        rt.rings["console"].add(seq, frame)
+        room.broadcast(("console",), frame)
         if public is not None and pseq:
-            room.broadcast(PUBLIC_ROLES, protocol.with_seq(pseq, protocol.encode(public)))
+            frame = protocol.with_seq(pseq, protocol.encode(public))
+            rt.rings["public"].add(pseq, frame)
+            room.broadcast(PUBLIC_ROLES, frame)
         if mine is not None:  # after the public frame, so the asker ends with their own view
             owners = room.by_device.get(event["question"]["device"])
             if owners:
@@ -221,6 +289,7 @@ class Replicas:
                 rt.state.seq = seq
                 if pseq:
                     rt.state.pseq = pseq
+        rt.reset_rings(self.ring_size)  # what happened before the reload is not in the rings
         for conn in conns:
             self._send_snapshot(rt, conn, personal.get(conn))
 
@@ -256,15 +325,58 @@ class Replicas:
         conn.held = True
         rt.room.add(conn)
         conn.start()
+        if not rt.following:
+            await self.follow(rt)
         if conn.role == "audience":
             try:
                 conn.first_seen = await self.store.see_device(rt.state.slug, conn.dhash)
             except StoreUnavailable:
                 conn.first_seen = now_ms()
+        while rt.resyncing:
+            await rt.synced.wait()
+        if conn.resume is not None and self._resume(rt, conn, *conn.resume):
+            return
         personal = await self._personal(rt, conn)
         while rt.resyncing:  # the resync started after this socket was added: wait it out
             await rt.synced.wait()
         self._send_snapshot(rt, conn, personal)
+
+    def _resume(self, rt: Runtime, conn: Conn, since: int, epoch: str) -> bool:
+        """A client that comes back with its last seq: `resumed`, then only the frames of
+        its own stream it missed, if this process still has them all (else False: a
+        snapshot). Phones and overlays resume from the public stream, never the console's."""
+        state = rt.state
+        console = conn.role == "console"
+        if self.store.lost or not self.store.epoch or epoch != self.store.epoch:  # (a lost state: a snapshot says so)
+            return False
+        stream = "console" if console else "public"  # guard: resume in its own stream
+        missed = rt.rings[stream].since(since, state.seq if console else state.pseq)
+        if missed is None:
+            return False
+        now = now_ms()
+        frame: dict[str, Any] = {
+            "type": "resumed",
+            "since": since,
+            "seq": state.seq if console else state.pseq,
+            "epoch": epoch,
+            "missed": len(missed),
+            "server_time": now,
+            "tally": state.console_tally() if console else state.tally(),
+        }
+        if console:
+            frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
+        elif conn.role == "audience":
+            frame["you"] = {"banned": conn.banned}
+        conn.held = False
+        conn.send(protocol.encode(frame))
+        for payload in missed:
+            conn.send(payload)
+        if conn.role == "audience":  # its own questions not yet public (outside the stream)
+            for q in state.questions.values():
+                if q.device == conn.dhash and not q.public:
+                    conn.send(protocol.encode({"type": "mine", "question": {**q.public_view(), "mine": True}}))
+        STATS.resumed += 1
+        return True
 
     def leave(self, rt: Runtime, conn: Conn) -> None:
         conn.stop()
@@ -291,7 +403,14 @@ class Replicas:
         conn.held = False
         s = self.store.settings
         frame = snapshot(
-            rt.state, conn.role, conn.dhash, personal, conn.banned, s.snapshot_questions, s.console_queue_max
+            rt.state,
+            conn.role,
+            conn.dhash,
+            personal,
+            conn.banned,
+            s.snapshot_questions,
+            s.console_queue_max,
+            epoch=self.store.epoch,
         )
         if conn.role == "console":  # the other moderators, and the card each is on
             now = now_ms()
@@ -310,12 +429,20 @@ def snapshot(
     banned: bool = False,
     page: int = 50,
     queue_max: int = 1000,
+    epoch: str = "",
 ) -> dict[str, Any]:
     """The first frame of a socket: the show as its role may see it, its questions a
-    bounded page (`domain.show.snapshot_questions`; older ones by `questions.page`)."""
+    bounded page (`domain.show.snapshot_questions`; older ones by `questions.page`);
+    `epoch` is the store's (with `seq`, where a resuming socket says it was)."""
     now = now_ms()
     seq = state.seq if role == "console" else state.pseq
-    frame: dict[str, Any] = {"type": "snapshot", "seq": seq, "role": role, "server_time": now}
+    frame: dict[str, Any] = {
+        "type": "snapshot",
+        "seq": seq,
+        "epoch": epoch,
+        "role": role,
+        "server_time": now,
+    }
     questions, older = dshow.snapshot_questions(state, role, dhash, page, queue_max)
     show = state.view(now, console=role == "console", questions=questions)
     show["questions_older"] = older

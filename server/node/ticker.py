@@ -56,9 +56,11 @@ class Ticker:
             self.ticks += 1
             phone_group = self.ticks % self.phone_groups
             sample_due = self.ticks % self.sample_every == 0
-            for rt in list(self.replicas.shows.values()):
+            for rt in list(self.replicas.shows.values()):  # (a show whose last socket left is unfollowed)
                 if rt.room or rt.likes or final:
                     await self.tick_show(rt, phone_group, sample_due)
+                elif rt.following:  # guard: unfollow unserved shows
+                    await self.replicas.unfollow(rt)
             if self.settings.show_unload_s > 0 and self.ticks % self.sweep_every == 0 and not final:
                 for slug in await self.replicas.sweep(self.settings.show_unload_s):
                     log.info("show %s ended and has no sockets: unloaded", slug)

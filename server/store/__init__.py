@@ -96,6 +96,16 @@ class Store(ABC):
         needed); False if it could not be now. Redis mode holds nothing per show."""
         return True
 
+    # A selective store delivers a show's events only while the show is followed (the
+    # process has sockets for it); the embedded store, one process, delivers all.
+    selective = False
+
+    async def follow(self, slug: str) -> None:  # noqa: B027 - optional hook
+        """Deliver the show's events from now on (returns once that holds)."""
+
+    async def unfollow(self, slug: str) -> None:  # noqa: B027 - optional hook
+        """Stop delivering the show's events."""
+
     async def problem(self) -> str:
         """Why the store cannot read and write now ("" when it can), for /readyz."""
         return "" if await self.ready() else "store unavailable"

@@ -289,8 +289,9 @@ def unavailable(exc: ResponseError) -> StoreUnavailable:
 
 def connect(url: str, max_connections: int = 0) -> Any:
     """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
-    return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs, or `redis+sentinel://h1:26379,h2:26379/master/db`
-    to follow the master that Sentinel names.
+    return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs,
+    `redis+sentinel://h1:26379,h2:26379/master/db` to follow the master that Sentinel
+    names, or `redis+cluster://h1:6379,h2:6379` for a Redis Cluster (any of its nodes).
 
     With `max_connections` the pool holds at most that many connections, and a
     command waits (up to the socket timeout) for a free one rather than opening
@@ -304,11 +305,17 @@ def connect(url: str, max_connections: int = 0) -> Any:
 
         hosts, _, rest = url[len("redis+sentinel://") :].partition("/")
         master, _, db = rest.partition("/")
-        nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379) for h in hosts.split(",")]
-        sentinel = Sentinel(nodes, socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(_hosts(hosts, 26379), socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
         if max_connections:
             options["max_connections"] = max_connections
         return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
+    if url.startswith("redis+cluster://"):
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        hosts = url[len("redis+cluster://") :].partition("/")[0]
+        nodes = [ClusterNode(h, p) for h, p in _hosts(hosts, 6379)]
+        bound: dict[str, Any] = {"max_connections": max_connections} if max_connections else {}
+        return RedisCluster(startup_nodes=nodes, socket_connect_timeout=1.0, socket_timeout=2.0, **bound)
     if max_connections:  # guard: redis pool bound
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=2.0, **options)
         client = aioredis.Redis(connection_pool=pool)
@@ -330,6 +337,56 @@ async def shrink_pool(client: Any) -> int:
     except ERRORS:
         pass
     return len(idle)
+
+
+def _hosts(hosts: str, port: int) -> list[tuple[str, int]]:
+    return [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else port) for h in hosts.split(",")]
+
+
+class Link:
+    """One pub/sub connection and the channels it carries: every show's, or, in a
+    Cluster, those of the shows whose slot one node serves (sharded pub/sub)."""
+
+    def __init__(self, client: Any, sharded: bool) -> None:
+        self.client = client
+        self.sharded = sharded
+        self.channels: set[bytes] = set()
+        self.pubsub: Any = None
+        self.waiting: dict[bytes, asyncio.Future[None]] = {}
+        self.wanted = asyncio.Event()  # a sharded link has channels to subscribe to
+        self.task: asyncio.Task[Any] | None = None
+
+    async def add(self, channel: bytes) -> None:
+        """Subscribe (if connected now; else the link does when it is) and wait for the
+        confirmation, 2 s at most: a link that is reconnecting resyncs when it is back."""
+        waiter = self.waiting.get(channel)
+        if waiter is None:
+            waiter = self.waiting[channel] = asyncio.get_running_loop().create_future()
+        self.channels.add(channel)
+        self.wanted.set()
+        if self.pubsub is not None:
+            try:
+                await (self.pubsub.ssubscribe if self.sharded else self.pubsub.subscribe)(channel)
+            except ERRORS:
+                pass
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), 2.0)
+        except TimeoutError:
+            log.warning("no confirmation of the subscription to %s yet", channel.decode())
+
+    async def remove(self, channel: bytes) -> None:
+        self.channels.discard(channel)
+        self.waiting.pop(channel, None)
+        if self.pubsub is not None:
+            try:
+                await (self.pubsub.sunsubscribe if self.sharded else self.pubsub.unsubscribe)(channel)
+            except ERRORS:
+                pass
+
+    def confirmed(self, channel: bytes) -> None:
+        waiter = self.waiting.get(channel)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 def _text(raw: bytes | str) -> str:
@@ -399,21 +456,25 @@ class RedisStore(Store):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.prefix = settings.redis_prefix
-        self.channel = f"{self.prefix}:events"
+        self.control = f"{self.prefix}:ctl".encode()  # keeps the main link's connection up
         self.epoch_key = f"{self.prefix}:epoch"
         self.proc = uuid.uuid4().hex[:12]
+        self.cluster = settings.redis_url.startswith("redis+cluster://")
         self.redis: Any = connect(settings.redis_url, settings.redis_max_connections)
-        self.listener: asyncio.Task[Any] | None = None
+        self.links: dict[str, Link] = {}  # "" (the one link), or a Cluster node's "host:port"
+        self.followed: dict[str, Link] = {}  # shows whose events this process receives
+        self.received = 0  # event and signal messages decoded (tests, metrics)
         self.shrinker: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
+        self.unreplicated = 0  # acked writes answered `unavailable`: too few replicas had them
         self.write_error = ""  # the last "cannot write" reply, until a probe write works again
         self._told: set[str] = set()  # unexpected replies to the tick, logged once each
         self._closing = False
         self._scripts = {
             name: self.redis.register_script(src)
             for name, src in (
-                ("commit", COMMIT),
+                ("commit", COMMIT.replace("'PUBLISH'", "'SPUBLISH'") if self.cluster else COMMIT),
                 ("vote", VOTE),
                 ("unvote", UNVOTE),
                 ("release", RELEASE),
@@ -427,21 +488,38 @@ class RedisStore(Store):
         }
         self._subscribed = asyncio.Event()
 
+    selective = True
+
     def k(self, slug: str, name: str) -> str:
         return f"{self.prefix}:{{{slug}}}:{name}"
+
+    def channel(self, slug: str) -> bytes:
+        """The show's channel: in its slot, so a Cluster shards it with the show's keys."""
+        return self.k(slug, "ev").encode()
 
     # -- life ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.listener = asyncio.create_task(self._listen(), name="leitai-redis-listener")
-        if self.settings.redis_pool_idle_s > 0:
+        if self.settings.redis_pool_idle_s > 0 and not self.cluster:
             self.shrinker = asyncio.create_task(self._shrink(), name="leitai-redis-shrink")
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), 5)
-        except TimeoutError:
-            log.error(
-                "Redis at %s is not reachable; serving will resume when it is", self.settings.redis_url.split("@")[-1]
-            )
+        if self.cluster:
+            try:
+                await self.redis.initialize()
+                await self._agree_epoch()
+                self.connected = True
+                self._subscribed.set()
+            except ERRORS as exc:
+                log.error("Redis Cluster at %s is not reachable (%s)", self.settings.redis_url, exc)
+        else:
+            link = self.links[""] = Link(self.redis, sharded=False)
+            link.task = asyncio.create_task(self._listen(link), name="leitai-redis-listener")
+            try:
+                await asyncio.wait_for(self._subscribed.wait(), 5)
+            except TimeoutError:
+                log.error(
+                    "Redis at %s is not reachable; serving will resume when it is",
+                    self.settings.redis_url.split("@")[-1],
+                )
         await self._check_persistence()
 
     async def _check_persistence(self) -> None:
@@ -485,28 +563,66 @@ class RedisStore(Store):
         self._closing = True
         if self.shrinker:
             self.shrinker.cancel()
-        if self.listener:
-            self.listener.cancel()
-            try:
-                await self.listener
-            except (asyncio.CancelledError, Exception):
-                pass
+        for link in self.links.values():
+            if link.task:
+                link.task.cancel()
+                try:
+                    await link.task
+                except (asyncio.CancelledError, Exception):
+                    pass
+            if link.client is not self.redis:
+                try:
+                    await link.client.aclose()
+                except ERRORS:
+                    pass
         try:
             await self.redis.aclose()
         except ERRORS:
             pass
 
-    async def _listen(self) -> None:
-        """Subscribe; on any failure reconnect with backoff and ask for a resync."""
+    def _link(self, channel: bytes) -> Link:
+        """The link that carries a channel: the one link, or its Cluster node's."""
+        if not self.cluster:
+            return self.links[""]
+        node = self.redis.get_node_from_key(channel)
+        link = self.links.get(node.name)
+        if link is None:
+            client = aioredis.Redis(
+                host=node.host, port=node.port, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=5
+            )
+            link = self.links[node.name] = Link(client, sharded=True)
+            link.task = asyncio.create_task(self._listen(link), name=f"leitai-redis-listener-{node.name}")
+        return link
+
+    async def follow(self, slug: str) -> None:
+        if slug in self.followed:
+            return
+        channel = self.channel(slug)
+        link = self.followed[slug] = self._link(channel)
+        await link.add(channel)
+
+    async def unfollow(self, slug: str) -> None:
+        link = self.followed.pop(slug, None)
+        if link is not None:
+            await link.remove(self.channel(slug))
+
+    async def _listen(self, link: Link) -> None:
+        """Subscribe the link's channels; on any failure reconnect with backoff and ask
+        for a resync (pub/sub drops whatever was published in between)."""
         backoff = 0.1
         lost = False
         while not self._closing:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            if link.sharded and not link.channels:
+                link.wanted.clear()
+                await link.wanted.wait()
+            pubsub = link.pubsub = link.client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
-                await self._agree_epoch()
-                self.connected = True
-                self._subscribed.set()
+                channels = list(link.channels)
+                if link.sharded:
+                    await pubsub.ssubscribe(*channels)
+                else:
+                    await pubsub.subscribe(self.control, *channels)
+                    await self._agree_epoch()
                 backoff = 0.1
                 if lost and not self.lost:
                     log.warning("Redis is back: resubscribed, resyncing every show")
@@ -514,17 +630,27 @@ class RedisStore(Store):
                 lost = False
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
+                    if message is None:
+                        continue
+                    kind = message["type"]
+                    if kind in ("message", "smessage"):
                         self._dispatch(message["data"])
+                    elif kind in ("subscribe", "ssubscribe"):
+                        if message["channel"] == self.control:
+                            self.connected = True
+                            self._subscribed.set()
+                        link.confirmed(message["channel"])
             except asyncio.CancelledError:
                 raise
             except ERRORS as exc:
-                if self.connected:
+                if self.connected or link.sharded:
                     log.warning("Redis connection lost (%s); reconnecting", exc)
                     self.reconnects += 1
-                self.connected = False
+                if not link.sharded:
+                    self.connected = False
                 lost = True
             finally:
+                link.pubsub = None
                 try:
                     await pubsub.aclose()
                 except Exception:
@@ -575,6 +701,7 @@ class RedisStore(Store):
     def _dispatch(self, data: bytes) -> None:
         """`slug\\nseq\\npseq\\nbody`; seq 0 is a signal (no state change)."""
         slug, seq, pseq, body = data.split(b"\n", 3)
+        self.received += 1
         try:
             frame = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -583,6 +710,22 @@ class RedisStore(Store):
             self.on_signal(slug.decode(), frame)
         else:
             self.on_event(slug.decode(), int(seq), int(pseq), frame)
+
+    async def share_metrics(self, group: str, text: bytes, ttl_s: float) -> list[bytes]:
+        """Leave this process's /metrics text for the others of its group (the workers of
+        one server) and read theirs (those that left theirs within `ttl_s`)."""
+        key, now = f"{self.prefix}:metrics:{group}", int(time.time() * 1000)
+
+        async def run() -> Any:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, self.proc, text).zadd(f"{key}:alive", {self.proc: now + int(ttl_s * 1000)})
+                pipe.zremrangebyscore(f"{key}:alive", "-inf", now)
+                pipe.zrange(f"{key}:alive", 0, -1).hgetall(key)
+                pipe.expire(key, 3600).expire(f"{key}:alive", 3600)
+                return await pipe.execute()
+
+        *_, alive, texts, _, _ = await self._call(run())
+        return [texts[proc] for proc in alive if proc != self.proc.encode() and proc in texts]
 
     async def ready(self) -> bool:
         return not await self.problem()
@@ -612,6 +755,26 @@ class RedisStore(Store):
             raise
         except ERRORS as exc:
             raise StoreUnavailable(str(exc)) from None
+
+    async def _acked(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """A script whose result a client is told: with REDIS_WAIT_REPLICAS, followed by
+        WAIT on the same connection, so the answer comes only once that many replicas
+        hold the write (a Sentinel failover then loses nothing acknowledged)."""
+        wanted = self.settings.redis_wait_replicas
+        if not wanted or self.cluster:  # (WAIT has no key to route it by in a Cluster)
+            return await self._call(self._scripts[name](keys=keys, args=args))
+
+        async def run() -> Any:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await self._scripts[name](keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", wanted, self.settings.redis_wait_ms)
+                return await pipe.execute()
+
+        result, replicas = await self._call(run())
+        if int(replicas) < wanted:  # guard: acked on replicas
+            self.unreplicated += 1
+            raise StoreUnavailable(f"written, but on {replicas} of {wanted} replicas")
+        return result
 
     # -- the contract ----------------------------------------------------------
 
@@ -659,7 +822,7 @@ class RedisStore(Store):
     ) -> int:
         self.writable()
         now = int(time.time() * 1000)
-        args: list[Any] = [self.channel, slug, now, self.settings.timeline_max, len(expect or {})]
+        args: list[Any] = [self.channel(slug), slug, now, self.settings.timeline_max, len(expect or {})]
         for name, value in (expect or {}).items():
             # "" must be absent; "=v" must be v; "?v" must be v or absent (a default)
             args += [name, b"" if value is None else (b"?" if isinstance(value, OrAbsent) else b"=") + value]
@@ -669,10 +832,8 @@ class RedisStore(Store):
             args += [orjson.dumps(event), 1 if is_public(event) else 0, len(fields)]
             for name, value in fields.items():
                 args += [name, value]
-        seq = await self._call(
-            self._scripts["commit"](
-                keys=[self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args=args
-            )
+        seq = await self._acked(
+            "commit", [self.k(slug, "f"), self.k(slug, "seq"), self.k(slug, "tl"), self.k(slug, "pseq")], args
         )
         if seq == -2:  # guard: a show gone from Redis
             self.lose(f"the show {slug} is gone from Redis (it restarted empty or was flushed)")
@@ -713,7 +874,9 @@ class RedisStore(Store):
         return True
 
     async def signal(self, slug: str, frame: dict[str, Any]) -> None:
-        await self._call(self.redis.publish(self.channel, b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))))
+        message = b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))
+        publish = self.redis.spublish if self.cluster else self.redis.publish
+        await self._call(publish(self.channel(slug), message))
 
     async def next_question_id(self, slug: str) -> str:
         self.writable()
@@ -739,32 +902,22 @@ class RedisStore(Store):
         young = integrity.young(voter, now, self.vote_policy)
         policy = self.vote_policy
         role, keys = self._ballot_keys(slug, box)
-        raw = await self._call(
-            self._scripts["vote"](
-                keys=[*keys, burst],
-                args=[
-                    role,
-                    device,
-                    side,
-                    voter.network,
-                    int(voter.venue),
-                    int(young),
-                    policy.per_network,
-                    policy.burst,
-                ],
-            )
+        raw = await self._acked(
+            "vote",
+            [*keys, burst],
+            [role, device, side, voter.network, int(voter.venue), int(young), policy.per_network, policy.burst],
         )
         return Ballot.decode(raw.decode())
 
     async def unvote(self, slug: str, box: Box, device: str) -> None:
         self.writable()
         role, keys = self._ballot_keys(slug, box)
-        await self._call(self._scripts["unvote"](keys=keys, args=[role, device]))
+        await self._acked("unvote", keys, [role, device])
 
     async def release_votes(self, slug: str, box: Box, reason: str) -> int:
         self.writable()
         role, keys = self._ballot_keys(slug, box)
-        return int(await self._call(self._scripts["release"](keys=keys, args=[role, reason])))
+        return int(await self._acked("release", keys, [role, reason]))
 
     async def device_state(self, slug: str, round_index: int, device: str) -> DeviceState:
         async def read() -> Any:
@@ -789,11 +942,8 @@ class RedisStore(Store):
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         self.writable()
-        count = await self._call(
-            self._scripts["upvote"](
-                keys=[self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")],
-                args=[device, qid],
-            )
+        count = await self._acked(
+            "upvote", [self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")], [device, qid]
         )
         return None if count == -1 else int(count)
 
@@ -806,17 +956,18 @@ class RedisStore(Store):
         self.writable()  # the likes stay with the caller
         now = int(time.time() * 1000)
         ttl_ms = self.settings.viewer_ttl_s * 1000
+        keys, args = self._likes_call(slug, likes)
+        if likes and self.cluster:  # a Cluster pipeline runs no scripts: the likes first, alone
+            await self._call(self._scripts["likes"](keys=keys, args=args))
 
         async def run() -> Any:
             async with self.redis.pipeline(transaction=False) as pipe:
-                if likes:  # guard: like cap (redis)
-                    keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
-                    args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
-                    for taps in likes.values():
-                        args += taps
+                if likes and not self.cluster:  # guard: like cap (redis)
                     await self._scripts["likes"](keys=keys, args=args, client=pipe)
                 pipe.hset(self.k(slug, "view"), self.proc, b"%d,%d" % (viewers, overlays))
                 pipe.zadd(self.k(slug, "alive"), {self.proc: now + ttl_ms})
+                if likes and self.settings.redis_wait_replicas and not self.cluster:  # replicas hold them first
+                    pipe.execute_command("WAIT", self.settings.redis_wait_replicas, self.settings.redis_wait_ms)
                 pipe.hgetall(self.k(slug, "likes"))
                 pipe.hgetall(self.k(slug, f"vc:{round_index}"))
                 pipe.hgetall(self.k(slug, "view"))
@@ -831,7 +982,8 @@ class RedisStore(Store):
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             error = self._tick_error(failed[0])
-            error.likes_taken = bool(likes) and not isinstance(results[0], Exception)  # guard: likes taken
+            counted = self.cluster or not isinstance(results[0], Exception)  # (a Cluster's: before the pipeline)
+            error.likes_taken = bool(likes) and counted  # guard: likes taken
             raise error
         like_counts, vote_counts, views, alive, uniq, epoch = results[-6:]
         self._seen_epoch(_text(epoch or b""))
@@ -839,13 +991,7 @@ class RedisStore(Store):
             error = StateLost(self.lost)
             error.likes_taken = bool(likes)
             raise error
-        live = set(alive)
-        total = total_overlays = 0
-        for proc, value in views.items():
-            if proc in live:
-                v, _, o = value.partition(b",")
-                total += int(v)
-                total_overlays += int(o or 0)
+        total, total_overlays = _live_views(views, set(alive))
         try:
             peak = await self._call(self._scripts["peak"](keys=[self.k(slug, "peak")], args=[total]))
             if random.random() < 0.01:  # now and then, forget processes that died
@@ -864,6 +1010,14 @@ class RedisStore(Store):
             held=votes.held,
             held_reasons=votes.reasons,
         )
+
+    def _likes_call(self, slug: str, likes: dict[str, list[int]]) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the likes script for these devices' taps."""
+        keys = [self.k(slug, "likes"), *(self.k(slug, f"lb:{device}") for device in likes)]
+        args: list[Any] = [self.settings.like_rate, self.settings.like_burst]
+        for taps in likes.values():
+            args += taps
+        return keys, args
 
     def _tick_error(self, exc: Exception) -> StoreUnavailable:
         if isinstance(exc, ResponseError) and not cannot_write(exc):
@@ -950,3 +1104,14 @@ class RedisStore(Store):
             for _entry_id, entry in batch:
                 out.append({"seq": int(entry[b"seq"]), "ts": int(entry[b"ts"]), **orjson.loads(entry[b"e"])})
             last = batch[-1][0]
+
+
+def _live_views(views: dict[bytes, bytes], live: set[bytes]) -> tuple[int, int]:
+    """Viewers and overlays summed over the processes still alive ("viewers,overlays" each)."""
+    total = total_overlays = 0
+    for proc, value in views.items():
+        if proc in live:
+            v, _, o = value.partition(b",")
+            total += int(v)
+            total_overlays += int(o or 0)
+    return total, total_overlays

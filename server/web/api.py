@@ -88,7 +88,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(leitai(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(await leitai(request).metrics.render_all(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 routes = [

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..store import StoreUnavailable
+from ..node import StoreUnavailable
 from .context import leitai
 from .devices import set_device_cookie
 from .security import SESSION_COOKIE, client_ip

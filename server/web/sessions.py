@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..node import Conflict, StoreUnavailable
 from ..settings import Settings
-from ..store import Conflict, StoreUnavailable
 from .security import HostSession
 
 log = logging.getLogger("leitai.sessions")

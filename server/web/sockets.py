@@ -148,6 +148,9 @@ class SocketServer:
         conn.holder = holder or f"socket:{id(conn)}"
         conn.parent = parent
         conn.keyed = keyed
+        since, epoch = ws.query_params.get("since", ""), ws.query_params.get("epoch", "")
+        if since.isdigit() and len(since) < 16 and 0 < len(epoch) <= 32:  # a client that comes back
+            conn.resume = (int(since), epoch)
         return rt, conn, session
 
     async def _serve(
