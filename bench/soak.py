@@ -20,6 +20,7 @@ first. `--json PATH` writes every sample.
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shlex
@@ -350,7 +351,11 @@ async def soak(a: argparse.Namespace) -> dict:
             out["result"]["worker_slopes_mib_per_h"] = [round(slope_mib_per_h(ts, list(w)), 2) for w in per_worker]
         if redis is not None and len(samples) > 1:
             hours = (samples[-1]["t_s"] - samples[0]["t_s"]) / 3600
-            out["result"]["aof_mib_per_h"] = round((samples[-1]["aof_mib"] - samples[0]["aof_mib"]) / hours, 1)
+            written = 0.0  # a rewrite shrinks the file: count what was appended, minute by minute
+            for before, after in itertools.pairwise(samples):
+                grew = after["aof_mib"] - before["aof_mib"]
+                written += grew if grew >= 0 else after["aof_mib"]
+            out["result"]["aof_mib_per_h"] = round(written / hours, 1)
         print(json.dumps(out["result"], indent=1), flush=True)
         if a.json:
             Path(a.json).write_text(json.dumps(out, indent=1))
