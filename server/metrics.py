@@ -69,6 +69,9 @@ class _Collector:
             "Sockets closed with 1011 after an unforeseen error in their handler",
             value=STATS.socket_failures,
         )
+        yield from self._paths_store_edge()
+
+    def _paths_store_edge(self):
         fast = self.fast_path
         if fast is not None:
             yield GaugeMetricFamily(

@@ -489,13 +489,13 @@ async def test_an_ended_shows_redis_keys_expire_after_the_retention_and_not_befo
 
 
 @pytest.mark.redis
-async def test_a_show_back_on_air_keeps_its_redis_keys(own_redis):
+async def test_a_show_back_on_air_keeps_its_redis_keys(own_redis, tmp_path):
     import redis
 
     from server.store.redis import RedisStore
 
     rds = own_redis()
-    store = RedisStore(Settings(redis_url=rds.url, redis_prefix="back", ended_retention_s=600))
+    store = RedisStore(Settings(redis_url=rds.url, redis_prefix="back", ended_retention_s=600, data_dir=str(tmp_path)))
     await store.start()
     r = redis.Redis(port=rds.port)
     try:
