@@ -28,6 +28,8 @@ import sys
 import time
 from array import array
 from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
 
 import orjson
 
@@ -36,18 +38,23 @@ from .wire import WSClient, client_frame, upgrade_request
 
 
 class Phone(WSClient):
-    __slots__ = ("gen", "ready", "samples", "tallies", "waiter")
+    __slots__ = ("gen", "ready", "samples", "seen", "tallies", "waiter")
 
     def __init__(self, gen: "Gen", request: bytes, sample: bool) -> None:
         super().__init__(request, gen.key)
         self.gen = gen
         self.ready = False
+        self.seen = False  # any text frame yet (the first must be the snapshot)
         self.tallies = 0
         self.samples: list | None = [] if sample else None
         self.waiter: asyncio.Future | None = None
 
     def on_text(self, p: bytes) -> None:
         g = self.gen
+        if not self.seen and not (g.sio and (len(p) <= 2 or p[:1] == b"0")):
+            self.seen = True
+            if not g.is_snapshot(p):
+                g.first_not_snapshot += 1
         if g.is_tally(p):
             if g.measuring:
                 self.tallies += 1
@@ -108,6 +115,8 @@ class Gen:
         self.cpu = 0.0
         self.window = (0.0, 0.0)
         self.late_ms = 0.0
+        self.first_not_snapshot = 0  # sockets whose first frame was not their snapshot
+        self.churned = 0
 
     def emit(self, **event) -> None:
         sys.stdout.write(json.dumps(event) + "\n")
@@ -117,41 +126,14 @@ class Gen:
 
     async def connect_all(self) -> None:
         cfg = self.cfg
-        loop = asyncio.get_running_loop()
-        host, port = cfg["host"], cfg["port"]
-        path = self.dialect.path("audience", cfg.get("slug", "demo"))
         with open(cfg["cookies"]) as f:
             cookies = [line.strip() for line in f if line.strip()]
         k = max(0, min(cfg.get("samples", 0), len(cookies)))
         sampled = {int(i * len(cookies) / k) for i in range(k)} if k else set()
         sem = asyncio.Semaphore(cfg.get("concurrency", 100))
-        name = cfg.get("cookie_name", "lt_device")
 
-        async def one(i: int, cookie: str) -> Phone | None:
-            request = upgrade_request(host, port, path, f"{name}={cookie}")
-            reason = "?"
-            for attempt in range(4):
-                phone = None
-                async with sem:
-                    try:
-                        _, phone = await asyncio.wait_for(
-                            loop.create_connection(lambda: Phone(self, request, i in sampled), host, port), 15
-                        )
-                        phone.waiter = loop.create_future()
-                        if phone.ready:
-                            phone.waiter.set_result(True)
-                        if await asyncio.wait_for(phone.waiter, 30):
-                            phone.waiter = None
-                            return phone
-                        reason = f"closed {phone.close_code} {phone.status.decode(errors='replace')}"
-                    except (TimeoutError, OSError) as exc:
-                        reason = type(exc).__name__
-                    if phone is not None:
-                        phone.waiter = None
-                        phone.close()
-                await asyncio.sleep(0.25 * (attempt + 1))
-            self.failures[reason] += 1
-            return None
+        def one(i: int, cookie: str) -> Coroutine[Any, Any, Phone | None]:
+            return self._open(cookie, i in sampled, sem)
 
         started = time.monotonic()
         results = await asyncio.gather(*(one(i, c) for i, c in enumerate(cookies)))
@@ -163,6 +145,53 @@ class Gen:
             failures=dict(self.failures),
             connect_s=round(time.monotonic() - started, 2),
         )
+
+    async def _open(self, cookie: str, sample: bool, sem: asyncio.Semaphore) -> Phone | None:
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        host, port = cfg["host"], cfg["port"]
+        path = self.dialect.path("audience", cfg.get("slug", "demo"))
+        name = cfg.get("cookie_name", "lt_device")
+        request = upgrade_request(host, port, path, f"{name}={cookie}")
+        reason = "?"
+        for attempt in range(4):
+            phone = None
+            async with sem:
+                try:
+                    _, phone = await asyncio.wait_for(
+                        loop.create_connection(lambda: Phone(self, request, sample), host, port), 15
+                    )
+                    phone.waiter = loop.create_future()
+                    if phone.ready:
+                        phone.waiter.set_result(True)
+                    if await asyncio.wait_for(phone.waiter, 30):
+                        phone.waiter = None
+                        return phone
+                    reason = f"closed {phone.close_code} {phone.status.decode(errors='replace')}"
+                except (TimeoutError, OSError) as exc:
+                    reason = type(exc).__name__
+                if phone is not None:
+                    phone.waiter = None
+                    phone.close()
+            await asyncio.sleep(0.25 * (attempt + 1))
+        self.failures[reason] += 1
+        return None
+
+    async def churn(self, cookies: list[str]) -> None:
+        """Swap phones: close len(cookies) of them (at random) and open as many new
+        devices in their places (the sender keeps writing to whatever is in a place)."""
+        sem = asyncio.Semaphore(self.cfg.get("concurrency", 100))
+        places = self.rng.sample(range(len(self.phones)), min(len(cookies), len(self.phones)))
+        for i in places:
+            self.phones[i].close()
+        fresh = await asyncio.gather(*(self._open(c, False, sem) for c in cookies[: len(places)]))
+        opened = 0
+        for i, phone in zip(places, fresh, strict=True):
+            if phone is not None:
+                self.phones[i] = phone
+                opened += 1
+        self.churned += opened
+        self.emit(event="churned", closed=len(places), opened=opened, first_not_snapshot=self.first_not_snapshot)
 
     # -- sending ---------------------------------------------------------------
 
@@ -274,6 +303,8 @@ class Gen:
             "votes": self.votes,
             "asks": self.asks,
             "replies": dict(self.replies),
+            "first_not_snapshot": self.first_not_snapshot,
+            "churned": self.churned,
             "window": self.window,
             "cpu_s": self.cpu,
             "tallies": [p.tallies for p in self.phones],
@@ -298,6 +329,7 @@ class Gen:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         sender: asyncio.Task | None = None
+        churning: set[asyncio.Task] = set()
         while True:
             line = await reader.readline()
             if not line:
@@ -305,6 +337,8 @@ class Gen:
             cmd = json.loads(line)
             if cmd["cmd"] == "go":
                 sender = asyncio.create_task(self.guard(self.send(cmd["t0"], cmd["duration"])))
+            elif cmd["cmd"] == "churn":
+                churning.add(asyncio.create_task(self.guard(self.churn(cmd["cookies"]))))
             elif cmd["cmd"] == "report":
                 if sender is not None:
                     await sender

@@ -39,6 +39,12 @@ if _out:
     def _dump(signum, frame):
         _n[0] += 1
         base = f"{_out}.{_n[0]}"
+        collected = gc_ms = None
+        if os.environ.get("MEMPROBE_COLLECT"):  # a full collection first: what is garbage, and its cost
+            import time
+            t = time.perf_counter()
+            collected = gc.collect()
+            gc_ms = (time.perf_counter() - t) * 1000
         counts, sizes = {}, {}
         for o in gc.get_objects():
             t = type(o)
@@ -48,7 +54,8 @@ if _out:
         with open(f"/proc/{os.getpid()}/statm") as f:
             rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         info = {"rss": rss, "counts": counts, "sizes": sizes, "gc_counts": gc.get_count(),
-                "frozen": gc.get_freeze_count()}
+                "frozen": gc.get_freeze_count(), "collected": collected, "gc_ms": gc_ms,
+                "tracked": len(gc.get_objects())}
         if tracemalloc.is_tracing():
             tracemalloc.take_snapshot().dump(base + ".snap")
             info["traced"] = tracemalloc.get_traced_memory()[0]

@@ -22,10 +22,10 @@ The WebSocket subclass changes nothing else, so the fast write path
 import asyncio
 import logging
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from .settings import Settings
+from .transport import HttpProtocol
 
 log = logging.getLogger("leitai.edge")
 
@@ -82,7 +82,7 @@ def _peer(transport: asyncio.BaseTransport) -> str:
     return ""
 
 
-class EdgeHttpProtocol(HttpToolsProtocol):
+class EdgeHttpProtocol(HttpProtocol):  # drops its parser at the upgrade (transport.py)
     """uvicorn's httptools protocol with a header deadline and the per-address cap."""
 
     _edge_ip = ""

@@ -69,7 +69,7 @@ class Conn:
 
     def send(self, payload: bytes, wire: bytes | None = None) -> bool:
         """Queue one frame; False if the connection is gone or was dropped for lagging."""
-        if self.closed or self.held:
+        if self.closed or self.held:  # guard: first frame
             return False
         try:
             if self.writer.write(payload, wire if wire is not None else ws_text_frame(payload)):

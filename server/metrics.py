@@ -94,6 +94,11 @@ class _Collector:
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
+        yield GaugeMetricFamily(
+            "leitai_store_shows_in_memory",
+            "Shows whose records the store holds in this process's memory (embedded mode)",
+            value=self.node.store.shows_in_memory(),
+        )
         # the edge (server/edge.py): connections closed before any request was read
         closed = CounterMetricFamily("leitai_connections_closed", "Connections closed by the edge", labels=["reason"])
         closed.add_metric(["over_cap_per_ip"], EDGE.refused)

@@ -36,7 +36,7 @@ SERVER_TYPES = (
 )
 STATE_TYPES = ("snapshot", "resumed", "tally", "question", "round", "show", "points")
 DISCRETE_TYPES = ("question", "round", "show", "points")
-AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote", "stance")
+AUDIENCE_TYPES = ("hello", "like", "vote", "ask", "upvote", "stance", "questions.page")
 MODERATION_TYPES = (
     "question.approve",
     "question.reject",
@@ -66,6 +66,7 @@ CONSOLE_TYPES = (
     "question.split",
     "question.undo",
     "desk.focus",
+    "questions.page",
 )
 CLIENT_TYPES = tuple(dict.fromkeys((*AUDIENCE_TYPES, *CONSOLE_TYPES)))
 ERROR_CODES = ("invalid", "rate_limited", "forbidden", "not_found", "conflict", "too_large", "unavailable", "ended")
@@ -158,6 +159,7 @@ class Message:
     sealed: bool | None = None
     holder: str | None = None
     into: str = ""
+    before: str = ""  # questions.page: the cursor ("" : the newest page)
 
 
 def _str(data: dict[str, Any], key: str, msg_id: str | None, required: bool = True) -> str:
@@ -235,6 +237,15 @@ def _focus(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
     return Message(kind, msg_id, question=question or "")
 
 
+def _page(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
+    if msg_id is None:
+        raise ProtocolError("invalid", "questions.page needs an id (its reply carries the page)")
+    before = data.get("before")
+    if before is not None and (not isinstance(before, str) or not 1 <= len(before) <= MAX_ID):
+        raise ProtocolError("invalid", "before must be a question id (a page's `older`) or null", msg_id)
+    return Message(kind, msg_id, before=before or "")
+
+
 def _question(kind: str, data: dict[str, Any], msg_id: str | None) -> Message:
     return Message(kind, msg_id, question=_str(data, "question", msg_id))
 
@@ -308,6 +319,7 @@ _FIELDS: dict[str, Callable[[str, dict[str, Any], str | None], Message]] = {
     "question.merge": _merge,
     "question.edit": _edit,
     "desk.focus": _focus,
+    "questions.page": _page,
     **dict.fromkeys(MODERATION_TYPES, _question),
     "round.start": _round_start,
     **dict.fromkeys(("stance", "stance.open", "stance.close"), _stance),

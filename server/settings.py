@@ -83,6 +83,15 @@ class Settings:
     console_rate: float = 20.0
     console_burst: float = 40.0
     flood_strikes: int = 50
+    # bounded snapshots and memory (docs/reliability.md, "Four hours on air")
+    snapshot_questions: int = 50  # public questions in a snapshot (and per questions.page); older ones on demand
+    console_queue_max: int = 1000  # pending/approved/featured questions in a console's snapshot
+    page_rate: float = 2.0  # questions.page requests per device per second
+    page_burst: float = 10.0
+    show_unload_s: float = 300.0  # an ended show without sockets is unloaded after this (0: never)
+    ended_retention_s: int = 30 * 24 * 3600  # Redis: an ended show's keys expire this long after its unload (0: kept)
+    redis_max_connections: int = 32  # per process and client; 0: no bound (redis-py's default)
+    redis_pool_idle_s: float = 60.0  # idle Redis connections are closed this often (0: never)
     reply_cache_bytes: int = 4 * 1024 * 1024
     reply_ttl_s: int = 3600
     # devices and votes (docs/reliability.md, "Integrity")

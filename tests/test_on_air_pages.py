@@ -481,7 +481,7 @@ async def test_offline_console_disables_everything_and_screens_are_back_within_a
     # every action is disabled (the queue's filters only choose what to look at), the live figures
     # are marked stale, "screens on air" is not green
     enabled = await console.evaluate("""() => [...document.querySelectorAll(
-        '.grid button:not(#filters button), .grid input, .grid textarea, .bar [data-action]')]
+        '.grid button:not(#filters button, #side-filters button), .grid input, .grid textarea, .bar [data-action]')]
         .filter((b) => !b.matches(':disabled')).map((b) => b.dataset.action || b.id || b.className)""")
     assert enabled == [], enabled
     await expect(console.locator("#stats .stale-note")).to_be_visible()

@@ -4,7 +4,7 @@
 import { connect } from "../common/ws.js";
 import { LIMITS, OFFLINE } from "../common/protocol.js";
 import { createStore, openPhase, remainingMs, roundIsOpen, sealedNow, showWinner, sideColor, swingFinal } from "../common/store.js";
-import { $, $$, createToast, el, fmtClock, heart, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
+import { $, $$, createToast, el, fmtClock, heart, keyedList, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, t } from "../common/i18n.js";
 import { ensureDevice } from "./device.js";
 import { fitText } from "../common/fit.js";
@@ -396,7 +396,8 @@ form.addEventListener("submit", async (ev) => {
   submit.disabled = true;
   setText(submit, t("ask.sending"));
   try {
-    const ack = await sendWithRetry({ type: "ask", text, name });
+    const side = form.elements.namedItem("side").value; // "a", "b", or "" (both)
+    const ack = await sendWithRetry({ type: "ask", text, name, ...(side ? { side } : {}) });
     if (ack && ack.question) mine.add(ack.question);
     textInput.value = "";
     renderCounter();
@@ -465,47 +466,96 @@ function questionRank(q) {
   return 3; // answered
 }
 
-function questionItem(id) {
+// A cluster is one card: its leader's words (or its first question this phone may see),
+// and how many want it asked: its questions and every "我也想问" on them.
+function clusters(questions) {
+  const groups = new Map();
+  for (const q of questions) {
+    const key = q.status === "pending" ? `mine:${q.id}` : q.cluster || q.id; // guard: one card per cluster
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(q);
+  }
+  return [...groups].map(([key, members]) => {
+    members.sort((x, y) => (x.id !== key) - (y.id !== key) || (x.created || 0) - (y.created || 0));
+    const want = members.length + members.reduce((n, q) => n + (q.upvotes || 0), 0);
+    return { key, q: members[0], members, want };
+  });
+}
+
+function questionItem(key) {
   return el(
     "li",
-    { class: "q", data: { id } },
+    { class: "q", data: { cluster: key } },
     el("div", { class: "q-head" }, el("span", { class: "q-name" }), el("span", { class: "tag" })),
     el("p", { class: "q-text" }),
     el(
       "div",
       { class: "q-foot" },
       el("span", { class: "q-mine" }),
-      el("button", { class: "upvote", type: "button" }, icon("i-thumb", "ico"), el("span", { class: "n" })),
+      el("button", { class: "upvote", type: "button" }, el("span", { class: "label" }), el("span", { class: "n" })),
     ),
   );
 }
 
-function updateQuestion(li, q) {
+function updateQuestion(li, c) {
+  const { q, members, want } = c;
+  li.dataset.id = q.id;
   li.dataset.status = q.status;
   setAttr(li, "data-upvotes", q.upvotes || 0);
-  li.classList.toggle("mine", isMine(q));
+  setAttr(li, "data-want", want);
+  const ours = members.some(isMine);
+  li.classList.toggle("mine", ours);
   setText($(".q-name", li), (q.name || "").trim() || t("q.anonymous"));
   setText($(".q-text", li), q.text);
   const tagKey = { pending: "q.pending", featured: "q.featured", answered: "q.answered" }[q.status];
   setText($(".tag", li), tagKey ? t(tagKey) : "");
-  setText($(".q-mine", li), isMine(q) ? t("q.mine") : "");
+  const to = q.side && store.state.show.sides[q.side] ? t("ask.to", { name: store.state.show.sides[q.side].name || q.side }) : t("ask.to_both");
+  setText($(".q-mine", li), ours ? t("q.mine") : to); // whom it is for
+  setAttr(li, "data-side", q.side || "both");
   const button = $("button.upvote", li);
-  const done = isUpvoted(q.id);
-  button.disabled = done || q.status === "pending" || busy.upvote.has(q.id) || store.state.show.status === "ended";
+  const done = members.some((m) => isUpvoted(m.id)); // guard: one me-too per card
+  button.disabled = done || ours || q.status === "pending" || busy.upvote.has(q.id) || store.state.show.status === "ended";
   button.classList.toggle("done", done);
   button.classList.toggle("busy", busy.upvote.has(q.id));
   button.setAttribute("aria-pressed", String(done));
-  setText($(".n", button), fmtInt(q.upvotes || 0));
+  setText($(".label", button), t(done ? "q.metoo_done" : "q.metoo"));
+  setText($(".n", button), fmtInt(want));
 }
 
-const renderQuestionList = keyedList($("#questions"), { create: (q) => questionItem(q.id), update: updateQuestion });
+const renderQuestionList = keyedList($("#questions"), { key: (c) => c.key, create: (c) => questionItem(c.key), update: updateQuestion });
+
+// Older questions: the snapshot has the newest page; "more" fetches the next one.
+let paging = false;
+$(".more-questions").addEventListener("click", async () => {
+  const before = store.state.show.questions_older;
+  if (paging || !before) return;
+  paging = true;
+  renderQuestions(store.state);
+  try {
+    const ack = await sendWithRetry({ type: "questions.page", before });
+    store.addOlder(ack.questions, ack.older);
+  } catch (err) {
+    toast(errorText(err, "page"), { kind: "error" });
+  } finally {
+    paging = false;
+    renderQuestions(store.state);
+  }
+});
 
 function renderQuestions(state) {
-  const visible = state.show.questions
-    .filter((q) => VISIBLE.has(q.status) || (q.status === "pending" && isMine(q)))
-    .sort((x, y) => questionRank(x) - questionRank(y) || (y.upvotes || 0) - (x.upvotes || 0) || (y.created || 0) - (x.created || 0));
+  const visible = clusters(state.show.questions.filter((q) => VISIBLE.has(q.status) || (q.status === "pending" && isMine(q))))
+    .sort((x, y) => questionRank(x.q) - questionRank(y.q) || y.want - x.want || (y.q.created || 0) - (x.q.created || 0));
   renderQuestionList(visible);
   show($(".q-card .empty"), visible.length === 0);
+  const more = $(".more-questions");
+  show(more, Boolean(state.show.questions_older));
+  more.disabled = paging;
+}
+
+// Moderation in the open: "已收到 N 条，已上屏 M 条，已回答 K 条" (show.question_counts).
+function renderCounts(state) {
+  const c = state.show.question_counts || {};
+  setText($("#q-counts"), t("q.counts", { n: fmtInt(c.received || 0), m: fmtInt(c.on_air || 0), k: fmtInt(c.answered || 0) }));
 }
 
 // --- render
@@ -574,6 +624,7 @@ function renderSides(state) {
     setText($(".org", button), info.org || "");
     fitText($(".guest", button), { max: 24, min: 17, lines: 2 }); // a long name shrinks, then wraps
     button.setAttribute("aria-label", `${info.name || ""} ${info.guest || ""}`.trim() || side);
+    setText($(`.ask-to [data-side=${side}] .to-label`), t("ask.to", { name: info.name || info.guest || side }));
     document.body.style.setProperty(`--${side}`, sideColor(state, side));
   }
 }
@@ -653,10 +704,12 @@ store.subscribe((state, frame) => {
   if (frame.type === "tally") {
     renderHeader(state);
     renderLikes(state);
+    renderCounts(state);
     renderSealed(state);
     if (frame.stance) renderSwing(state);
     return;
   }
+  renderCounts(state);
   renderSides(state);
   renderHeader(state);
   renderRound(state);

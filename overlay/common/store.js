@@ -54,6 +54,7 @@ export function createStore() {
     seq: 0,
     show: emptyShow(),
     you: null, // audience sockets only: {vote, upvoted: [], banned}
+    desk: new Map(), // consoles only: moderator id -> {id, name, question, at, seen} (docs/protocol.md, desk)
     roundAt: 0, // performance.now() when round.remaining_ms was received
     floorAt: 0, // performance.now() when show.floor.totals was received
   };
@@ -71,6 +72,15 @@ export function createStore() {
     state.you = frame.you ? { vote: null, upvoted: [], banned: false, ...frame.you } : null;
     state.ready = true;
     state.roundAt = performance.now();
+    state.desk = new Map();
+    for (const m of Array.isArray(frame.desk) ? frame.desk : []) applyDesk(m);
+  }
+
+  // Which card another moderator is on (the question desk); `left`: their console closed.
+  function applyDesk(m) {
+    if (!m || typeof m.id !== "string") return;
+    if (m.left) state.desk.delete(m.id);
+    else state.desk.set(m.id, { ...m, seen: performance.now() });
   }
 
   function applyQuestion(q) {
@@ -83,6 +93,16 @@ export function createStore() {
       list.sort(byNewest);
     }
     state.show.questions = list;
+  }
+
+  // Older questions fetched on demand (`questions.page`): added where missing (a
+  // question already here is as fresh or fresher), and the cursor for the next page.
+  function addOlder(questions, older) {
+    const have = new Set(state.show.questions.map((q) => q.id));
+    const fresh = (questions || []).filter((q) => q && !have.has(q.id) && typeof q.text === "string");
+    state.show.questions = [...state.show.questions, ...fresh].sort(byNewest);
+    state.show.questions_older = older ?? null;
+    for (const fn of listeners) fn(state, { type: "local" });
   }
 
   function applyRound(frame) {
@@ -112,6 +132,10 @@ export function createStore() {
           state.show.stance = { ...emptyStance(), ...frame.stance };
           state.show.stance_phases = { ...state.show.stance.phases };
         }
+        if (frame.question_counts) state.show.question_counts = frame.question_counts;
+        break;
+      case "desk":
+        applyDesk(frame.moderator);
         break;
       case "question":
       case "mine": // the asker's own not-yet-public question (no seq)
@@ -151,7 +175,7 @@ export function createStore() {
     return () => listeners.delete(fn);
   }
 
-  return { state, apply, update, subscribe };
+  return { state, apply, update, subscribe, addOlder };
 }
 
 // --- derived values, shared by the pages

@@ -52,6 +52,7 @@ export function backoffDelay(attempt, role = "audience", restartingForMs = null)
 /**
  * connect({role, slug, onFrame, onStatus}) -> {send, close, isOpen, newId}
  *
+ * hello(): extra fields of the `hello` sent on every (re)connect (a console's `name`).
  * onFrame(frame): every state frame (a snapshot, or `resumed` when it came back with
  *   its last seq and the server still had what it missed), `reload`, and `error`s
  *   that answer no pending message (e.g. a rate-limited like).
@@ -66,7 +67,7 @@ export function backoffDelay(attempt, role = "audience", restartingForMs = null)
  *   merged per side, paced (one frame per side per 250 ms, count <= 50) and kept
  *   while offline; their Promise resolves at once.
  */
-export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }) {
+export function connect({ role, slug, query = "", hello = () => ({}), onFrame, onStatus = () => {} }) {
   const pending = new Map(); // id -> {resolve, reject, timer}
   const likes = Object.fromEntries(SIDES.map((s) => [s, 0]));
   const likeTimers = Object.fromEntries(SIDES.map((s) => [s, null]));
@@ -103,7 +104,7 @@ export function connect({ role, slug, query = "", onFrame, onStatus = () => {} }
     }
     ws = sock;
     sock.onopen = () => {
-      if (role !== "overlay") sock.send(JSON.stringify({ type: "hello" }));
+      if (role !== "overlay") sock.send(JSON.stringify({ ...hello(), type: "hello" })); // a console's moderator name
     };
     sock.onmessage = (ev) => onMessage(sock, ev);
     sock.onclose = (ev) => onClose(sock, ev);

@@ -4,13 +4,13 @@
 import { connect } from "../common/ws.js";
 import { LIMITS, OFFLINE } from "../common/protocol.js";
 import { createStore, remainingMs, roundIsOpen, sideColor } from "../common/store.js";
-import { $, $$, createToast, el, fmtClock, fmtTime, icon, keyedList, setAttr, setText, show } from "../common/dom.js";
+import { $, $$, createToast, el, fmtClock, setAttr, setText, show } from "../common/dom.js";
 import { fmtInt, lang, t } from "../common/i18n.js";
 import { createEditor } from "./edit.js";
+import { createDesk } from "./desk.js";
 import { createVerdictDesk } from "./verdict.js";
 
 const SIDES = ["a", "b"];
-const GROUP_ORDER = ["pending", "featured", "approved", "answered", "rejected"];
 const ACTIONS_BY_STATUS = {
   pending: ["approve", "feature", "reject"],
   approved: ["feature", "answered", "reject"],
@@ -22,16 +22,15 @@ const ACTIONS_BY_STATUS = {
 const slug = document.body.dataset.slug;
 const toast = createToast($("#toast"));
 const store = createStore();
-const busyQuestions = new Map(); // question id -> action in flight
 let busyRound = null; // round action in flight
 const busyPoints = new Set();
 const pointsDirty = new Set();
-let filter = "all";
 let online = false; // the socket is open and its snapshot arrived: actions can go out
 
 // --- connection
 
-const conn = connect({ role: "console", slug, onFrame, onStatus });
+// the moderator's name (desk.js keeps it) goes with every hello, so the others see who is who
+const conn = connect({ role: "console", slug, onFrame, onStatus, hello: () => (desk && desk.name() ? { name: desk.name() } : {}) });
 
 function onFrame(frame) {
   if (frame.type === "error") {
@@ -147,152 +146,37 @@ function renderHeader(state) {
   for (const side of SIDES) document.body.style.setProperty(`--${side}`, sideColor(state, side));
 }
 
-// --- question queue
+// --- question queue: the desk (desk.js)
 
-const queue = $("#queue");
-const editor = createEditor(queue, { send: (msg) => conn.send(msg), toast, errorText });
-queue.addEventListener("lt-rerender", () => renderQueue(store.state));
-
-function sortQueue(questions) {
-  return [...questions].sort((x, y) => {
-    const g = GROUP_ORDER.indexOf(x.status) - GROUP_ORDER.indexOf(y.status);
-    return g || (y.created || 0) - (x.created || 0);
-  });
-}
-
-function queueItem(id) {
-  return el(
-    "li",
-    { class: "qi", data: { id } },
-    el(
-      "div",
-      { class: "qi-main" },
-      el(
-        "div",
-        { class: "qi-meta" },
-        el("span", { class: "chip" }),
-        el("span", { class: "flag", text: t("q.flagged"), hidden: true }),
-        el("span", { class: "qi-name" }),
-        el("span", { class: "qi-time" }),
-        el("span", { class: "qi-up" }, icon("i-thumb", "ico"), el("span", { class: "n" })),
-        el("span", { class: "qi-device" }),
-        el("button", { class: "btn tiny act-ban", type: "button", data: { action: "ban" }, hidden: true }),
-        el("button", { class: "btn tiny act-edit", type: "button", data: { action: "edit" }, hidden: true }),
-      ),
-      el("p", { class: "qi-text" }),
-      el("p", { class: "qi-original", hidden: true }),
-    ),
-    el("div", { class: "qi-actions" }),
-  );
-}
+// an edit is a question action U can take back: the desk counts it
+const editor = createEditor($("#queue"), { send: (msg) => conn.send(msg).then((ack) => (desk.noted(), ack)), toast, errorText });
 
 // `banned` (device hashes) reaches consoles in `show` frames.
 const isBanned = (state, device) => Array.isArray(state.show.banned) && state.show.banned.includes(device);
 
-function renderActions(li, q, state) {
-  const box = $(".qi-actions", li);
-  const actions = ACTIONS_BY_STATUS[q.status] || [];
-  if (box.dataset.for !== actions.join()) {
-    box.replaceChildren(
-      ...actions.map((a) => el("button", { class: `btn small act-${a}`, type: "button", data: { action: a }, text: t(`action.${a}`) })),
-    );
-    box.dataset.for = actions.join();
-  }
-  const inFlight = busyQuestions.get(q.id);
-  for (const button of $$("button", box)) {
-    button.disabled = Boolean(inFlight);
-    button.classList.toggle("busy", inFlight === button.dataset.action);
-  }
-  // Ban / unban the device that asked (two clicks to ban).
-  const ban = $(".act-ban", li);
-  show(ban, Boolean(q.device));
-  if (q.device) {
-    const action = isBanned(state, q.device) ? "unban" : "ban";
-    const confirm = action === "ban" && confirmingBan.has(q.id);
-    ban.dataset.action = action;
-    setText(ban, t(confirm ? "action.ban_confirm" : `action.${action}`));
-    ban.classList.toggle("confirm", confirm);
-    ban.disabled = Boolean(inFlight);
-    ban.classList.toggle("busy", inFlight === action);
-  }
-}
+const desk = createDesk({ conn, store, act, toast, errorText, editor, actions: ACTIONS_BY_STATUS, isBanned, online: () => online });
 
-const isShown = (q) => filter === "all" || filter === q.status;
-
-function updateQueueItem(li, q, state) {
-  li.dataset.status = q.status;
-  li.classList.toggle("flagged", Boolean(q.flagged));
-  setText($(".chip", li), t(`q.${q.status}`));
-  show($(".flag", li), Boolean(q.flagged));
-  setText($(".qi-name", li), (q.name || "").trim() || t("q.anonymous"));
-  setText($(".qi-time", li), fmtTime(q.created, true));
-  setText($(".qi-up .n", li), fmtInt(q.upvotes || 0));
-  setText($(".qi-device", li), q.device ? t("host.device", { id: q.device }) : "");
-  setText($(".qi-text", li), q.text || "");
-  editor.render(li, q);
-  renderActions(li, q, state);
-  show(li, isShown(q));
-}
-
-const renderQueueList = keyedList(queue, { create: (q) => queueItem(q.id), update: updateQueueItem });
+// Older answered and rejected questions than the snapshot's, a page at a time (questions.page).
+let paging = false;
+const older = $(".queue-panel .more-questions");
 
 function renderQueue(state) {
-  const questions = sortQueue(state.show.questions);
-  const counts = { all: questions.length };
-  for (const q of questions) counts[q.status] = (counts[q.status] || 0) + 1;
-  for (const button of $$("#filters button")) setText($(".n", button), counts[button.dataset.filter] || 0);
-  renderQueueList(questions, state);
-  show($(".queue-panel .empty"), !questions.some(isShown));
+  desk.render(state);
+  show(older, Boolean(state.show.questions_older) && ["all", "answered", "rejected"].includes(desk.filter()));
+  older.disabled = paging;
 }
 
-// A ban takes two clicks: the first arms the button for a few seconds.
-const confirmingBan = new Map(); // question id -> timer
+$("#filters").addEventListener("click", () => renderQueue(store.state)); // after the desk's own handler
 
-function armBan(id) {
-  confirmingBan.set(
-    id,
-    setTimeout(() => {
-      confirmingBan.delete(id);
-      renderQueue(store.state);
-    }, 4000),
-  );
+older.addEventListener("click", async () => {
+  const before = store.state.show.questions_older;
+  if (paging || !before) return;
+  paging = true;
   renderQueue(store.state);
-}
-
-queue.addEventListener("click", async (ev) => {
-  const button = ev.target.closest("button[data-action]");
-  if (!button || button.disabled || button.dataset.action.startsWith("edit")) return; // edit.js
-  const id = button.closest("li").dataset.id;
-  const action = button.dataset.action;
-  const q = store.state.show.questions.find((x) => x.id === id);
-  if (!q || busyQuestions.has(id)) return;
-  if (action === "ban" && !confirmingBan.has(id)) {
-    armBan(id);
-    return;
-  }
-  clearTimeout(confirmingBan.get(id));
-  confirmingBan.delete(id);
-  const device = action === "ban" || action === "unban";
-  busyQuestions.set(id, action);
-  renderQueue(store.state);
-  if (device) {
-    await act({ type: `device.${action}`, device: q.device }, t(action === "ban" ? "host.banned" : "host.unbanned"));
-  } else {
-    await act({ type: `question.${action}`, question: id });
-  }
-  busyQuestions.delete(id);
-  renderQueue(store.state);
-});
-
-$("#filters").addEventListener("click", (ev) => {
-  const button = ev.target.closest("button[data-filter]");
-  if (!button) return;
-  filter = button.dataset.filter;
-  for (const b of $$("#filters button")) {
-    b.classList.toggle("on", b === button);
-    b.setAttribute("aria-pressed", String(b === button));
-  }
-  renderQueue(store.state);
+  const ack = await act({ type: "questions.page", before });
+  paging = false;
+  if (ack && ack.questions) store.addOlder(ack.questions, ack.older);
+  else renderQueue(store.state);
 });
 
 // --- rounds
@@ -630,6 +514,7 @@ store.subscribe((state, frame) => {
   if (frame.type === "tally") {
     renderStats(state);
     renderPoints(state);
+    desk.counts(state); // question_counts: answered on air per side
     verdict.tally(state);
     return;
   }

@@ -143,7 +143,11 @@ class ShowState:
                 q = replace(q, upvotes=old.upvotes)  # upvotes only grow
             self.qcounts.count(old, -1)
             self.qcounts.count(q, 1)
-            self.questions[q.id] = q
+            qs = self.questions
+            last = next(reversed(qs.values()), None) if old is None and qs else None
+            qs[q.id] = q
+            if last is not None and question_key(q) < question_key(last):  # asked a moment earlier elsewhere
+                self.questions = dict(sorted(qs.items(), key=lambda kv: question_key(kv[1])))
         elif kind == "round":
             self.round = Round.from_record(event["round"])
             if "rounds" in event:
@@ -180,7 +184,7 @@ class ShowState:
                 state.round = Round.from_record(value)
             elif key in META_FIELDS or key in ("rounds", "rounds_won", "points"):
                 setattr(state, key, value)
-        state.questions = dict(sorted(state.questions.items(), key=lambda kv: kv[1].created))
+        state.questions = dict(sorted(state.questions.items(), key=lambda kv: question_key(kv[1])))
         for q in state.questions.values():
             state.qcounts.count(q, 1)
         return state
@@ -217,9 +221,12 @@ class ShowState:
         c = self.counters
         return {**self.tally(), "votes": c.votes, "held": c.held, "held_reasons": c.held_reasons}
 
-    def view(self, now: int, console: bool) -> dict[str, Any]:
-        """The snapshot's `show`. `questions` is the last key (see Hub's audience splice)."""
-        if console:
+    def view(self, now: int, console: bool, questions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The snapshot's `show`; `questions` as given (a bounded page: `snapshot_questions`),
+        or else every question the role may see."""
+        if questions is not None:
+            qs = questions
+        elif console:
             qs = [q.console_view() for q in reversed(self.questions.values())]
         else:
             qs = [q.public_view() for q in self.questions.values() if q.public]
@@ -243,6 +250,71 @@ class ShowState:
             **({key: getattr(self, key) for key in CONSOLE_ONLY} if console else {}),
             "questions": qs,
         }
+
+
+# -- bounded pages of questions (docs/protocol.md, "Questions in pages") ----------
+
+QUEUE = frozenset((qmod.PENDING, qmod.APPROVED, qmod.FEATURED))  # what a moderator acts on
+
+
+def question_key(q: Question) -> tuple[int, str]:
+    """The order of questions, oldest first: when asked, then id. `state.questions` keeps it."""
+    return (q.created, q.id)
+
+
+def older_page(state: ShowState, console: bool, before: str | None, n: int) -> tuple[list[Question], str | None]:
+    """The newest `n` questions older than the question `before` (None: the newest), newest
+    first: public ones for phones and overlays, answered and rejected ones for consoles (their
+    queue comes whole in the snapshot). The second value is the cursor for the page after
+    (the last one's id), or None when there is none. An unknown `before` is `not_found`."""
+    cutoff: tuple[int, str] | None = None
+    if before is not None:
+        ref = state.questions.get(before)
+        if ref is None:
+            raise DomainError("not_found", f"no question {before}")
+        cutoff = question_key(ref)
+    out: list[Question] = []
+    for q in reversed(state.questions.values()):
+        if cutoff is not None and question_key(q) >= cutoff:
+            continue
+        if (q.status not in QUEUE) if console else q.public:
+            if len(out) == n:  # guard: snapshot bound
+                return out, out[-1].id
+            out.append(q)
+    return out, None
+
+
+def snapshot_questions(
+    state: ShowState, role: str, dhash: str, n: int, queue_max: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The questions of a socket's snapshot and the cursor for older ones (or None).
+
+    Phones and overlays: the featured question, the newest `n` public ones, and (phones)
+    the newest `n` of their own. Consoles: the queue (pending, approved, featured; the
+    newest `queue_max`) and the newest `n` answered or rejected ones."""
+    if role == "console":
+        queue: list[Question] = []
+        for q in reversed(state.questions.values()):
+            if q.status in QUEUE and len(queue) < queue_max:
+                queue.append(q)
+        done, older = older_page(state, True, None, n)
+        picked = {q.id for q in queue} | {q.id for q in done}
+        return [q.console_view() for q in reversed(state.questions.values()) if q.id in picked], older
+    page, older = older_page(state, False, None, n)
+    views = {q.id: q.public_view() for q in page}
+    on_air = state.questions.get(state.featured) if state.featured else None
+    if on_air is not None and on_air.public:
+        views.setdefault(on_air.id, on_air.public_view())
+    if role == "audience" and dhash:
+        own = 0
+        for q in reversed(state.questions.values()):
+            if q.device == dhash:
+                views[q.id] = {**q.public_view(), "mine": True} if not q.public else views.get(q.id, q.public_view())
+                own += 1
+                if own == n:
+                    break
+    order = {qid: i for i, qid in enumerate(state.questions)}
+    return sorted(views.values(), key=lambda v: order[v["id"]]), older
 
 
 def question_field(q: Question) -> bytes:

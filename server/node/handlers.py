@@ -27,6 +27,7 @@ from .venues import Venues
 
 MODERATOR_NAME_MAX = 20
 Handler = Callable[[Runtime, Conn, Message], Awaitable[Reply | None]]
+UNREMEMBERED = frozenset(("hello", "questions.page"))  # changes nothing: answered afresh, never cached
 
 
 def unavailable(msg_id: str | None, exc: StoreUnavailable) -> Reply:
@@ -55,6 +56,7 @@ class Handlers:
             "upvote": Budget(s.upvote_rate, s.upvote_burst),
             "ask": Budget(1.0 / s.question_interval_s, 1.0, "one question every few seconds; try again shortly"),
             "console": Budget(s.console_rate, s.console_burst),
+            "page": Budget(s.page_rate, s.page_burst),
         }
         self.table: dict[str, Handler] = {
             "hello": self.hello,
@@ -63,6 +65,7 @@ class Handlers:
             "ask": self.ask,
             "upvote": self.upvote,
             "stance": self.stance,
+            "questions.page": self.page,
         }  # console types fall through to `host`
 
     async def handle(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
@@ -72,7 +75,7 @@ class Handlers:
         again: it gets the first one's reply, from whichever process gave it.
         Transient errors are not remembered, so a retry with the same id runs afresh.
         """
-        if msg.id is None or msg.type == "hello":
+        if msg.id is None or msg.type in UNREMEMBERED:
             return await self._reply(rt, conn, msg)
         replies = self.store.replies(rt.state.slug)
         key = (conn.holder, msg.id)
@@ -195,6 +198,16 @@ class Handlers:
         question = {"type": "question", "question": replace(q, upvotes=count).record()}
         await self.store.commit(rt.state.slug, [question])
         return Reply.ack(msg.id) if msg.id else None
+
+    async def page(self, rt: Runtime, conn: Conn, msg: Message) -> Reply | None:
+        """Older questions than a snapshot's (or a page's) `questions_older`: public ones for
+        phones, answered and rejected ones for consoles; `older` is the next cursor (or null)."""
+        await self._limit(rt, conn, "page", msg)
+        console = conn.role == "console"
+        n = self.settings.snapshot_questions
+        page, older = dshow.older_page(rt.state, console, msg.before or None, n)
+        views = [q.console_view() if console else q.public_view() for q in page]
+        return Reply.ack(msg.id, questions=views, older=older)
 
     # -- console -------------------------------------------------------------------------
 

@@ -93,6 +93,7 @@ class Runtime:
     undo: dict[str, list[Undo]] = field(default_factory=dict)  # per moderator, their last actions
     clusters: Clusters = field(default_factory=Clusters)
     desk: dict[str, dict[str, Any]] = field(default_factory=dict)  # moderator -> {name, question, at}
+    idle_since: float = 0.0  # ended and without sockets since (monotonic), for the unload
     following: bool = False  # the store delivers this show's events here (it has sockets)
     rings: dict[str, Ring] = field(default_factory=dict)  # "console", "public": the last frames
     follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -294,8 +295,31 @@ class Replicas:
 
     # -- sockets -----------------------------------------------------------------
 
+    async def sweep(self, grace_s: float) -> list[str]:
+        """Unload the shows that have ended and had no socket for `grace_s` seconds: the
+        replica goes, and the store forgets its share (read back when next needed)."""
+        now = time.monotonic()
+        gone = []
+        for slug, rt in list(self.shows.items()):
+            if rt.state.status != "ended" or rt.room or rt.likes or rt.resyncing:
+                rt.idle_since = 0.0
+                continue
+            if not rt.idle_since:
+                rt.idle_since = now
+            elif now - rt.idle_since >= grace_s:  # guard: unload
+                del self.shows[slug]  # a socket that joins from here on loads it afresh
+                gone.append(slug)
+                try:
+                    await self.store.unload(slug)
+                except StoreUnavailable:
+                    pass
+        return gone
+
     async def join(self, rt: Runtime, conn: Conn) -> None:
         """Add a socket to its show; its first frame is its snapshot."""
+        if self.shows.get(rt.state.slug) is not rt:  # unloaded while this socket was admitted
+            self.tasks.spawn(conn.close(1012), "close-unloaded")  # it comes back to a fresh replica
+            return
         banned = rt.state.banned
         conn.banned = bool(conn.dhash) and (conn.dhash in banned or conn.parent in banned)
         conn.held = True
@@ -377,7 +401,17 @@ class Replicas:
 
     def _send_snapshot(self, rt: Runtime, conn: Conn, personal: dict[str, Any] | None) -> None:
         conn.held = False
-        frame = snapshot(rt.state, conn.role, conn.dhash, personal, conn.banned, self.store.epoch)
+        s = self.store.settings
+        frame = snapshot(
+            rt.state,
+            conn.role,
+            conn.dhash,
+            personal,
+            conn.banned,
+            s.snapshot_questions,
+            s.console_queue_max,
+            epoch=self.store.epoch,
+        )
         if conn.role == "console":  # the other moderators, and the card each is on
             now = now_ms()
             frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
@@ -393,10 +427,13 @@ def snapshot(
     dhash: str = "",
     personal: dict[str, Any] | None = None,
     banned: bool = False,
+    page: int = 50,
+    queue_max: int = 1000,
     epoch: str = "",
 ) -> dict[str, Any]:
-    """The first frame of a socket: the whole show as its role may see it; `epoch` is the
-    store's (with `seq`, where a resuming socket says it was)."""
+    """The first frame of a socket: the show as its role may see it, its questions a
+    bounded page (`domain.show.snapshot_questions`; older ones by `questions.page`);
+    `epoch` is the store's (with `seq`, where a resuming socket says it was)."""
     now = now_ms()
     seq = state.seq if role == "console" else state.pseq
     frame: dict[str, Any] = {
@@ -406,12 +443,10 @@ def snapshot(
         "role": role,
         "server_time": now,
     }
-    show = state.view(now, console=role == "console")
+    questions, older = dshow.snapshot_questions(state, role, dhash, page, queue_max)
+    show = state.view(now, console=role == "console", questions=questions)
+    show["questions_older"] = older
     if role == "audience":
-        own = [
-            {**q.public_view(), "mine": True} for q in state.questions.values() if q.device == dhash and not q.public
-        ]
-        show["questions"].extend(own)
         frame["you"] = {"vote": None, "upvoted": [], **(personal or {}), "banned": banned}
     frame["show"] = show
     return frame

@@ -32,6 +32,7 @@ class Ticker:
         self.phone_groups = replicas.phone_groups
         self.ticks = 0
         self.sample_every = max(1, round(settings.sample_s * 1000 / settings.tick_ms))
+        self.sweep_every = max(1, round(1000 / settings.tick_ms))  # once a second
 
     async def run(self) -> None:
         period = self.settings.tick_ms / 1000
@@ -60,6 +61,9 @@ class Ticker:
                     await self.tick_show(rt, phone_group, sample_due)
                 elif rt.following:  # guard: unfollow unserved shows
                     await self.replicas.unfollow(rt)
+            if self.settings.show_unload_s > 0 and self.ticks % self.sweep_every == 0 and not final:
+                for slug in await self.replicas.sweep(self.settings.show_unload_s):
+                    log.info("show %s ended and has no sockets: unloaded", slug)
         finally:
             self.observe(time.perf_counter() - started)
 

@@ -87,6 +87,15 @@ class Store(ABC):
     @abstractmethod
     async def ready(self) -> bool: ...
 
+    def shows_in_memory(self) -> int:
+        """Shows whose records this process holds in memory (Redis mode: none)."""
+        return 0
+
+    async def unload(self, slug: str) -> bool:
+        """Forget what this process holds of a show (it is loaded again when next
+        needed); False if it could not be now. Redis mode holds nothing per show."""
+        return True
+
     # A selective store delivers a show's events only while the show is followed (the
     # process has sockets for it); the embedded store, one process, delivers all.
     selective = False

@@ -166,6 +166,7 @@ class EmbeddedStore(Store):
         super().__init__(settings)
         self.path = str(settings.data_path() / "leitai.sqlite3")
         self.shows: dict[str, _Show] = {}
+        self.unloaded: set[str] = set()  # shows on disk, not in memory (see unload)
         self.creating: set[str] = set()
         self.buckets = Buckets()
         self.marks: dict[str, tuple[float, int]] = {}  # once() and count(): key -> (until, n)
@@ -179,6 +180,10 @@ class EmbeddedStore(Store):
         self.writer = _Writer(self.path, self.settings.sqlite_synchronous, asyncio.get_running_loop())
         self.epoch = self._epoch(self.writer.db)
         self._load_all(self.writer.db)
+        if self.settings.show_unload_s > 0:  # ended shows stay on disk until a socket asks for one
+            for slug in [slug for slug, s in self.shows.items() if s.fields.get("status") == b'"ended"']:
+                del self.shows[slug]
+                self.unloaded.add(slug)
         self.writer.start()
 
     async def close(self) -> None:
@@ -214,10 +219,16 @@ class EmbeddedStore(Store):
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex[:16],))
         return str(db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()[0])
 
-    def _load_all(self, db: sqlite3.Connection) -> None:
-        for show, name, value in db.execute("SELECT show, name, value FROM field"):
+    def _load_all(self, db: sqlite3.Connection, only: str | None = None) -> None:
+        """Every show's rows into memory (or, with `only`, one show's: after an unload)."""
+        where, args = (" WHERE show = ?", (only,)) if only is not None else ("", ())
+
+        def rows(sql: str) -> Any:
+            return db.execute(sql + where, args)
+
+        for show, name, value in rows("SELECT show, name, value FROM field"):
             self.shows.setdefault(show, _Show({})).fields[name] = value
-        for show, name, value in db.execute("SELECT show, name, value FROM counter"):
+        for show, name, value in rows("SELECT show, name, value FROM counter"):
             s = self.shows.get(show)
             if s is None:
                 continue
@@ -225,20 +236,22 @@ class EmbeddedStore(Store):
                 s.likes[name[-1]] = value
             elif name in ("seq", "pseq", "qid", "peak"):
                 setattr(s, name, value)
-        for _slug, s in self.shows.items():  # a question id is never given twice
+        for slug, s in self.shows.items():  # a question id is never given twice
+            if only is not None and slug != only:
+                continue
             ids = [int(n[3:]) for n in s.fields if n.startswith("q:q") and n[3:].isdigit()]
             s.qid = max([s.qid, *ids])
-        for show, rnd, device, raw in db.execute("SELECT show, round, device, side FROM vote"):
+        for show, rnd, device, raw in rows("SELECT show, round, device, side FROM vote"):
             s = self.shows.get(show)
             if s is not None:
                 ballot = Ballot.decode(raw) if "|" in raw else Ballot(raw, COUNTED, "", "unknown")
                 self._replace_ballot(s, rnd, device, ballot)
-        for show, question, device in db.execute("SELECT show, question, device FROM upvote"):
+        for show, question, device in rows("SELECT show, question, device FROM upvote"):
             s = self.shows.get(show)
             if s is not None:
                 s.upvoters[question].add(device)
                 s.device_upvotes[device].append(question)
-        for show, device, first in db.execute("SELECT show, device, first FROM device"):
+        for show, device, first in rows("SELECT show, device, first FROM device"):
             s = self.shows.get(show)
             if s is not None:
                 s.devices[device] = first or 0
@@ -275,17 +288,47 @@ class EmbeddedStore(Store):
     def _show(self, slug: str) -> _Show:
         show = self.shows.get(slug)
         if show is None:
-            raise KeyError(slug)
+            show = self._reload(slug)
+            if show is None:
+                raise KeyError(slug)
         return show
+
+    def _reload(self, slug: str) -> _Show | None:
+        """A show unloaded earlier, read back from SQLite (on its own read connection)."""
+        if slug not in self.unloaded:
+            return None
+        db = sqlite3.connect(self.path)
+        try:
+            self._load_all(db, slug)
+        finally:
+            db.close()
+        self.unloaded.discard(slug)
+        return self.shows.get(slug)
+
+    async def unload(self, slug: str) -> bool:
+        """Forget a show's memory (its fields, ballots, upvoters, devices, replies); it is
+        read back from SQLite when next needed. Only once its writes are committed."""
+        if slug not in self.shows:
+            return False
+        await self.flush()
+        s = self.shows.get(slug)
+        if s is None or s.pending or s.flushing or slug in self.creating:
+            return False
+        del self.shows[slug]  # guard: store unload
+        self.unloaded.add(slug)
+        return True
+
+    def shows_in_memory(self) -> int:
+        return len(self.shows)
 
     # -- the contract ----------------------------------------------------------
 
     async def list_shows(self) -> list[str]:
-        return sorted(self.shows)
+        return sorted(set(self.shows) | self.unloaded)
 
     async def create_show(self, state: ShowState) -> None:
         slug = state.slug
-        if slug in self.shows or slug in self.creating:
+        if slug in self.shows or slug in self.creating or slug in self.unloaded:
             raise Conflict(slug)
         fields = state.fields()
         self.creating.add(slug)
@@ -298,7 +341,7 @@ class EmbeddedStore(Store):
             self.creating.discard(slug)
 
     async def load(self, slug: str) -> ShowState | None:
-        s = self.shows.get(slug)
+        s = self.shows.get(slug) or self._reload(slug)
         if s is None:
             return None
         upvotes = {qid: len(devs) for qid, devs in s.upvoters.items()}

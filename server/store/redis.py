@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -286,11 +287,16 @@ def unavailable(exc: ResponseError) -> StoreUnavailable:
     return StoreUnavailable(f"Redis cannot write now: {code}{exc}")
 
 
-def connect(url: str) -> Any:
+def connect(url: str, max_connections: int = 0) -> Any:
     """(Typed Any: redis-py's asyncio annotations are unions of the sync and async
     return types, which say nothing useful here.) A client for `redis://`/`rediss://` URLs,
     `redis+sentinel://h1:26379,h2:26379/master/db` to follow the master that Sentinel
-    names, or `redis+cluster://h1:6379,h2:6379` for a Redis Cluster (any of its nodes)."""
+    names, or `redis+cluster://h1:6379,h2:6379` for a Redis Cluster (any of its nodes).
+
+    With `max_connections` the pool holds at most that many connections, and a
+    command waits (up to the socket timeout) for a free one rather than opening
+    one more: a burst of sockets no longer opens a connection per command, each
+    racing its own connect timeout (REDIS_MAX_CONNECTIONS)."""
     options: dict[str, Any] = dict(
         socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1), health_check_interval=5
     )
@@ -300,14 +306,37 @@ def connect(url: str) -> Any:
         hosts, _, rest = url[len("redis+sentinel://") :].partition("/")
         master, _, db = rest.partition("/")
         sentinel = Sentinel(_hosts(hosts, 26379), socket_connect_timeout=1.0, socket_timeout=2.0)  # type: ignore[no-untyped-call]
+        if max_connections:
+            options["max_connections"] = max_connections
         return sentinel.master_for(master or "mymaster", db=int(db or 0), **options)
     if url.startswith("redis+cluster://"):
         from redis.asyncio.cluster import ClusterNode, RedisCluster
 
         hosts = url[len("redis+cluster://") :].partition("/")[0]
         nodes = [ClusterNode(h, p) for h, p in _hosts(hosts, 6379)]
-        return RedisCluster(startup_nodes=nodes, socket_connect_timeout=1.0, socket_timeout=2.0)
-    return aioredis.from_url(url, **options)
+        bound: dict[str, Any] = {"max_connections": max_connections} if max_connections else {}
+        return RedisCluster(startup_nodes=nodes, socket_connect_timeout=1.0, socket_timeout=2.0, **bound)
+    if max_connections:  # guard: redis pool bound
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=2.0, **options)
+        client = aioredis.Redis(connection_pool=pool)
+    else:
+        client = aioredis.from_url(url, **options)
+    CLIENTS.add(client)
+    return client
+
+
+CLIENTS: "weakref.WeakSet[Any]" = weakref.WeakSet()  # every client of this process, for shrink_pool
+
+
+async def shrink_pool(client: Any) -> int:
+    """Close the pool's idle connections (they are opened again on demand); how many."""
+    pool = client.connection_pool
+    idle = list(getattr(pool, "_available_connections", ()))
+    try:
+        await pool.disconnect(inuse_connections=False)
+    except ERRORS:
+        pass
+    return len(idle)
 
 
 def _hosts(hosts: str, port: int) -> list[tuple[str, int]]:
@@ -431,10 +460,11 @@ class RedisStore(Store):
         self.epoch_key = f"{self.prefix}:epoch"
         self.proc = uuid.uuid4().hex[:12]
         self.cluster = settings.redis_url.startswith("redis+cluster://")
-        self.redis: Any = connect(settings.redis_url)
+        self.redis: Any = connect(settings.redis_url, settings.redis_max_connections)
         self.links: dict[str, Link] = {}  # "" (the one link), or a Cluster node's "host:port"
         self.followed: dict[str, Link] = {}  # shows whose events this process receives
         self.received = 0  # event and signal messages decoded (tests, metrics)
+        self.shrinker: asyncio.Task[Any] | None = None
         self.connected = False
         self.reconnects = 0
         self.unreplicated = 0  # acked writes answered `unavailable`: too few replicas had them
@@ -470,6 +500,8 @@ class RedisStore(Store):
     # -- life ------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.settings.redis_pool_idle_s > 0 and not self.cluster:
+            self.shrinker = asyncio.create_task(self._shrink(), name="leitai-redis-shrink")
         if self.cluster:
             try:
                 await self.redis.initialize()
@@ -519,8 +551,18 @@ class RedisStore(Store):
             raise StoreRefused(message)
         log.warning("REDIS_ALLOW_NO_PERSISTENCE=1: %s", message)
 
+    async def _shrink(self) -> None:
+        """Every REDIS_POOL_IDLE_S, close the connections a burst opened and nobody used
+        since (the pool shrinks back after a connect storm)."""
+        while True:
+            await asyncio.sleep(self.settings.redis_pool_idle_s)
+            for client in list(CLIENTS):  # the show store's and the season store's
+                await shrink_pool(client)
+
     async def close(self) -> None:
         self._closing = True
+        if self.shrinker:
+            self.shrinker.cancel()
         for link in self.links.values():
             if link.task:
                 link.task.cancel()
@@ -798,7 +840,38 @@ class RedisStore(Store):
             self.writable()
         if seq == -1:
             raise Conflict(slug)
+        for event in events:  # back on air after an end: its keys are kept again
+            if event["type"] == "show" and event["show"].get("status") in ("live", "draft"):
+                await self._retain(slug, None)
         return int(seq)
+
+    async def _retain(self, slug: str, ttl_s: int | None) -> int:
+        """Give every key of a show an expiry (None: take it away); how many keys."""
+        keys = [key async for key in self.redis.scan_iter(match=self.k(slug, "*"), count=1000)]
+        if not keys:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                if ttl_s is None:
+                    pipe.persist(key)
+                else:
+                    pipe.expire(key, ttl_s)
+            await pipe.execute()
+        return len(keys)
+
+    async def unload(self, slug: str) -> bool:
+        """An ended show this process let go of: its keys expire after ENDED_RETENTION_S
+        (each process that unloads it sets the expiry again; a show back on air keeps them)."""
+        retention = self.settings.ended_retention_s
+        if retention <= 0:
+            return True
+
+        async def run() -> Any:
+            if await self.redis.hget(self.k(slug, "f"), "status") == orjson.dumps("ended"):  # guard: ended expiry
+                await self._retain(slug, retention)
+
+        await self._call(run())
+        return True
 
     async def signal(self, slug: str, frame: dict[str, Any]) -> None:
         message = b"%s\n0\n0\n%s" % (slug.encode(), orjson.dumps(frame))

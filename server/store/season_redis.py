@@ -119,7 +119,7 @@ class RedisSeasonStore(SeasonStore):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.prefix = settings.redis_prefix
-        self.redis: Any = connect(settings.redis_url)
+        self.redis: Any = connect(settings.redis_url, settings.redis_max_connections)
         self._scripts = {
             name: self.redis.register_script(src)
             for name, src in (

@@ -23,7 +23,9 @@ async def show_snapshot(request: Request) -> Response:
     rt = await leitai(request).runtime(request, request.path_params["show"])
     if rt is None:
         return json_error(404, "not_found")
-    return Response(orjson.dumps(snapshot(rt.state, "overlay")), media_type="application/json")
+    s = leitai(request).settings
+    frame = snapshot(rt.state, "overlay", page=s.snapshot_questions, queue_max=s.console_queue_max)
+    return Response(orjson.dumps(frame), media_type="application/json")
 
 
 async def create_show(request: Request) -> Response:
