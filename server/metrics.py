@@ -81,19 +81,7 @@ class _Collector:
             for path, n in fast.paths.items():
                 paths.add_metric([path], n)
             yield paths
-        yield CounterMetricFamily(
-            "leitai_redis_reconnects",
-            "Times the Redis subscription was re-established",
-            value=getattr(self.node.store, "reconnects", 0),
-        )
-        yield CounterMetricFamily(
-            "leitai_resumed", "Sockets that resumed from their last seq instead of a snapshot", value=STATS.resumed
-        )
-        yield CounterMetricFamily(
-            "leitai_store_messages",
-            "Show events and signals this process received from the store (only shows it has sockets for)",
-            value=getattr(self.node.store, "received", 0),
-        )
+        yield from self.scale()
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
@@ -107,6 +95,22 @@ class _Collector:
         closed.add_metric(["over_cap_per_ip"], EDGE.refused)
         closed.add_metric(["header_timeout"], EDGE.timed_out)
         yield closed
+
+    def scale(self):
+        """The store's link and what scale-out saves: resumed sockets, events received."""
+        yield CounterMetricFamily(
+            "leitai_redis_reconnects",
+            "Times the Redis subscription was re-established",
+            value=getattr(self.node.store, "reconnects", 0),
+        )
+        yield CounterMetricFamily(
+            "leitai_resumed", "Sockets that resumed from their last seq instead of a snapshot", value=STATS.resumed
+        )
+        yield CounterMetricFamily(
+            "leitai_store_messages",
+            "Show events and signals this process received from the store (only shows it has sockets for)",
+            value=getattr(self.node.store, "received", 0),
+        )
 
 
 SHARE_S = 2.0  # workers leave their figures in the store this often (WORKERS > 1)
