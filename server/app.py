@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .demo import ensure_demo
+from .edge import LEAN
 from .edge import LIMITS as EDGE
 from .metrics import Metrics
 from .node import Node
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
+        LEAN.check()  # the lean per-socket queue and event (server/edge.py), or uvicorn's own: logged
         await node.start()
         metrics.start_sharing(node.tasks)  # WORKERS > 1: every worker's figures in every /metrics
         await lt.sessions.load()

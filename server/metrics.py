@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from .edge import LEAN
 from .edge import LIMITS as EDGE
 from .store import StoreUnavailable
 
@@ -95,6 +96,11 @@ class _Collector:
         closed.add_metric(["over_cap_per_ip"], EDGE.refused)
         closed.add_metric(["header_timeout"], EDGE.timed_out)
         yield closed
+        yield GaugeMetricFamily(
+            "leitai_lean_sockets",
+            "1 if sockets get the lean incoming queue and writable event (server/edge.py), 0 if uvicorn's own",
+            value=1 if LEAN.on else 0,
+        )
 
     def scale(self):
         """The store's link and what scale-out saves: resumed sockets, events received."""
