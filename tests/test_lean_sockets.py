@@ -106,3 +106,23 @@ def test_admission_caches_are_dropped():
     forget_admission(ws)
     assert not {"_url", "_base_url", "_headers", "_cookies", "_query_params"} & set(vars(ws))
     assert ws.scope["headers"] == []
+
+
+async def test_an_unexpected_uvicorn_keeps_its_own_objects_and_says_so(monkeypatch, caplog):
+    """If uvicorn's protocol calls anything the lean objects lack, they are not used: warned, never silent."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from server import edge
+
+    monkeypatch.setitem(edge._USES, "queue", {"put_nowait", "get"})  # as if uvicorn now called .empty() anew
+    lean = Lean().check()
+    assert not lean.on and "empty" in lean.reason
+    assert any(r.levelname == "WARNING" and "NOT the lean ones" in r.getMessage() for r in caplog.records)
+
+    async def app(scope, receive, send):
+        pass
+
+    monkeypatch.setattr(LEAN, "on", lean.on)  # what the start-up check would have set
+    proto = EdgeWebSocketProtocol(uvicorn.Config(app=app, ws="websockets-sansio", log_config=None), ServerState(), {})
+    assert type(proto.queue) is asyncio.Queue and type(proto.writable) is asyncio.Event
