@@ -63,6 +63,15 @@ class SocketsFirst:
         return self.app.state
 
 
+def collect_less(settings: Settings) -> None:
+    """Fewer, later collections: with 10,000 sockets the default thresholds ran the
+    collector for a third of the busy time and stalled ticks (docs/performance.md).
+    Everything allocated at start-up is frozen out of the collector's view."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*settings.gc_thresholds)
+
+
 def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
     EDGE.configure(settings)  # the connection limits of this process's protocols (server/edge.py)
@@ -99,12 +108,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
             await ensure_demo(node.store, settings, node.season)
         except StoreUnavailable as exc:  # serve on: /readyz and the log say why
             log.error("the demo show was not made: %s", exc)
-        # Fewer, later collections: with 10,000 sockets the default thresholds ran the
-        # collector for a third of the busy time and stalled ticks (docs/performance.md).
-        # Everything allocated at start-up is frozen out of the collector's view.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*settings.gc_thresholds)
+        collect_less(settings)
         try:
             yield
         finally:
