@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .demo import ensure_demo
+from .edge import LEAN
 from .edge import LIMITS as EDGE
 from .metrics import Metrics
 from .node import Node
@@ -62,6 +63,15 @@ class SocketsFirst:
         return self.app.state
 
 
+def collect_less(settings: Settings) -> None:
+    """Fewer, later collections: with 10,000 sockets the default thresholds ran the
+    collector for a third of the busy time and stalled ticks (docs/performance.md).
+    Everything allocated at start-up is frozen out of the collector's view."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*settings.gc_thresholds)
+
+
 def create_app(settings: Settings | None = None) -> SocketsFirst:
     settings = settings or Settings.from_env()
     EDGE.configure(settings)  # the connection limits of this process's protocols (server/edge.py)
@@ -89,6 +99,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         fast_path.check()
+        LEAN.check()  # the lean per-socket queue and event (server/edge.py), or uvicorn's own: logged
         await node.start()
         metrics.start_sharing(node.tasks)  # WORKERS > 1: every worker's figures in every /metrics
         await lt.sessions.load()
@@ -97,12 +108,7 @@ def create_app(settings: Settings | None = None) -> SocketsFirst:
             await ensure_demo(node.store, settings, node.season)
         except StoreUnavailable as exc:  # serve on: /readyz and the log say why
             log.error("the demo show was not made: %s", exc)
-        # Fewer, later collections: with 10,000 sockets the default thresholds ran the
-        # collector for a third of the busy time and stalled ticks (docs/performance.md).
-        # Everything allocated at start-up is frozen out of the collector's view.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*settings.gc_thresholds)
+        collect_less(settings)
         try:
             yield
         finally:

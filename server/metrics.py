@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from .edge import LEAN
 from .edge import LIMITS as EDGE
 from .store import StoreUnavailable
 
@@ -69,6 +70,9 @@ class _Collector:
             "Sockets closed with 1011 after an unforeseen error in their handler",
             value=STATS.socket_failures,
         )
+        yield from self._paths_store_edge()
+
+    def _paths_store_edge(self):
         fast = self.fast_path
         if fast is not None:
             yield GaugeMetricFamily(
@@ -78,19 +82,7 @@ class _Collector:
             for path, n in fast.paths.items():
                 paths.add_metric([path], n)
             yield paths
-        yield CounterMetricFamily(
-            "leitai_redis_reconnects",
-            "Times the Redis subscription was re-established",
-            value=getattr(self.node.store, "reconnects", 0),
-        )
-        yield CounterMetricFamily(
-            "leitai_resumed", "Sockets that resumed from their last seq instead of a snapshot", value=STATS.resumed
-        )
-        yield CounterMetricFamily(
-            "leitai_store_messages",
-            "Show events and signals this process received from the store (only shows it has sockets for)",
-            value=getattr(self.node.store, "received", 0),
-        )
+        yield from self.scale()
         yield GaugeMetricFamily(
             "leitai_shows_loaded", "Shows with a replica in this process", value=len(self.node.shows)
         )
@@ -104,6 +96,27 @@ class _Collector:
         closed.add_metric(["over_cap_per_ip"], EDGE.refused)
         closed.add_metric(["header_timeout"], EDGE.timed_out)
         yield closed
+        yield GaugeMetricFamily(
+            "leitai_lean_sockets",
+            "1 if sockets get the lean incoming queue and writable event (server/edge.py), 0 if uvicorn's own",
+            value=1 if LEAN.on else 0,
+        )
+
+    def scale(self):
+        """The store's link and what scale-out saves: resumed sockets, events received."""
+        yield CounterMetricFamily(
+            "leitai_redis_reconnects",
+            "Times the Redis subscription was re-established",
+            value=getattr(self.node.store, "reconnects", 0),
+        )
+        yield CounterMetricFamily(
+            "leitai_resumed", "Sockets that resumed from their last seq instead of a snapshot", value=STATS.resumed
+        )
+        yield CounterMetricFamily(
+            "leitai_store_messages",
+            "Show events and signals this process received from the store (only shows it has sockets for)",
+            value=getattr(self.node.store, "received", 0),
+        )
 
 
 SHARE_S = 2.0  # workers leave their figures in the store this often (WORKERS > 1)

@@ -119,6 +119,9 @@ async def test_moderators_see_which_card_each_is_on(clients, show):
     await a.request({"type": "desk.focus", "question": q1})
     seen = await b.wait_for(lambda f: f["type"] == "desk" and f["moderator"]["question"] == q1)
     assert seen["moderator"]["name"] == "甲"
+    # each console knows its own id, so it never shows itself as another moderator
+    mine = await a.wait_for(lambda f: f["type"] == "desk" and f["moderator"]["question"] == q1)
+    assert mine["moderator"]["id"] == a.frames[0]["moderator"] != b.frames[0]["moderator"]
     late = await clients.console(show)
     assert [m["name"] for m in late.frames[0]["desk"] if m["question"] == q1] == ["甲"]
     await a.close()

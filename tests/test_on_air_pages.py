@@ -474,6 +474,18 @@ async def test_offline_console_disables_everything_and_screens_are_back_within_a
     await expect(screens).to_have_attribute("data-state", "open", timeout=10_000)
     await expect(console.locator("body")).not_to_have_class(re.compile(r"\boffline\b"))
     assert await console.evaluate("document.querySelectorAll('.grid button:disabled').length") < 10
+    # the screens' own schedule, whatever the close: never more than a second between tries
+    # (phones' jittered waits, even capped after a restart, may reach 2 s)
+    longest = await console.evaluate("""async () => {
+        const { backoffDelay } = await import("/static/common/ws.js");
+        const waits = [];
+        for (const role of ["overlay", "console"])
+            for (let attempt = 0; attempt < 12; attempt++)
+                for (const since of [null, 0, 5000])
+                    for (let i = 0; i < 20; i++) waits.push(backoffDelay(attempt, role, since));
+        return Math.max(...waits);
+    }""")
+    assert longest <= 1000, longest
 
     srv.env["PORT"] = str(srv.port)
     srv.stop()  # SIGTERM: every socket closed with 1012 (restarting)

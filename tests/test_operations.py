@@ -60,6 +60,15 @@ async def test_the_fast_write_path_is_in_use(server, clients, show):
     assert any("socket write path: fast" in line for line in server.log)
 
 
+async def test_idle_sockets_are_lean(server, clients, show):
+    """Sockets hold the lean incoming queue and writable event (server/edge.py): an
+    upgrade of uvicorn that breaks their assumptions fails here (and logs a warning)."""
+    phone = await clients.audience(show)
+    await phone.request({"type": "vote", "side": "a"})  # a frame in, through the lean queue
+    assert metric(httpx.get(f"{server.url}/metrics").text, "leitai_lean_sockets") == 1
+    assert any("idle sockets: lean" in line for line in server.log)
+
+
 async def test_uvicorn_factory_start_can_be_signed_in_to(tmp_path):
     """`uvicorn --factory server.app:create_app` (not `python -m server`) makes and keeps
     the host token in DATA_DIR, so the console can be signed in to. Run with another

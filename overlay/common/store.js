@@ -55,6 +55,7 @@ export function createStore() {
     show: emptyShow(),
     you: null, // audience sockets only: {vote, upvoted: [], banned}
     desk: new Map(), // consoles only: moderator id -> {id, name, question, at, seen} (docs/protocol.md, desk)
+    moderator: null, // consoles only: this console's own id in `desk` frames
     roundAt: 0, // performance.now() when round.remaining_ms was received
     floorAt: 0, // performance.now() when show.floor.totals was received
   };
@@ -74,6 +75,7 @@ export function createStore() {
     state.roundAt = performance.now();
     state.desk = new Map();
     for (const m of Array.isArray(frame.desk) ? frame.desk : []) applyDesk(m);
+    state.moderator = frame.moderator || null;
   }
 
   // Which card another moderator is on (the question desk); `left`: their console closed.
@@ -122,6 +124,7 @@ export function createStore() {
       case "resumed": // back on the same stream: the frames it missed follow
         if (frame.tally) Object.assign(state.show.tally, frame.tally);
         if (state.you && frame.you) Object.assign(state.you, frame.you);
+        if (frame.moderator) state.moderator = frame.moderator;
         state.ready = true;
         break;
       case "tally":

@@ -108,8 +108,8 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
     const at = new Map(); // question id -> [names]
     for (const m of state.desk.values()) {
       if (!m.question || now - m.seen > PRESENCE_TTL_MS) continue;
-      if (myId === null && m.name === myName && m.question === sentFocus) myId = m.id; // our own echo
-      if (m.id === myId) continue;
+      if (m.id === (state.moderator || myId)) continue; // this console (older servers: its own echo)
+      if (myId === null && m.name === myName && m.question === sentFocus) myId = m.id;
       if (!at.has(m.question)) at.set(m.question, []);
       at.get(m.question).push(m.name || "?");
     }

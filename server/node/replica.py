@@ -365,6 +365,7 @@ class Replicas:
         }
         if console:
             frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
+            frame["moderator"] = conn.holder  # this console's own id in `desk` frames
         elif conn.role == "audience":
             frame["you"] = {"banned": conn.banned}
         conn.held = False
@@ -415,6 +416,7 @@ class Replicas:
         if conn.role == "console":  # the other moderators, and the card each is on
             now = now_ms()
             frame["desk"] = [m for m in rt.desk.values() if now - int(m.get("at", 0)) < DESK_TTL_MS]
+            frame["moderator"] = conn.holder  # this console's own id in `desk` frames
             notice = self.notice()
             if notice is not None:
                 frame["notice"] = notice

@@ -29,6 +29,19 @@ from .security import DEVICE_COOKIE, SESSION_COOKIE, HostSession, client_ip, hol
 
 log = logging.getLogger("leitai.sockets")
 
+# What Starlette's WebSocket caches once admission has read it (URL, headers, cookies, query).
+_ADMISSION_CACHES = ("_url", "_base_url", "_headers", "_cookies", "_query_params")
+
+
+def forget_admission(ws: WebSocket) -> None:
+    """Drop what admission read and nothing reads afterwards: Starlette's caches and the
+    scope's header list, kept otherwise for the socket's whole life (~1.6 KiB per idle
+    phone: docs/performance.md, "What reaches ≤ 18 KiB")."""
+    for name in _ADMISSION_CACHES:
+        ws.__dict__.pop(name, None)
+    ws.scope["headers"] = []
+
+
 Receive = Callable[[], Awaitable[dict]]
 
 
@@ -151,6 +164,7 @@ class SocketServer:
         since, epoch = ws.query_params.get("since", ""), ws.query_params.get("epoch", "")
         if since.isdigit() and len(since) < 16 and 0 < len(epoch) <= 32:  # a client that comes back
             conn.resume = (int(since), epoch)
+        forget_admission(ws)
         return rt, conn, session
 
     async def _serve(

@@ -1,6 +1,7 @@
 """Experiment (issue 17, memory per idle phone): uvicorn's WebSocket protocol with a
 lean incoming queue and a lean `writable` event, applied to a running server without
-editing `server/`:
+editing `server/` (since ported: `EdgeWebSocketProtocol` and `LEAN` in server/edge.py,
+`forget_admission` at the end of `SocketServer._admit`; docs/performance.md):
 
     scripts/bench --servers leitai --server-env PYTHONPATH=bench/experiments/lean_sockets:.
     .venv/bin/python -m bench.memprobe --servers leitai --also bench/experiments/lean_sockets
