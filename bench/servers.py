@@ -209,10 +209,12 @@ class Server:
 
 
 class Redis:
-    """A throwaway redis-server on a free port, no persistence."""
+    """A throwaway redis-server on a free port: no persistence, or with `aof_dir` an
+    append-only file there (the soak measures its growth)."""
 
-    def __init__(self, cpus: str | None) -> None:
+    def __init__(self, cpus: str | None, aof_dir: Path | None = None) -> None:
         self.cpus = cpus
+        self.aof_dir = aof_dir
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
         self.watch: Proc | None = None
@@ -230,11 +232,10 @@ class Redis:
             HOST,
             "--save",
             "",
-            "--appendonly",
-            "no",
             "--loglevel",
             "warning",
         ]
+        cmd += ["--appendonly", "yes", "--dir", str(self.aof_dir)] if self.aof_dir else ["--appendonly", "no"]
         self.proc = await asyncio.create_subprocess_exec(
             *pinned(cmd, self.cpus), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
         )

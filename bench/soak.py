@@ -80,34 +80,6 @@ class Probe(WSClient):
         self.send_text(orjson.dumps({"type": "vote", "side": side, "id": vid}))
 
 
-class AofRedis(Redis):
-    """The bench's throwaway Redis, with AOF on (to measure its growth) in its own folder."""
-
-    def __init__(self, cpus: str | None, folder: Path) -> None:
-        super().__init__(cpus)
-        self.folder = folder
-
-    async def start(self) -> "Redis":
-        cmd = ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", ""]
-        cmd += ["--appendonly", "yes", "--dir", str(self.folder), "--loglevel", "warning"]
-        self.proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        for _ in range(100):
-            try:
-                reader, writer = await asyncio.open_connection(HOST, self.port)
-                writer.write(b"PING\r\n")
-                if (await reader.readline()).startswith(b"+PONG"):
-                    writer.close()
-                    self.watch = Proc(self.proc.pid)
-                    return self
-                writer.close()
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-
 async def redis_info(port: int) -> dict[str, int]:
     """used_memory, keys and aof_current_size of the soak's Redis (raw RESP, no client library)."""
     reader, writer = await asyncio.open_connection(HOST, port)
@@ -169,7 +141,7 @@ async def soak(a: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     redis: Redis | None = None
     if a.mode == "redis":
-        redis = await AofRedis(None, work).start()
+        redis = await Redis(None, aof_dir=work).start()
     env = {"TICK_MS": "100", **dict(kv.split("=", 1) for kv in a.server_env)}
     out_dump = str(work / "dump")
     if a.trace or a.collect:  # a dump after the warm-up and one at the end (bench.memprobe's)
