@@ -6,6 +6,18 @@ import os
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+# The browser contexts the page tests use: a phone (390×844 and 360×780), the host's
+# console (1280×800), the OBS stage (1920×1080); Chinese, as the audience is.
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
+NARROW = {**PHONE, "viewport": {"width": 360, "height": 780}}
+CONSOLE = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
+STUDIO = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

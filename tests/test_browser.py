@@ -5,20 +5,12 @@ import re
 
 import orjson
 import pytest
-from browser import PageErrors, SentFrames, animations_done
+from browser import PHONE, STUDIO, PageErrors, SentFrames, animations_done
 from conftest import TOKEN, create_show, wait_until
 from PIL import Image
 
 pytestmark = pytest.mark.browser
 
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "zh-CN",
-}
-STUDIO = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
 LAPTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN"}
 
 

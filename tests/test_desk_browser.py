@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser import PageErrors, SentFrames
+from browser import CONSOLE as LAPTOP
+from browser import NARROW, PHONE, PageErrors, SentFrames
 from conftest import TOKEN, Clients, Server, create_show, wait_until
 
 from server.i18n import STRINGS
@@ -20,15 +21,6 @@ from server.i18n import STRINGS
 pytestmark = pytest.mark.browser
 
 ZH = STRINGS["zh-CN"]
-LAPTOP = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "zh-CN",
-}
-NARROW = {**PHONE, "viewport": {"width": 360, "height": 780}}
 SHOTS = Path("/work/shots/desk")
 
 

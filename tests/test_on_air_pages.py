@@ -11,7 +11,8 @@ import re
 import time
 
 import pytest
-from browser import PageErrors, animations_done
+from browser import CONSOLE as LAPTOP
+from browser import NARROW, PHONE, PageErrors, animations_done
 from conftest import TOKEN, create_show, overlay_key, wait_until
 from PIL import Image
 from studio import MEASURE, Box, check_safe, composite, safe_boxes
@@ -30,15 +31,6 @@ PLAN = [
     {"topic": "基层民主：让党员群众真正参与决策", "duration_s": 180},
 ]
 QUESTION = "书记您好，" + "我想问一下社区里的老旧小区加装电梯的问题，" * 12 + "谢谢！"  # 261 characters
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "zh-CN",
-}
-NARROW = {**PHONE, "viewport": {"width": 360, "height": 780}}
-LAPTOP = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
 WIDGETS = "widgets=pk,timer,likes,question,viewers,qr"
 
 

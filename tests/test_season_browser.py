@@ -8,23 +8,14 @@ import io
 
 import httpx
 import pytest
-from browser import PageErrors
+from browser import CONSOLE as DESK
+from browser import NARROW as SMALL
+from browser import PHONE, STUDIO, PageErrors
 from conftest import TOKEN, create_show, device_cookie, host_cookies, wait_until
 from PIL import Image
 from test_season_http import new_guest, new_poll, producer, request_body, unique, vote
 
 pytestmark = pytest.mark.browser
-
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "zh-CN",
-}
-SMALL = {**PHONE, "viewport": {"width": 360, "height": 780}}
-DESK = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
-STUDIO = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
 
 
 async def signed_in(browser):
