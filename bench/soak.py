@@ -130,6 +130,42 @@ def worker_rss(proc: Proc) -> list[float]:
     return out
 
 
+def rss_parts(proc: Proc) -> dict[str, float]:
+    """Where a worker's RSS is (MiB), from /proc/PID/smaps: the main heap (`[heap]`: glibc's
+    main arena, small mallocs of the main thread), glibc's thread arenas (anonymous maps
+    starting at 64 MiB boundaries: other threads' mallocs), other anonymous maps
+    (pymalloc's 1 MiB arenas, which the kernel merges when adjacent, mallocs over the
+    mmap threshold, stacks) and files (code, libraries). Summed over the workers: what
+    grows says which allocator holds it."""
+    parts = {"heap": 0.0, "thread_arenas": 0.0, "anon": 0.0, "files": 0.0}
+    ps = proc.procs()
+    leaves = [p for p in ps if not any(q.ppid() == p.pid for q in ps)] if len(ps) > 1 else ps
+    for p in leaves:
+        try:
+            text = Path(f"/proc/{p.pid}/smaps").read_text()
+        except OSError:
+            continue
+        kind, size = "anon", 0
+        for line in text.splitlines():
+            head = line.split(maxsplit=6)
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                size, name = hi - lo, head[5] if len(head) > 5 else ""
+                if name == "[heap]":
+                    kind = "heap"
+                elif name.startswith("/"):
+                    kind = "files"
+                elif name:
+                    kind = "anon"
+                elif size <= 64 * MIB and lo % (64 * MIB) == 0:
+                    kind = "thread_arenas"
+                else:
+                    kind = "anon"
+            elif head[0] == "Rss:":
+                parts[kind] += int(head[1]) / 1024
+    return {k: round(v, 1) for k, v in parts.items()}
+
+
 def slope_mib_per_h(ts: list[float], rss: list[float]) -> float:
     if len(ts) < 2:
         return 0.0
@@ -250,6 +286,7 @@ async def soak(a: argparse.Namespace) -> dict:
                     "rss_mib": round(server.watch.rss() / MIB, 1),
                     "workers_mib": worker_rss(server.watch),
                     "fds": fds(server.watch),
+                    "rss_parts_mib": rss_parts(server.watch),
                     "vote_p50_ms": round(float(np.percentile(delays, 50)), 1) if len(delays) else None,
                     "vote_p99_ms": round(float(np.percentile(delays, 99)), 1) if len(delays) else None,
                     "vote_errors": probe.errors,

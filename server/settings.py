@@ -93,7 +93,7 @@ class Settings:
     redis_max_connections: int = 32  # per process and client; 0: no bound (redis-py's default)
     redis_pool_idle_s: float = 60.0  # idle Redis connections are closed this often (0: never)
     reply_cache_bytes: int = 4 * 1024 * 1024
-    reply_ttl_s: int = 3600
+    reply_ttl_s: int = 600  # the phone page's retries of one message end within ~2 minutes
     # devices and votes (docs/reliability.md, "Integrity")
     venue_networks: tuple[str, ...] = ()
     network_prefix_v4: int = 24

@@ -404,3 +404,26 @@ def test_the_work_of_an_add_is_bounded_as_the_queue_grows():
     realistic = Clusterer(SIDES, tuning)
     _work(realistic, [(qid, text) for qid, text, _ in synthetic(2000)])
     assert realistic.stats.max_postings_read <= read_cap and realistic.stats.max_comparisons <= compare_cap
+
+
+def test_a_show_s_clusters_keep_a_few_hundred_bytes_per_question():
+    """What the engine holds grows with the queue, so it must be small: a question's
+    matching form, not its gram sets (those were ~8 KiB a question, 2.5 MiB an hour at a
+    question every five seconds, in every process serving the show)."""
+    import tracemalloc
+
+    questions = [(qid, text) for qid, text, _ in synthetic(1500)]
+    desk = Clusterer(SIDES)
+    for qid, text in questions[:500]:  # the vocabulary and the weights warm up
+        desk.add(qid, text)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for qid, text in questions[500:]:
+            desk.add(qid, text)
+        desk._weight_cache.clear()  # a cache of the current weights, not the show's
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    per_question = held / 1000
+    assert per_question < 1000, f"{per_question:.0f} bytes per question"

@@ -448,6 +448,30 @@ async def test_remembered_replies_are_compact_and_kept_within_their_byte_budget(
     assert await tight.begin(("dev000000", "m0")) is None
 
 
+async def test_remembered_replies_leave_memory_when_they_expire_not_when_the_budget_is_full():
+    """A show's replies reach their steady size within `REPLY_TTL_S`: a four-hour show at
+    six replies a second does not fill the budget and stay there."""
+    from server.store.replies import MemoryReplies
+
+    now = [0.0]
+    replies = MemoryReplies(max_bytes=10 * 2**20, ttl_s=600, clock=lambda: now[0])
+    for i in range(600):  # one a second for ten minutes
+        now[0] = float(i)
+        key = (f"dev{i:06d}", f"m{i}")
+        assert await replies.begin(key) is None
+        await replies.finish(key, b'{"type":"ack","id":"m%d"}' % i)
+    assert len(replies) == 600
+    assert await replies.begin(("dev000000", "m0")) is not None  # 599 s old: still answered
+    for i in range(600, 1800):  # twenty minutes more: the oldest leave as the new come
+        now[0] = float(i)
+        key = (f"dev{i:06d}", f"m{i}")
+        await replies.begin(key)
+        await replies.finish(key, b'{"type":"ack","id":"m%d"}' % i)
+    assert len(replies) == 600, len(replies)  # what ten minutes bring, not twenty
+    assert replies.bytes < 600 * 500
+    assert await replies.begin(("dev001199", "m1199")) is None  # made 600 s ago: forgotten
+
+
 # -- what an ended show leaves in Redis ----------------------------------------------------
 
 

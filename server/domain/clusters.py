@@ -212,7 +212,16 @@ def normalise(text: str, aliases: Aliases | None = None) -> Normalised:
     kept = "".join(ch for ch in folded if ch.isalnum() or ch in _TOKEN_SIDE)
     named = named | addressed | {_TOKEN_SIDE[ch] for ch in kept if ch in _TOKEN_SIDE}
     when = True if _WHEN in kept else (False if _QUESTION_WORD.search(kept) else None)
-    return Normalised(kept, named, addressed, when)
+    return Normalised(kept, _one(named), _one(addressed), when)
+
+
+_SIDE_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _one(sides: frozenset[str]) -> frozenset[str]:
+    """One shared object for each set of sides (there are four): a show keeps a
+    `Normalised` per question, and its two sets were a third of its size."""
+    return _SIDE_SETS.setdefault(sides, sides)
 
 
 def addressed_side(text: str, aliases: Aliases) -> str | None:
@@ -223,6 +232,8 @@ def addressed_side(text: str, aliases: Aliases) -> str | None:
 
 def grams(text: str, sizes: tuple[int, ...] = (1, 2)) -> frozenset[str]:
     """The character n-grams of a normalised text, of each size in `sizes`."""
+    if sizes == (1,):
+        return frozenset(text)
     return frozenset(text[i : i + n] for n in sizes for i in range(len(text) - n + 1))
 
 
@@ -299,8 +310,8 @@ class Clusterer:
         self.tuning = tuning or Tuning()
         self.stats = Stats()
         self._seq: dict[str, int] = {}  # question -> arrival order
-        self._compare: dict[str, frozenset[str]] = {}  # question -> the grams it is compared by
-        self._lookup: dict[str, frozenset[str]] = {}  # question -> the grams it is found by
+        # question -> its matching form; its grams are made from it when needed, not kept
+        # (a question's two gram sets were ~8 KiB: most of what a show's clusters held)
         self._norm: dict[str, Normalised] = {}
         self._df: dict[str, int] = {}  # gram -> how many questions have it
         self._postings: dict[str, list[str]] = {}  # gram -> the heads that have it, in the order posted
@@ -371,7 +382,7 @@ class Clusterer:
         norm = normalise(text, self.aliases)
         compare, lookup = grams(norm.text, self.tuning.compare), grams(norm.text, self.tuning.lookup)
         best = self._best_cluster(lookup, compare, norm) if cluster is None else self._cluster.get(cluster)
-        self._remember(qid, compare, lookup, norm)
+        self._remember(qid, compare | lookup, norm)
         if best is None:
             self._members[qid] = [qid]
             self._heads[qid] = [qid]
@@ -396,7 +407,8 @@ class Clusterer:
         for leader in leaders:
             for head in self._heads[leader][: tuning.heads]:
                 compared += 1
-                score = self._match(norm, compare, self._norm[head], self._compare[head], best_score, norm2)
+                other = self._norm[head]
+                score = self._match(norm, compare, other, grams(other.text, tuning.compare), best_score, norm2)
                 if score >= best_score:
                     best, best_score = leader, score
         self.stats.count(read, compared)
@@ -425,12 +437,11 @@ class Clusterer:
         # guard: cluster candidates cap
         return sorted(shared, key=lambda c: (-shared[c], seq[c]))[: tuning.candidates], read
 
-    def _remember(self, qid: str, compare: frozenset[str], lookup: frozenset[str], norm: Normalised) -> None:
+    def _remember(self, qid: str, every: frozenset[str], norm: Normalised) -> None:
+        """A new question: its arrival, its matching form, and each of its grams counted once."""
         self._seq[qid] = len(self._seq)
-        self._compare[qid] = compare
-        self._lookup[qid] = lookup
         self._norm[qid] = norm
-        for gram in compare | lookup:
+        for gram in every:
             self._df[gram] = self._df.get(gram, 0) + 1
 
     def _post(self, qid: str) -> None:
@@ -438,7 +449,7 @@ class Clusterer:
         if qid in self._posted:
             return
         self._posted.add(qid)
-        for gram in self._lookup[qid]:
+        for gram in grams(self._norm[qid].text, self.tuning.lookup):
             self._postings.setdefault(gram, []).append(qid)
 
     def _match(
@@ -606,8 +617,7 @@ class Clusterer:
                 late[qid] = text
                 continue
             norm = normalise(text, desk.aliases)
-            compare, lookup = grams(norm.text, desk.tuning.compare), grams(norm.text, desk.tuning.lookup)
-            desk._remember(qid, compare, lookup, norm)
+            desk._remember(qid, grams(norm.text, (*desk.tuning.compare, *desk.tuning.lookup)), norm)
             labels[qid] = cluster
         for leader, group in desk._groups(labels).items():
             if heads is None:
@@ -630,4 +640,5 @@ class Clusterer:
         return heads
 
     def _score(self, a: str, b: str) -> float:
-        return self._match(self._norm[a], self._compare[a], self._norm[b], self._compare[b])
+        na, nb, sizes = self._norm[a], self._norm[b], self.tuning.compare
+        return self._match(na, grams(na.text, sizes), nb, grams(nb.text, sizes))

@@ -1,13 +1,15 @@
 """Remembered replies in one process (the embedded store's `Replies`).
 
 Replies are kept as compact copies of their bytes under a byte budget, oldest
-first out, and forgotten after `ttl_s`. A message still being handled is
+first out, and leave memory `ttl_s` after they were made (so a show's replies
+reach their steady size within `ttl_s`, not when the budget is full). A message still being handled is
 awaited by a resend of the same id, which then gets the same reply.
 """
 
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from . import Replies
@@ -22,9 +24,10 @@ def entry_size(key: tuple[str, str], reply: bytes) -> int:
 
 
 class MemoryReplies(Replies):
-    def __init__(self, max_bytes: int, ttl_s: float) -> None:
+    def __init__(self, max_bytes: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_bytes = max_bytes
         self.ttl_s = ttl_s
+        self.clock = clock
         self.bytes = 0
         self._done: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._running: dict[tuple[str, str], asyncio.Future[Any]] = {}
@@ -35,7 +38,7 @@ class MemoryReplies(Replies):
     async def begin(self, key: tuple[str, str]) -> bytes | None:
         done = self._done.get(key)  # guard: dedupe
         if done is not None:
-            if time.monotonic() - done[0] < self.ttl_s:
+            if self.clock() - done[0] < self.ttl_s:
                 return done[1]
             self._forget(key)
         running = self._running.get(key)
@@ -54,11 +57,18 @@ class MemoryReplies(Replies):
             return
         # an encoder's result sits in a 4 KiB allocation: keep a copy of its exact size
         reply = bytes(bytearray(reply))  # guard: compact replies
+        now = self.clock()
         self._forget(key)
-        self._done[key] = (time.monotonic(), reply)
+        self._done[key] = (now, reply)
         self.bytes += entry_size(key, reply)
         while self.bytes > self.max_bytes and self._done:  # guard: reply budget
             self._forget(next(iter(self._done)))
+        # oldest first: the expired ones leave now, not when pushed out by the budget
+        while self._done:  # guard: reply ttl
+            oldest = next(iter(self._done))
+            if now - self._done[oldest][0] < self.ttl_s:
+                break
+            self._forget(oldest)
 
     def _forget(self, key: tuple[str, str]) -> None:
         done = self._done.pop(key, None)
