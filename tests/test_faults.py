@@ -316,6 +316,45 @@ async def test_a_flushed_redis_is_noticed_and_nothing_more_is_acknowledged(fresh
 
 
 @pytest.mark.redis
+async def test_votes_and_upvotes_into_a_flushed_redis_are_refused_before_any_tick_notices(own_redis, tmp_path):
+    """The tick reads the epoch every 100 ms; a vote or an upvote that comes in between
+    must not be acknowledged into the empty state (the operator would restore the old one
+    and lose it). Each ballot and upvote script checks that its show is still there."""
+    import redis as redis_py
+
+    from server.domain.integrity import Voter
+    from server.domain.show import new_show
+    from server.settings import Settings
+    from server.store import StateLost, make_store
+
+    srv = own_redis()
+    store = make_store(Settings.from_env(redis_url=srv.url, data_dir=str(tmp_path)))
+    await store.start()
+    try:
+        await store.create_show(new_show("s1", "第一期", {"a": {"name": "红方"}, "b": {"name": "蓝方"}}))
+        voter = Voter("10.0.0.0/24", False, 0)
+        assert (await store.vote("s1", 1, "dev1", "a", voter)).side == "a"
+        assert await store.upvote("s1", "q1", "dev1") == 1
+        with redis_py.Redis.from_url(srv.url) as r:
+            r.flushall()
+            attempts = {
+                "vote": lambda: store.vote("s1", 1, "dev2", "b", voter),
+                "stance": lambda: store.vote("s1", "pre", "dev2", "b", voter),
+                "upvote": lambda: store.upvote("s1", "q1", "dev2"),
+                "unvote": lambda: store.unvote("s1", 1, "dev1"),
+                "release": lambda: store.release_votes("s1", 1, ""),
+            }
+            for name, attempt in attempts.items():
+                store.lost = ""  # each script's own check, not the first one's verdict
+                with pytest.raises(StateLost):
+                    await attempt()
+                assert "gone from Redis" in store.lost, name
+                assert r.keys("*") == [], name  # nothing written into the empty state
+    finally:
+        await store.close()
+
+
+@pytest.mark.redis
 async def test_a_redis_restarted_empty_is_noticed_and_only_the_operator_takes_the_new_state(fresh_server, own_redis):
     import shutil
 

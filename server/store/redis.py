@@ -96,6 +96,7 @@ return seq
 # "side|status|reason|network"; counts hold "<side>" (counted), "held:<side>",
 # "r:<reason>"; the matrix holds "<pre>|<post>" for devices that took both stances.
 BALLOTS = """
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return -2 end
 local ROLE = ARGV[1]
 local function parse(raw)
   if not raw then return nil end
@@ -123,7 +124,8 @@ local function count(device, b, sign)
 end
 """
 
-# A vote. KEYS[6]: this minute's burst counter. ARGV: role, device, side, network,
+# A vote. KEYS[6]: this minute's burst counter (KEYS[#KEYS], last, is the show's fields:
+# every ballot script returns -2 if the show is gone). ARGV: role, device, side, network,
 # venue, young, per_network, burst_max.
 VOTE = (
     BALLOTS
@@ -239,6 +241,7 @@ return {total_a, total_b}
 """
 
 UPVOTE = """
+if redis.call('EXISTS', KEYS[4]) == 0 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
 redis.call('SADD', KEYS[2], ARGV[2])
 return redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
@@ -895,6 +898,15 @@ class RedisStore(Store):
         ]
         return str(role), keys
 
+    def _present(self, slug: str, result: Any) -> Any:
+        """A ballot or upvote script's result, unless it found the show gone from Redis
+        (flushed, or restarted empty): then the state is lost, before any tick notices,
+        and nothing was written or is acknowledged."""
+        if result == -2:  # guard: a show gone from Redis (ballots)
+            self.lose(f"the show {slug} is gone from Redis (it restarted empty or was flushed)")
+            self.writable()
+        return result
+
     async def vote(self, slug: str, box: Box, device: str, side: str, voter: Voter) -> Ballot:
         self.writable()
         now = int(time.time() * 1000)
@@ -904,20 +916,20 @@ class RedisStore(Store):
         role, keys = self._ballot_keys(slug, box)
         raw = await self._acked(
             "vote",
-            [*keys, burst],
+            [*keys, burst, self.k(slug, "f")],
             [role, device, side, voter.network, int(voter.venue), int(young), policy.per_network, policy.burst],
         )
-        return Ballot.decode(raw.decode())
+        return Ballot.decode(self._present(slug, raw).decode())
 
     async def unvote(self, slug: str, box: Box, device: str) -> None:
         self.writable()
         role, keys = self._ballot_keys(slug, box)
-        await self._acked("unvote", keys, [role, device])
+        self._present(slug, await self._acked("unvote", [*keys, self.k(slug, "f")], [role, device]))
 
     async def release_votes(self, slug: str, box: Box, reason: str) -> int:
         self.writable()
         role, keys = self._ballot_keys(slug, box)
-        return int(await self._acked("release", keys, [role, reason]))
+        return int(self._present(slug, await self._acked("release", [*keys, self.k(slug, "f")], [role, reason])))
 
     async def device_state(self, slug: str, round_index: int, device: str) -> DeviceState:
         async def read() -> Any:
@@ -942,9 +954,8 @@ class RedisStore(Store):
 
     async def upvote(self, slug: str, qid: str, device: str) -> int | None:
         self.writable()
-        count = await self._acked(
-            "upvote", [self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv")], [device, qid]
-        )
+        keys = [self.k(slug, f"upq:{qid}"), self.k(slug, f"upd:{device}"), self.k(slug, "upv"), self.k(slug, "f")]
+        count = self._present(slug, await self._acked("upvote", keys, [device, qid]))
         return None if count == -1 else int(count)
 
     async def vote_counts(self, slug: str, box: Box) -> VoteCounts:
