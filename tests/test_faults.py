@@ -355,6 +355,30 @@ async def test_votes_and_upvotes_into_a_flushed_redis_are_refused_before_any_tic
 
 
 @pytest.mark.redis
+async def test_the_season_takes_no_write_once_the_state_is_lost(fresh_server, own_redis):
+    """One Redis holds the shows and the season: once a process has found its state lost
+    (here with no show on air: its idle check of the epoch),
+    a new guest, a talk request or a photo is refused with the reason, and nothing of the
+    season is written into the empty Redis."""
+    import redis as redis_py
+    from conftest import host_cookies
+
+    redis = own_redis()
+    srv = fresh_server(REDIS_URL=redis.url)
+    guest = {"name": "王伟", "org": "澳洋医院", "title": "党委副书记", "sector": "hospital", "bio": "简介"}
+    with httpx.Client(base_url=srv.url, cookies=host_cookies(srv.url)) as producer:
+        assert producer.post("/api/guests", json=guest).status_code == 201
+        with redis_py.Redis.from_url(redis.url) as r:
+            r.flushall()
+            await wait_until(lambda: readyz(srv).status_code == 503)
+            refused = producer.post("/api/guests", json={**guest, "name": "李娜"})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"] == "unavailable" and "lost" in refused.json()["message"]
+            assert r.keys("*season*") == [], r.keys("*")
+        assert producer.get("/api/guests").json() == []  # reads still answer (the flushed Redis is empty)
+
+
+@pytest.mark.redis
 async def test_a_redis_restarted_empty_is_noticed_and_only_the_operator_takes_the_new_state(fresh_server, own_redis):
     import shutil
 

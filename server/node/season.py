@@ -65,6 +65,7 @@ class Season:
         self.settings = settings
         self.store = store
         self.shows = shows
+        store.state_check = shows.writable  # a state the show store found lost is the season's too
         self.venues = venues
         self.tasks = tasks
         self.talks = Talks(settings, store, shows, venues, self.known_guests)

@@ -56,16 +56,28 @@ class Ticker:
             self.ticks += 1
             phone_group = self.ticks % self.phone_groups
             sample_due = self.ticks % self.sample_every == 0
+            ticked = False
             for rt in list(self.replicas.shows.values()):  # (a show whose last socket left is unfollowed)
                 if rt.room or rt.likes or final:
                     await self.tick_show(rt, phone_group, sample_due)
+                    ticked = True
                 elif rt.following:  # guard: unfollow unserved shows
                     await self.replicas.unfollow(rt)
+            if not ticked and not final and self.ticks % self.sweep_every == 0:
+                await self.watch()
             if self.settings.show_unload_s > 0 and self.ticks % self.sweep_every == 0 and not final:
                 for slug in await self.replicas.sweep(self.settings.show_unload_s):
                     log.info("show %s ended and has no sockets: unloaded", slug)
         finally:
             self.observe(time.perf_counter() - started)
+
+    async def watch(self) -> None:
+        """No show ticked: still check the state once a second (an outage is the show
+        ticks' to report)."""
+        try:
+            await self.store.watch()  # guard: idle epoch check
+        except StoreUnavailable:
+            pass
 
     def put_back(self, rt: Runtime, deltas: dict[str, list[int]]) -> None:
         """Taps a failed tick took go back to the buffer, for a later tick to count."""

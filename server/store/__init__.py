@@ -131,6 +131,11 @@ class Store(ABC):
     async def flush(self) -> None:  # noqa: B027 - optional hook
         """Wait until every write queued before this call has been made (a barrier for tests)."""
 
+    async def watch(self) -> None:  # noqa: B027 - optional hook
+        """Check that the state is still the one this process served (Redis: its epoch),
+        `lose` it if not. A show's tick does it too; the ticker calls this once a second
+        when no show was ticked, so an idle process (and the season) notices as well."""
+
     @abstractmethod
     async def list_shows(self) -> list[str]: ...
 

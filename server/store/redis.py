@@ -692,6 +692,10 @@ class RedisStore(Store):
             tmp.write_text(current)
             tmp.replace(memory)
 
+    async def watch(self) -> None:
+        if self.epoch and not self.lost:
+            self._seen_epoch(_text(await self._call(self.redis.get(self.epoch_key)) or b""))
+
     def _seen_epoch(self, current: str) -> None:
         if current != self.epoch:  # guard: epoch
             if not current:

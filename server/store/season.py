@@ -12,6 +12,7 @@ changed ballot keeps its status), atomically across processes.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from ..domain.integrity import Ballot, VoteCounts, VotePolicy, Voter
@@ -24,6 +25,9 @@ class SeasonStore(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.vote_policy = VotePolicy(settings.votes_per_network, settings.vote_burst_max, settings.vote_young_s * 1000)
+        # Raises StateLost once the state is lost: the show store's `writable`, set by the
+        # node (in Redis mode one Redis holds both, and the show store watches its epoch).
+        self.state_check: Callable[[], None] = lambda: None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect or load."""

@@ -140,6 +140,10 @@ class RedisSeasonStore(SeasonStore):
         except ERRORS as exc:
             raise StoreUnavailable(str(exc)) from None
 
+    def _writable(self) -> None:
+        """Before a write: refuse it (StateLost) once the state was found lost."""
+        self.state_check()  # guard: season on a lost state
+
     def k(self, name: str) -> str:
         return f"{self.prefix}:{{season}}:{name}"
 
@@ -155,6 +159,7 @@ class RedisSeasonStore(SeasonStore):
     # -- records -------------------------------------------------------------------
 
     async def next_id(self, kind: str) -> int:
+        self._writable()
         return int(await self._call(self.redis.incr(self.k(f"id:{kind}"))))
 
     async def get(self, kind: str, rid: str) -> dict[str, Any] | None:
@@ -178,6 +183,7 @@ class RedisSeasonStore(SeasonStore):
         return [{**orjson.loads(body), "version": int(versions.get(rid, 0))} for rid, body in bodies.items()]
 
     async def put(self, kind: str, rid: str, record: dict[str, Any], expect: int) -> int:
+        self._writable()
         body = orjson.dumps({k: v for k, v in record.items() if k != "version"})
         version = await self._call(
             self._scripts["put"](keys=[self.k(f"rec:{kind}"), self.k(f"ver:{kind}")], args=[rid, expect, body])
@@ -189,6 +195,7 @@ class RedisSeasonStore(SeasonStore):
     # -- blobs ---------------------------------------------------------------------
 
     async def put_blob(self, key: str, data: bytes) -> None:
+        self._writable()
         await self._call(self.redis.set(self.k(f"blob:{key}"), data))
 
     async def blob(self, key: str) -> bytes | None:
@@ -211,6 +218,7 @@ class RedisSeasonStore(SeasonStore):
         return [self.pk(poll, "v"), self.pk(poll, "vc"), self.pk(poll, "vn")]
 
     async def poll_vote(self, poll: str, device: str, choice: str, voter: Voter) -> Ballot:
+        self._writable()
         now = int(time.time() * 1000)
         burst = self.pk(poll, f"vb:{voter.network}|{choice}|{integrity.burst_bucket(now)}")
         young = integrity.young(voter, now, self.vote_policy)
@@ -232,11 +240,13 @@ class RedisSeasonStore(SeasonStore):
         return split_counts({k.decode(): int(v) for k, v in raw.items()})
 
     async def poll_release(self, poll: str, reason: str) -> int:
+        self._writable()
         return int(await self._call(self._scripts["release"](keys=self._keys(poll), args=[reason])))
 
     # -- sign-ups ----------------------------------------------------------------------
 
     async def signup(self, talk: str, key: str, record: dict[str, Any]) -> bool:
+        self._writable()
         body = orjson.dumps({k: v for k, v in record.items() if k != "key"})
         keys = [self.k(f"su:{talk}"), self.k(f"suo:{talk}"), self.k(f"sun:{talk}")]
         return bool(await self._call(self._scripts["signup"](keys=keys, args=[key, body])))
@@ -251,6 +261,7 @@ class RedisSeasonStore(SeasonStore):
         return [{**orjson.loads(bodies[key]), "key": key.decode()} for key in order if key in bodies]
 
     async def put_signup(self, talk: str, key: str, record: dict[str, Any]) -> None:
+        self._writable()
         body = orjson.dumps({k: v for k, v in record.items() if k != "key"})
         if not await self._call(self._scripts["put_signup"](keys=[self.k(f"su:{talk}")], args=[key, body])):
             raise KeyError(key)

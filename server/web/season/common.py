@@ -21,7 +21,7 @@ from ...domain import DomainError
 from ...domain.fields import Invalid
 from ...i18n import Translator
 from ...i18n import translator as make_translator
-from ...node import Conflict, StoreUnavailable
+from ...node import Conflict, StateLost, StoreUnavailable
 from ...node.season import Season
 from ...node.talks import Limited
 from ..context import Leitai, language
@@ -76,6 +76,8 @@ def problem_answer(exc: Exception) -> Response:
         return error(409, "conflict", "changed meanwhile; reload and try again")
     if isinstance(exc, Limited):
         return error(429, "rate_limited", str(exc), retry_ms=int(exc.retry_s * 1000))
+    if isinstance(exc, StateLost):
+        return error(503, "unavailable", str(exc))
     if isinstance(exc, StoreUnavailable):
         return error(503, "unavailable", "try again shortly", retry_ms=2000)
     if isinstance(exc, DomainError):
