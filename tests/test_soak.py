@@ -628,6 +628,16 @@ async def test_the_console_loads_older_answered_and_rejected_questions(fresh_ser
         return {qid for qid, status in ids if status in (ANSWERED, REJECTED)}
 
     assert len(await shown_done()) == 5
+
+    async def filter_counts() -> dict[str, str]:
+        return await page.eval_on_selector_all(
+            "#filters button",
+            "(bs) => Object.fromEntries(bs.map((b) => [b.dataset.filter, b.querySelector('.n').textContent]))",
+        )
+
+    partial = await filter_counts()  # older ones not loaded yet: "at least"
+    assert partial["answered"].endswith("+") and partial["rejected"].endswith("+") and partial["all"].endswith("+")
+    assert not partial["pending"].endswith("+"), partial  # the whole queue is in the snapshot
     await page.click("#filters button[data-filter=answered]")
     await more.scroll_into_view_if_needed()
     await page.screenshot(path=str(shots_dir / "console-older-questions.png"))
@@ -636,6 +646,10 @@ async def test_the_console_loads_older_answered_and_rejected_questions(fresh_ser
         await more.click()
         await wait_until(lambda b=before: _grew(shown_done, b), timeout=10)
     assert await shown_done() == done
+    final = await filter_counts()
+    assert not any(n.endswith("+") for n in final.values()), final
+    answered = sum(1 for status in statuses.values() if status == ANSWERED)
+    assert int(final["answered"]) <= answered  # cards: a cluster of answered questions is one
     assert not errors, errors
     await ctx.close()
 

@@ -1,5 +1,6 @@
 """The house rules of server/, checked: arrows between rooms point down, no import
-cycles, and no function longer than about 60 lines unless a comment says why."""
+cycles, and no function longer than about 60 lines unless a comment says why; and
+the pages' style sheets close every rule."""
 
 import ast
 from collections import defaultdict
@@ -102,3 +103,30 @@ def test_functions_are_short_or_say_why():
                 if n > MAX_LINES and "long because" not in head:
                     long.append(f"{path.relative_to(SERVER)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, long
+
+
+def test_style_sheets_close_every_rule():
+    """A rule left open swallows the rules after it: browsers that nest CSS read them as
+    descendants of the open one, and they silently stop applying (the console's "older
+    questions" button lost its style that way). No rule nests in another but inside an
+    at-rule (@media, @supports, @keyframes, ...), and every one is closed."""
+    import re
+
+    for sheet in sorted((SERVER.parent / "overlay").rglob("*.css")):
+        if "vendor" in sheet.parts:
+            continue
+        text = re.sub(r"/\*.*?\*/", "", sheet.read_text(), flags=re.S)
+        text = re.sub(r"\"[^\"]*\"|'[^']*'", '""', text)
+        stack: list[str] = []
+        start = 0
+        for i, ch in enumerate(text):
+            if ch == "{":
+                head = text[start:i].strip().split(";")[-1].strip()
+                assert not stack or stack[-1].startswith("@"), f"{sheet.name}: {head!r} inside {stack[-1]!r}"
+                stack.append(head)
+                start = i + 1
+            elif ch == "}":
+                assert stack, f"{sheet.name}: a '}}' closes nothing (offset {i})"
+                stack.pop()
+                start = i + 1
+        assert not stack, f"{sheet.name}: {stack[-1]!r} is never closed"

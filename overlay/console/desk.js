@@ -27,6 +27,7 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
   const expanded = new Set(); // leaders whose originals are shown
   const confirmingBan = new Map(); // question id -> timer (a ban takes two presses)
   let filter = "all";
+  const PAGED_FILTERS = ["all", "answered", "rejected"]; // the statuses a snapshot carries only the newest of
   let sideFilter = "all";
   let cursor = null; // the question id the keys act on (a card's leader, or an original in it)
   let cursorIndex = 0; // where it was, for when its card leaves the view
@@ -339,7 +340,12 @@ export function createDesk({ conn, store, act, toast, errorText, editor, actions
       counts.all += 1;
       counts[c.status] = (counts[c.status] || 0) + 1;
     }
-    for (const button of $$("#filters button")) setText($(".n", button), counts[button.dataset.filter] || 0);
+    // Older answered and rejected questions not loaded yet (questions.page): those counts are "at least".
+    const partial = state.show.questions_older ? PAGED_FILTERS : [];
+    for (const button of $$("#filters button")) {
+      const f = button.dataset.filter;
+      setText($(".n", button), `${counts[f] || 0}${partial.includes(f) ? "+" : ""}`);
+    }
     const shown = list.filter(isShown);
     order = shown.flatMap((c) => [c.id, ...(expanded.has(c.id) ? c.members.slice(1).map((m) => m.id) : [])]);
     if (cursor !== null && !order.includes(cursor)) cursor = null;
