@@ -17,12 +17,13 @@ from server.store import Conflict, StoreUnavailable
 from server.store.season_embedded import EmbeddedSeasonStore
 
 RULES = {"votes_per_network": 3, "vote_burst_max": 4}
-NOW = int(time.time() * 1000)
 _n = itertools.count()
 
 
 def voter(network: str = "10.0.0.0/24", venue: bool = False, young: bool = False) -> Voter:
-    return Voter(network, venue, NOW if young else 0)
+    # first seen now (a young device), read at each call: a module-level time goes stale
+    # when the suite runs longer than VOTE_YOUNG_S (10 min) before this file's tests
+    return Voter(network, venue, int(time.time() * 1000) if young else 0)
 
 
 def settings_for(kind: str, request, **extra) -> Settings:

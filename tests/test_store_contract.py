@@ -15,12 +15,13 @@ from server.store import Conflict, Store, make_store
 
 SIDES = {"a": {"name": "红方"}, "b": {"name": "蓝方"}}
 RULES = {"votes_per_network": 3, "vote_burst_max": 4, "like_rate": 10.0, "like_burst": 20.0}
-NOW = int(time.time() * 1000)
 OLD = Voter("10.0.0.0/24", False, 0)  # a device that has watched for a long time
 
 
 def voter(network: str = "10.0.0.0/24", venue: bool = False, young: bool = False) -> Voter:
-    return Voter(network, venue, NOW if young else 0)
+    # first seen now (a young device), read at each call: a module-level time goes stale
+    # when the suite runs longer than VOTE_YOUNG_S (10 min) before this file's tests
+    return Voter(network, venue, int(time.time() * 1000) if young else 0)
 
 
 _n = itertools.count()
